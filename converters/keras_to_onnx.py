@@ -1,0 +1,69 @@
+"""Keras model -> ONNX through tf2onnx (channels-last input (N, L, 4), batch axis dynamic)."""
+
+import os
+
+import onnx
+
+from onnxism.errors import InputError, ModelError
+from onnxism.model.reading import repair
+
+from ._extras import require
+
+
+def keras_to_onnx(model, path=None, *, opset=17, input_name="seqs"):
+    """Convert an in-memory Keras model to ONNX.
+
+    Functional models go through ``tf2onnx.convert.from_keras`` (outputs keep the Keras output names);
+    Sequential models, which that path rejects under Keras 3, go through ``from_function``.
+
+    Returns
+    -------
+    onnx.ModelProto, with an IR version onnxruntime reads.
+    """
+    tf = require("tensorflow", "keras")
+    tf2onnx = require("tf2onnx", "keras")
+    keras = require("keras", "keras")
+    shape = tuple(model.inputs[0].shape)
+    spec = (tf.TensorSpec((None,) + shape[1:], tf.float32, name=input_name),)
+    if isinstance(model, keras.Sequential):
+        function = tf.function(lambda x: model(x, training=False))
+        proto, _ = tf2onnx.convert.from_function(function, input_signature=spec, opset=opset)
+    else:
+        proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset)
+    proto = repair(proto, source="converted model")
+    if path is not None:
+        onnx.save(proto, os.fspath(path))
+    return proto
+
+
+def keras_file_to_onnx(source, path, *, opset=17):
+    """Convert a saved Keras model (.keras or .h5 file) or a TensorFlow SavedModel folder to ONNX at ``path``."""
+    tf = require("tensorflow", "keras")
+    keras = require("keras", "keras")
+    source = os.fspath(source)
+    if not os.path.exists(source):
+        raise InputError(f"Keras model not found: {source}")
+    if os.path.isdir(source):
+        return _saved_model_to_onnx(tf, source, path, opset)
+    if not source.endswith((".keras", ".h5", ".hdf5")):
+        raise InputError(f"cannot convert {source}: expected a .keras or .h5 file or a SavedModel folder")
+    try:
+        model = keras.models.load_model(source, compile=False)
+    except Exception as err:  # Keras raises many types for unreadable files
+        raise ModelError(f"cannot load Keras model {source}: {str(err).splitlines()[0]}") from err
+    return keras_to_onnx(model, path, opset=opset)
+
+
+def _saved_model_to_onnx(tf, folder, path, opset):
+    tf2onnx = require("tf2onnx", "keras")
+    try:
+        loaded = tf.saved_model.load(folder)
+        function = loaded.signatures["serving_default"]
+    except Exception as err:  # TensorFlow raises many types for unreadable folders
+        raise ModelError(f"cannot load SavedModel {folder}: {str(err).splitlines()[0]}") from err
+    _, inputs = function.structured_input_signature
+    signature = tuple(tf.TensorSpec(spec.shape, spec.dtype, name=name) for name, spec in inputs.items())
+    proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=opset)
+    proto = repair(proto, source=folder)
+    onnx.save(proto, os.fspath(path))
+    return proto

@@ -1,0 +1,32 @@
+"""``onnxism convert``: a Keras model file (.keras, .h5 or a SavedModel folder) to ONNX through tf2onnx.
+
+PyTorch models are converted from Python (``converters.torch_to_onnx``): they need the module and an example input.
+"""
+
+import argparse
+
+from ..errors import MissingExtraError
+from ..io.npz_writer import check_output_path
+
+
+def add_parser(verbs):
+    parser = verbs.add_parser(
+        "convert",
+        help="convert a Keras model file to ONNX (needs the [keras] extra)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("model", help=".keras or .h5 file, or a SavedModel folder")
+    parser.add_argument("-o", "--output", required=True, help="output .onnx file")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset to write")
+    parser.add_argument("--force", action="store_true", help="overwrite the output file")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args):
+    check_output_path(args.output, force=args.force, suffix=".onnx")
+    try:
+        from converters.keras_to_onnx import keras_file_to_onnx
+    except ImportError as err:
+        raise MissingExtraError("onnxism convert needs the Keras extra: pip install 'onnxism[keras]'") from err
+    keras_file_to_onnx(args.model, args.output, opset=args.opset)
+    print(f"onnxism: wrote {args.output}")

@@ -1,0 +1,30 @@
+"""``onnxism info``: what onnxism detects in a model."""
+
+from ..model import load
+from ..model.reading import default_opset
+
+
+def add_parser(verbs):
+    parser = verbs.add_parser("info", help="show the detected sequence input, layout, length and outputs")
+    parser.add_argument("model", help="ONNX model file")
+    parser.add_argument("--input", default=None, help="name of the sequence input (default: detected)")
+    parser.add_argument("--layout", default=None, choices=["NLC", "NCL"], help="input layout (default: detected)")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args):
+    model = load(args.model, input=args.input, layout=args.layout)
+    shape = "(N, L, 4)" if model.layout == "NLC" else "(N, 4, L)"
+    proto = model.proto
+    print(f"model:    {model.source}")
+    print(f"producer: {proto.producer_name or '?'} {proto.producer_version}".rstrip()
+          + f", opset {default_opset(proto)}, IR {proto.ir_version}")
+    print(f"input:    {model.input_name}  layout {model.layout} {shape}  "
+          f"length {model.length if model.length is not None else 'any'}  "
+          f"batch {model.fixed_batch if model.fixed_batch is not None else 'any'}")
+    length = model.length if model.length is not None else None
+    if length is None:
+        print("outputs:  " + ", ".join(model.output_names) + "  (shapes depend on the length)")
+        return
+    for name, out in model.output_shapes(length).items():
+        print(f"output:   {name}  shape (N{''.join(', ' + str(d) for d in out)})")

@@ -1,0 +1,93 @@
+"""``onnxism run``: score every substitution of the sequences in a file and write an .npz archive."""
+
+import argparse
+import sys
+import time
+
+from ..errors import InputError
+from ..io import NpzWriter
+from ..methods.ism import METHODS, ism_chunks, ism_shapes
+from ..model import load
+from ..sequences import read_sequences
+from ..methods.options import resolve_window
+
+
+def add_parser(verbs):
+    parser = verbs.add_parser(
+        "run",
+        help="score every single-base substitution (ISM) and write an .npz",
+        description=(
+            "Score every single-base substitution of each sequence and write an .npz archive holding, per model "
+            "output NAME, the array NAME (N, W, 4, *output_shape) of f(mutant) - f(reference), "
+            "reference/NAME (N, *output_shape) with the predictions on the sequences as given, positions (W,) "
+            "and, for FASTA input, ids (N,)."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("model", help="ONNX model file")
+    parser.add_argument("seqs", help=".npy one-hot array (N, L, 4) in A, C, G, T order, or FASTA (.fa/.fasta)")
+    parser.add_argument("-o", "--output", required=True, help="output .npz file")
+    parser.add_argument("--method", default="naive", choices=sorted(METHODS), help="ISM method")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:K")
+    parser.add_argument("--batch-size", type=int, default=None, help="model rows per call (default: scaled to L)")
+    parser.add_argument("--positions", default=None, metavar="START:END",
+                        help="mutate only positions START <= i < END (default: all)")
+    parser.add_argument("--outputs", nargs="+", default=None, metavar="NAME", help="output names (default: all)")
+    parser.add_argument("--input", default=None, help="name of the sequence input (default: detected)")
+    parser.add_argument("--layout", default=None, choices=["NLC", "NCL"], help="input layout (default: detected)")
+    parser.add_argument("--force", action="store_true", help="overwrite the output file")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bar on stderr (default: when stderr is a terminal)")
+    parser.set_defaults(handler=handle)
+
+
+def parse_positions(text):
+    """"START:END" (either side may be empty) -> (start, end) with None for an empty side."""
+    if text is None:
+        return None
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise InputError(f"--positions must be START:END, e.g. 100:200; got {text!r}")
+    try:
+        return tuple(int(part) if part.strip() else None for part in parts)
+    except ValueError as err:
+        raise InputError(f"--positions must be two integers START:END; got {text!r}") from err
+
+
+def handle(args):
+    began = time.perf_counter()
+    model = load(args.model, input=args.input, layout=args.layout)
+    sequences = read_sequences(args.seqs, length=model.length)
+    positions = parse_positions(args.positions)
+    window = resolve_window(positions, sequences.length)
+    shapes = ism_shapes(model, sequences, positions=window, outputs=args.outputs, device=args.device)
+    _check_names(shapes, sequences)
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    with NpzWriter(args.output, force=args.force) as archive:
+        for name, shape in shapes.items():
+            archive.add(name, shape)
+            archive.add(f"reference/{name}", (shape[0],) + shape[3:])
+        archive.put("positions", list(range(*window)))
+        if sequences.ids is not None:
+            archive.put("ids", sequences.ids)
+        for start, stop, reference, scores in ism_chunks(
+            model, sequences, method=args.method, positions=window, device=args.device,
+            batch_size=args.batch_size, outputs=args.outputs, progress=progress,
+        ):
+            for name in shapes:
+                archive[name][start:stop] = scores[name]
+                archive[f"reference/{name}"][start:stop] = reference[name]
+    seconds = time.perf_counter() - began
+    count, width = len(sequences), window[1] - window[0]
+    print(
+        f"onnxism: scored {count} sequences x {width} positions x 3 alternatives on {len(shapes)} output(s) "
+        f"with {args.method} ISM on {args.device} in {seconds:.2f} s ({count / seconds:.3g} seq/s) "
+        f"-> {args.output}"
+    )
+
+
+def _check_names(shapes, sequences):
+    reserved = {"positions", "ids"}
+    for name in shapes:
+        if name in reserved or name.startswith("reference/"):
+            raise InputError(f"output name {name!r} clashes with an archive key onnxism writes; rename the output")

@@ -1,0 +1,85 @@
+"""An .npz writer for arrays larger than memory, written chunk by chunk.
+
+Invariant: the output path holds either nothing new or a complete archive. Arrays are filled as memory-mapped
+.npy files in a temporary folder beside the output, zipped (stored, ZIP64) at the end and moved into place with
+one rename; any failure removes the temporary files and leaves no partial output.
+"""
+
+import os
+import shutil
+import tempfile
+import zipfile
+
+import numpy as np
+
+from ..errors import InputError
+
+
+def check_output_path(path, *, force=False, suffix=".npz"):
+    """Refuse an output path that cannot be written, before any work is done."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not path.endswith(suffix):
+        raise InputError(f"output file {path} must end in {suffix}")
+    if os.path.isdir(path):
+        raise InputError(f"output path {path} is a directory; give a file name ending in {suffix}")
+    if not os.path.isdir(folder):
+        raise InputError(f"cannot write {path}: folder {folder} does not exist")
+    if os.path.exists(path) and not force:
+        raise InputError(f"output file {path} exists; pass --force to overwrite it")
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"cannot write {path}: folder {folder} is not writable")
+    return path
+
+
+class NpzWriter:
+    """Context manager: ``add(name, shape, dtype)`` declares arrays, ``[name][start:stop] = ...`` fills them,
+    leaving the block without an error publishes the archive at ``path``."""
+
+    def __init__(self, path, *, force=False):
+        self.path = check_output_path(path, force=force)
+        self._folder = None
+        self._arrays = {}
+
+    def __enter__(self):
+        parent = os.path.dirname(os.path.abspath(self.path))
+        try:
+            self._folder = tempfile.mkdtemp(prefix=".onnxism-", dir=parent)
+        except OSError as err:
+            raise InputError(f"cannot write {self.path}: {err.strerror or err}") from err
+        return self
+
+    def add(self, name, shape, dtype=np.float32):
+        """Declare the array ``name`` (a memory map of ``shape``) and return it for filling."""
+        if name in self._arrays:
+            raise ValueError(f"array {name!r} declared twice")
+        file = os.path.join(self._folder, f"{len(self._arrays)}.npy")
+        self._arrays[name] = (file, np.lib.format.open_memmap(file, mode="w+", dtype=dtype, shape=tuple(shape)))
+        return self._arrays[name][1]
+
+    def put(self, name, value):
+        """Store a small in-memory array as is."""
+        self.add(name, np.shape(value), np.asarray(value).dtype)[...] = value
+
+    def __getitem__(self, name):
+        return self._arrays[name][1]
+
+    def __exit__(self, kind, error, trace):
+        try:
+            if kind is None:
+                self._publish()
+        finally:
+            self._arrays.clear()
+            shutil.rmtree(self._folder, ignore_errors=True)
+        return False
+
+    def _publish(self):
+        staging = os.path.join(self._folder, "archive.npz")
+        try:
+            with zipfile.ZipFile(staging, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+                for name, (file, array) in self._arrays.items():
+                    array.flush()
+                    archive.write(file, arcname=f"{name}.npy")
+            os.replace(staging, self.path)
+        except OSError as err:
+            raise InputError(f"cannot write {self.path}: {err.strerror or err}") from err

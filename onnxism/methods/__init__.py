@@ -1,0 +1,1 @@
+"""Scoring methods: predictions, ISM (naive, and the methods registered in ``ism.METHODS``)."""

@@ -1,0 +1,101 @@
+"""``ism``: in-silico saturation mutagenesis with a chosen method, streamed chunk by chunk.
+
+Contract (every method): per output name an array (N, W, 4, *output_shape) float32 whose entry [n, i, b] is
+f(sequence n with position start + i set to base b) - f(sequence n); exactly 0 at the reference base.
+"""
+
+import math
+
+import numpy as np
+
+from ..errors import InputError
+from ..model import load
+from ..progress import Progress
+from ..sequences import as_sequences
+from .naive import NaiveISM
+from .options import resolve_batch_size, resolve_window, sequences_per_chunk
+
+METHODS = {"naive": NaiveISM}
+
+
+def ism_chunks(model, seqs, *, method="naive", positions=None, device="cpu", batch_size=None, outputs=None,
+               progress=None):
+    """Yield ``(start, stop, reference, scores)`` per chunk of sequences, in order.
+
+    Arguments as for :func:`ism`; ``reference`` maps output names to (n, *shape) predictions on the chunk.
+    Memory is bounded by the chunk, whatever the number of sequences.
+    """
+    plan = _plan(model, seqs, method, positions, device, batch_size, outputs)
+    scorer, sequences = plan["scorer"], plan["sequences"]
+    bar = Progress(progress, len(sequences), unit="seqs")
+    try:
+        for start, stop in sequences.chunks(plan["chunk"]):
+            reference, scores = scorer.score(sequences.onehot(start, stop), bar.advance)
+            yield start, stop, reference, scores
+    finally:
+        bar.close()
+
+
+def ism_shapes(model, seqs, *, positions=None, outputs=None, device="cpu"):
+    """Per output name, the shape of its ISM array (N, W, 4, *output_shape), without computing it."""
+    model = load(model)
+    sequences = as_sequences(seqs, length=model.length)
+    start, end = resolve_window(positions, sequences.length)
+    names = model.select_outputs(outputs)
+    shapes = model.output_shapes(sequences.length, device)
+    return {name: (len(sequences), end - start, 4) + shapes[name] for name in names}
+
+
+def ism(model, seqs, *, method="naive", positions=None, device="cpu", batch_size=None, outputs=None,
+        progress=None):
+    """In-silico saturation mutagenesis.
+
+    Parameters
+    ----------
+    model : path, onnx.ModelProto or SequenceModel
+    seqs : ndarray, shape (N, L, 4)
+        One-hot in A, C, G, T order whatever the model's layout; an all-zero position (N) is mutated to all 4 bases.
+    method : {"naive"}
+        How mutants are evaluated; every method returns the same numbers.
+    positions : (start, end), optional
+        Mutate only positions start <= i < end; all L by default.
+    device : {"cpu", "cuda", "cuda:K"}
+    batch_size : int, optional
+        Model rows per onnxruntime call; a default scaled to L when None.
+    outputs : list of str, optional
+        Output names to score; all by default.
+    progress : bool or callable, optional
+        True draws a bar on stderr; a callable gets (done, total) in sequences.
+
+    Returns
+    -------
+    dict of str to ndarray, each float32 of shape (N, W, 4, *output_shape)
+        Entry [n, i, b] = f(mutant) - f(reference), mutant = sequence n with position start + i set to base b.
+    """
+    model = load(model)
+    sequences = as_sequences(seqs, length=model.length)
+    plan_shapes = ism_shapes(model, sequences, positions=positions, outputs=outputs, device=device)
+    results = {name: np.empty(shape, dtype=np.float32) for name, shape in plan_shapes.items()}
+    for start, stop, _, scores in ism_chunks(
+        model, sequences, method=method, positions=positions, device=device, batch_size=batch_size,
+        outputs=outputs, progress=progress,
+    ):
+        for name, value in scores.items():
+            results[name][start:stop] = value
+    return results
+
+
+def _plan(model, seqs, method, positions, device, batch_size, outputs):
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; available: {', '.join(sorted(METHODS))}")
+    model = load(model)
+    sequences = as_sequences(seqs, length=model.length)
+    window = resolve_window(positions, sequences.length)
+    names = model.select_outputs(outputs)
+    shapes = model.output_shapes(sequences.length, device)
+    rows = resolve_batch_size(batch_size, sequences.length, device)
+    scorer = METHODS[method](model, names, shapes, window, device=device, batch_size=rows)
+    width = window[1] - window[0]
+    result_values = sum(width * 4 * math.prod(shapes[name]) for name in names)
+    chunk = sequences_per_chunk(rows, scorer.rows_per_sequence(), result_values)
+    return {"scorer": scorer, "sequences": sequences, "chunk": chunk}

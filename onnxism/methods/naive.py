@@ -1,0 +1,47 @@
+"""Naive ISM: every substitution run through the whole model, batched across sequences and substitutions.
+
+It is the reference every faster method is tested against. Memory per call: one batch of mutants plus the
+chunk's score arrays; mutants are built batch by batch, never all at once.
+"""
+
+import numpy as np
+
+from .mutations import build_mutants, substitutions
+
+
+class NaiveISM:
+    """Scores a chunk of sequences by running each mutant through ``model``."""
+
+    name = "naive"
+
+    def __init__(self, model, outputs, shapes, window, *, device="cpu", batch_size=128):
+        self.model = model
+        self.outputs = outputs
+        self.shapes = shapes
+        self.window = window
+        self.device = device
+        self.batch_size = batch_size
+
+    def rows_per_sequence(self):
+        """Model rows evaluated per sequence (used for chunking and progress): 3 per position."""
+        return 3 * (self.window[1] - self.window[0])
+
+    def score(self, onehot, advance=None):
+        """(n, L, 4) chunk -> (reference outputs, scores) dicts; scores are (n, W, 4, *shape)."""
+        start, end = self.window
+        count, width = len(onehot), end - start
+        reference = dict(zip(self.outputs, self.model.run(onehot, self.outputs, self.device)))
+        scores = {
+            name: np.zeros((count, width, 4) + self.shapes[name], dtype=np.float32) for name in self.outputs
+        }
+        seq, pos, base = substitutions(onehot, self.window)
+        total = len(seq)
+        for first in range(0, total, self.batch_size):
+            part = slice(first, first + self.batch_size)
+            mutants = build_mutants(onehot, start, seq[part], pos[part], base[part])
+            values = self.model.run(mutants, self.outputs, self.device)
+            for name, value in zip(self.outputs, values):
+                scores[name][seq[part], pos[part], base[part]] = value - reference[name][seq[part]]
+            if advance is not None:
+                advance(len(mutants) * count / max(total, 1))
+        return reference, scores

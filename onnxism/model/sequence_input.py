@@ -1,0 +1,124 @@
+"""Find the sequence input of a graph and its layout.
+
+The sequence input is a rank-3 floating-point input with an axis of size 4 (the alphabet): (N, L, 4) is the
+channels-last layout Keras/tf2onnx produce ("NLC"), (N, 4, L) the channels-first layout PyTorch produces ("NCL").
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+
+from ..errors import ModelError
+
+LAYOUTS = ("NLC", "NCL")
+_LAYOUT_ALIASES = {
+    "nlc": "NLC", "channels_last": "NLC", "nwc": "NLC",
+    "ncl": "NCL", "channels_first": "NCL", "ncw": "NCL",
+}
+
+
+@dataclass(frozen=True)
+class SequenceInput:
+    """Where the one-hot sequences go: input name, layout, fixed length (None if dynamic), fixed batch, dtype."""
+
+    name: str
+    layout: str
+    length: object
+    batch: object
+    dtype: np.dtype
+
+
+def graph_inputs(graph):
+    """The real inputs of a graph (old exports also list initializers as inputs)."""
+    initializers = {init.name for init in graph.initializer}
+    return [value for value in graph.input if value.name not in initializers]
+
+
+def find_sequence_input(graph, *, input=None, layout=None):
+    """Return the :class:`SequenceInput` of ``graph``; ``input`` names it, ``layout`` overrides detection."""
+    inputs = graph_inputs(graph)
+    names = [value.name for value in inputs]
+    if input is not None:
+        chosen = [value for value in inputs if value.name == input]
+        if not chosen:
+            raise ModelError(f"the model has no input named {input!r}; its inputs are: {', '.join(names)}")
+        value = chosen[0]
+        if not _plausible(value):
+            raise ModelError(
+                f"input {input!r} has shape {_shape_text(value)}; a sequence input needs shape "
+                "(N, L, 4) or (N, 4, L) and a floating-point type"
+            )
+    else:
+        candidates = [value for value in inputs if _plausible(value)]
+        if not candidates:
+            shapes = "; ".join(f"{v.name} {_shape_text(v)}" for v in inputs) or "none"
+            raise ModelError(
+                "the model has no plausible sequence input: expected a floating-point input of shape (N, L, 4) "
+                f"or (N, 4, L), found: {shapes}"
+            )
+        if len(candidates) > 1:
+            raise ModelError(
+                "the model has several possible sequence inputs "
+                f"({', '.join(v.name for v in candidates)}); name one with input="
+            )
+        value = candidates[0]
+    others = [name for name in names if name != value.name]
+    if others:
+        raise ModelError(
+            f"the model has inputs besides the sequence input {value.name!r} ({', '.join(others)}); "
+            "onnxism needs a model whose only input is the sequences"
+        )
+    dims = _dims(value)
+    resolved = _resolve_layout(value.name, dims, layout)
+    length = dims[2] if resolved == "NCL" else dims[1]
+    dtype = onnx.helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type)
+    return SequenceInput(value.name, resolved, length, dims[0], np.dtype(dtype))
+
+
+def normalise_layout(layout):
+    """Map user spellings of a layout to "NLC" or "NCL"; None stays None."""
+    if layout is None:
+        return None
+    resolved = _LAYOUT_ALIASES.get(str(layout).lower())
+    if resolved is None:
+        raise ModelError(f"unknown layout {layout!r}; use 'NLC' (channels last) or 'NCL' (channels first)")
+    return resolved
+
+
+def _resolve_layout(name, dims, layout):
+    layout = normalise_layout(layout)
+    if layout is not None:
+        axis = 2 if layout == "NLC" else 1
+        if dims[axis] not in (4, None):
+            raise ModelError(
+                f"layout {layout} puts the alphabet on axis {axis} of {name!r}, but that axis has size {dims[axis]}"
+            )
+        return layout
+    last, middle = dims[2] == 4, dims[1] == 4
+    if last and middle:
+        raise ModelError(
+            f"cannot tell the layout of {name!r} (shape {tuple(dims)}): pass layout='NLC' or layout='NCL'"
+        )
+    return "NLC" if last else "NCL"
+
+
+def _plausible(value):
+    tensor = value.type.tensor_type
+    if tensor.elem_type not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16):
+        return False
+    if not tensor.HasField("shape") or len(tensor.shape.dim) != 3:
+        return False
+    dims = _dims(value)
+    return 4 in (dims[1], dims[2])
+
+
+def _dims(value):
+    return [dim.dim_value if dim.HasField("dim_value") else None for dim in value.type.tensor_type.shape.dim]
+
+
+def _shape_text(value):
+    tensor = value.type.tensor_type
+    if not tensor.HasField("shape"):
+        return "(unknown shape)"
+    return "(" + ", ".join(str(d) if d is not None else "?" for d in _dims(value)) + ")"

@@ -1,0 +1,169 @@
+"""The loaded model: an ONNX graph plus what onnxism knows of its sequence input and outputs."""
+
+import os
+
+import numpy as np
+import onnx
+
+from ..errors import InputError, ModelError
+from ..runtime.sessions import make_session, parse_device
+from .reading import read_model, repair
+from .sequence_input import find_sequence_input
+
+
+class SequenceModel:
+    """An ONNX model whose single input takes one-hot DNA.
+
+    Attributes
+    ----------
+    proto : onnx.ModelProto
+        The (repaired) graph; never modified after loading.
+    input_name, layout : str
+        The sequence input and its layout, "NLC" (N, L, 4) or "NCL" (N, 4, L).
+    length : int or None
+        The fixed sequence length, or None when the graph accepts any length.
+    fixed_batch : int or None
+        The batch size the graph is fixed to, or None when the batch axis is dynamic.
+    output_names : list of str
+        The graph outputs, in graph order.
+    """
+
+    def __init__(self, proto, *, source=None, input=None, layout=None):
+        self.proto = proto
+        self.source = source or "model"
+        found = find_sequence_input(proto.graph, input=input, layout=layout)
+        self.input_name = found.name
+        self.layout = found.layout
+        self.length = found.length
+        self.fixed_batch = found.batch
+        self.input_dtype = found.dtype
+        self.output_names = [value.name for value in proto.graph.output]
+        self._bytes = None
+        self._sessions = {}
+        self._output_shapes = {}
+
+    def __repr__(self):
+        return (
+            f"SequenceModel({self.source!r}, input={self.input_name!r}, layout={self.layout!r}, "
+            f"length={self.length}, outputs={self.output_names})"
+        )
+
+    @property
+    def serialized(self):
+        """The model as bytes, made once."""
+        if self._bytes is None:
+            self._bytes = self.proto.SerializeToString()
+        return self._bytes
+
+    def session(self, device="cpu"):
+        """The reusable onnxruntime session on ``device``."""
+        key = parse_device(device)
+        if key not in self._sessions:
+            self._sessions[key] = make_session(self.serialized, device)
+        return self._sessions[key]
+
+    def select_outputs(self, outputs=None):
+        """The output names to compute: all by default, else the named ones (checked)."""
+        if outputs is None:
+            return list(self.output_names)
+        if isinstance(outputs, str):
+            outputs = [outputs]
+        outputs = list(outputs)
+        if not outputs:
+            raise InputError("outputs= is empty; name at least one output or pass None for all")
+        unknown = [name for name in outputs if name not in self.output_names]
+        if unknown:
+            raise InputError(
+                f"unknown output name {unknown[0]!r}; the model's outputs are: {', '.join(self.output_names)}"
+            )
+        return outputs
+
+    def sequence_length(self, length=None):
+        """The length to run at: the model's fixed one, or ``length`` for a length-agnostic model."""
+        if self.length is not None:
+            return self.length
+        if length is None:
+            raise InputError("the model accepts any sequence length; give sequences to fix one")
+        return int(length)
+
+    def output_shapes(self, length=None, device="cpu"):
+        """Per output name, its shape without the batch axis, found by running zero sequences once."""
+        length = self.sequence_length(length)
+        if length not in self._output_shapes:
+            batch = self.fixed_batch or 2
+            probe = np.zeros((batch, length, 4), dtype=np.float32)
+            try:
+                results = self.session(device).run(self.output_names, {self.input_name: self.to_model_layout(probe)})
+            except ModelError:
+                raise
+            except Exception as err:  # onnxruntime's own exception types
+                raise ModelError(f"onnxruntime cannot run {self.source} on ({batch}, {length}, 4) input: {err}") from err
+            shapes = {}
+            for name, value in zip(self.output_names, results):
+                if value.ndim == 0 or value.shape[0] != batch:
+                    raise ModelError(
+                        f"output {name!r} has shape {value.shape} for a batch of {batch}; onnxism needs every "
+                        "output to have the batch as its first axis"
+                    )
+                shapes[name] = tuple(value.shape[1:])
+            self._output_shapes[length] = shapes
+        return dict(self._output_shapes[length])
+
+    def to_model_layout(self, seqs):
+        """(n, L, 4) one-hot -> the array the graph's input takes (layout and dtype)."""
+        if self.layout == "NCL":
+            seqs = seqs.transpose(0, 2, 1)
+        return np.ascontiguousarray(seqs, dtype=self.input_dtype)
+
+    def run(self, seqs, outputs, device="cpu"):
+        """Run (n, L, 4) sequences through the graph; returns float32 arrays (n, *shape) for ``outputs``.
+
+        A graph with a fixed batch size gets batches of exactly that size (the last one zero-padded).
+        """
+        session = self.session(device)
+        count = len(seqs)
+        step = self.fixed_batch or count
+        parts = []
+        for start in range(0, count, step):
+            batch = seqs[start:start + step]
+            if len(batch) < step:
+                pad = np.zeros((step - len(batch),) + batch.shape[1:], dtype=batch.dtype)
+                batch = np.concatenate([batch, pad])
+            try:
+                values = session.run(outputs, {self.input_name: self.to_model_layout(batch)})
+            except Exception as err:  # onnxruntime's own exception types
+                message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise ModelError(f"onnxruntime failed to run {self.source}: {message}") from err
+            parts.append([np.asarray(value[: min(step, count - start)], dtype=np.float32) for value in values])
+        if len(parts) == 1:
+            return parts[0]
+        return [np.concatenate([part[k] for part in parts]) for k in range(len(outputs))]
+
+
+def load(model, *, input=None, layout=None):
+    """Load an ONNX model for onnxism.
+
+    Parameters
+    ----------
+    model : str, os.PathLike, onnx.ModelProto or SequenceModel
+        The model file, an in-memory graph, or an already loaded model (returned as is).
+    input : str, optional
+        The name of the sequence input; by default the one input with an axis of size 4.
+    layout : {"NLC", "NCL"}, optional
+        (N, L, 4) channels-last or (N, 4, L) channels-first; detected from the input shape by default.
+
+    Returns
+    -------
+    SequenceModel
+    """
+    if isinstance(model, SequenceModel):
+        if input is not None and input != model.input_name:
+            raise InputError(f"the loaded model's sequence input is {model.input_name!r}, not {input!r}")
+        return model
+    if isinstance(model, onnx.ModelProto):
+        copy = onnx.ModelProto()
+        copy.CopyFrom(model)
+        return SequenceModel(repair(copy), source="model", input=input, layout=layout)
+    if isinstance(model, (str, os.PathLike)):
+        return SequenceModel(read_model(model), source=os.fspath(model), input=input, layout=layout)
+    raise InputError(f"model must be a path, an onnx.ModelProto or a loaded model, not {type(model).__name__}")

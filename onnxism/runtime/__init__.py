@@ -1,0 +1,1 @@
+"""Execution on onnxruntime: sessions, providers and batched runs."""

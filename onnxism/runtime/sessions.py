@@ -1,0 +1,70 @@
+"""onnxruntime sessions for a device: "cpu", "cuda" or "cuda:K".
+
+Invariant: a session for "cuda" really runs on CUDA (checked with ``get_providers()``), never silently on CPU.
+"""
+
+import re
+
+from ..errors import DeviceError, MissingExtraError
+
+_DEVICE = re.compile(r"^(cpu|cuda)(?::(\d+))?$")
+
+
+def import_onnxruntime():
+    """The onnxruntime module, or a MissingExtraError saying which extra installs it."""
+    try:
+        import onnxruntime
+    except ImportError as err:
+        raise MissingExtraError(
+            "onnxruntime is not installed: pip install 'onnxism[cpu]' (or 'onnxism[gpu]' for CUDA)"
+        ) from err
+    return onnxruntime
+
+
+def parse_device(device):
+    """Split "cpu" / "cuda" / "cuda:K" into (kind, device_id)."""
+    match = _DEVICE.match(str(device).strip().lower()) if device is not None else None
+    if match is None:
+        raise DeviceError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'cuda:K'")
+    kind, index = match.groups()
+    if kind == "cpu" and index is not None:
+        raise DeviceError(f"unknown device {device!r}; the CPU takes no index: use 'cpu'")
+    return kind, int(index or 0)
+
+
+def cuda_available():
+    """True when the installed onnxruntime offers the CUDA execution provider."""
+    try:
+        ort = import_onnxruntime()
+    except MissingExtraError:
+        return False
+    return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+def make_session(model_bytes, device="cpu", *, threads=None):
+    """An InferenceSession on ``device``; raises DeviceError where CUDA cannot run."""
+    ort = import_onnxruntime()
+    kind, index = parse_device(device)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    if kind == "cpu":
+        return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise DeviceError(
+            "device 'cuda' requested, but this onnxruntime build has no CUDA provider: "
+            "pip install 'onnxism[gpu]' (it replaces the CPU build), or use device='cpu'"
+        )
+    providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+    try:
+        session = ort.InferenceSession(model_bytes, options, providers=providers)
+    except Exception as err:  # onnxruntime raises its own exception types
+        raise DeviceError(f"cannot start onnxruntime on {device}: {err}") from err
+    if "CUDAExecutionProvider" not in session.get_providers():
+        raise DeviceError(
+            f"device {device!r} requested, but onnxruntime could not start CUDA (no GPU or CUDA libraries "
+            "found); use device='cpu'"
+        )
+    return session

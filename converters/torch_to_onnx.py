@@ -45,8 +45,7 @@ def torch_to_onnx(module, example_input, path=None, *, dynamo=True, opset=18, in
                     verbose=False,
                 )
             else:
-                names = output_names or ["output"]
-                axes = {name: {0: "batch"} for name in [input_name] + list(names)}
+                axes = {name: {0: "batch"} for name in [input_name] + list(output_names or [])}
                 torch.onnx.export(
                     module, (example_input,), target, dynamo=False, opset_version=min(opset, 20),
                     input_names=[input_name], output_names=output_names, dynamic_axes=axes,

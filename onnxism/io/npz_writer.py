@@ -19,10 +19,10 @@ def check_output_path(path, *, force=False, suffix=".npz"):
     """Refuse an output path that cannot be written, before any work is done."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    if not path.endswith(suffix):
-        raise InputError(f"output file {path} must end in {suffix}")
     if os.path.isdir(path):
         raise InputError(f"output path {path} is a directory; give a file name ending in {suffix}")
+    if not path.endswith(suffix):
+        raise InputError(f"output file {path} must end in {suffix}")
     if not os.path.isdir(folder):
         raise InputError(f"cannot write {path}: folder {folder} does not exist")
     if os.path.exists(path) and not force:

@@ -121,4 +121,5 @@ def _shape_text(value):
     tensor = value.type.tensor_type
     if not tensor.HasField("shape"):
         return "(unknown shape)"
-    return "(" + ", ".join(str(d) if d is not None else "?" for d in _dims(value)) + ")"
+    names = [str(dim.dim_value) if dim.HasField("dim_value") else (dim.dim_param or "?") for dim in tensor.shape.dim]
+    return "(" + ", ".join(names) + ")"

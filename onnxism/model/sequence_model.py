@@ -5,7 +5,7 @@ import os
 import numpy as np
 import onnx
 
-from ..errors import InputError, ModelError
+from ..errors import InputError, ModelError, OnnxismError
 from ..runtime.sessions import make_session, parse_device
 from .reading import read_model, repair
 from .sequence_input import find_sequence_input
@@ -59,7 +59,12 @@ class SequenceModel:
         """The reusable onnxruntime session on ``device``."""
         key = parse_device(device)
         if key not in self._sessions:
-            self._sessions[key] = make_session(self.serialized, device)
+            try:
+                self._sessions[key] = make_session(self.serialized, device)
+            except OnnxismError:
+                raise
+            except Exception as err:  # onnxruntime's own exception types
+                raise ModelError(f"onnxruntime cannot load {self.source}: {_first_line(err)}") from err
         return self._sessions[key]
 
     def select_outputs(self, outputs=None):
@@ -92,12 +97,13 @@ class SequenceModel:
         if length not in self._output_shapes:
             batch = self.fixed_batch or 2
             probe = np.zeros((batch, length, 4), dtype=np.float32)
+            session = self.session(device)
             try:
-                results = self.session(device).run(self.output_names, {self.input_name: self.to_model_layout(probe)})
-            except ModelError:
-                raise
+                results = session.run(self.output_names, {self.input_name: self.to_model_layout(probe)})
             except Exception as err:  # onnxruntime's own exception types
-                raise ModelError(f"onnxruntime cannot run {self.source} on ({batch}, {length}, 4) input: {err}") from err
+                raise ModelError(
+                    f"onnxruntime cannot run {self.source} on ({batch}, {length}, 4) input: {_first_line(err)}"
+                ) from err
             shapes = {}
             for name, value in zip(self.output_names, results):
                 if value.ndim == 0 or value.shape[0] != batch:
@@ -132,12 +138,16 @@ class SequenceModel:
             try:
                 values = session.run(outputs, {self.input_name: self.to_model_layout(batch)})
             except Exception as err:  # onnxruntime's own exception types
-                message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-                raise ModelError(f"onnxruntime failed to run {self.source}: {message}") from err
+                raise ModelError(f"onnxruntime failed to run {self.source}: {_first_line(err)}") from err
             parts.append([np.asarray(value[: min(step, count - start)], dtype=np.float32) for value in values])
         if len(parts) == 1:
             return parts[0]
         return [np.concatenate([part[k] for part in parts]) for k in range(len(outputs))]
+
+
+def _first_line(err):
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def load(model, *, input=None, layout=None):

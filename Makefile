@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make demo` (bundled example) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test test-fast benchmark clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Core package only (no TensorFlow, no PyTorch): run ISM on the bundled trained model and show the motif it finds.
+demo: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[cpu]'
+	$(BIN)/onnxism info examples/motif_model.onnx
+	$(BIN)/onnxism run examples/motif_model.onnx examples/seqs.npy -o demo_scores.npz --force
+	$(BIN)/python examples/show_motif.py demo_scores.npz
+
+# Everything the tests need (converters' frameworks included), then the whole suite, slow tests included.
+test: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[cpu,keras,torch,test]'
+	$(BIN)/python -m pytest
+
+# The suite without the slow (full-size model) tests.
+test-fast: $(BIN)/python
+	$(BIN)/python -m pytest -m "not slow"
+
+benchmark: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[cpu,keras,torch]'
+	$(BIN)/python benchmarks/run_ism_benchmark.py
+
+clean:
+	rm -rf $(VENV) demo_scores.npz *.egg-info

@@ -1,0 +1,74 @@
+"""Shared fixtures: zoo models exported once per session, random one-hot sequences, and the loop oracle."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import numpy as np
+import pytest
+
+import onnxism
+
+SMALL_ZOO = ["basset_small", "factorized_basset_small", "bpnet_small", "deepsea_small", "beluga_small"]
+FULL_ZOO = ["basset", "factorized_basset", "bpnet", "deepsea", "beluga"]
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+
+
+def random_onehot(count, length, *, seed=0, n_fraction=0.0):
+    """(count, length, 4) float32 one-hot; a fraction of positions set to N (all zeros)."""
+    rng = np.random.default_rng(seed)
+    seqs = np.eye(4, dtype=np.float32)[rng.integers(0, 4, size=(count, length))]
+    if n_fraction:
+        seqs[rng.random((count, length)) < n_fraction] = 0.0
+    return seqs
+
+
+def loop_ism(model, seqs, start=0, end=None):
+    """The oracle: a plain loop that builds each mutant by hand and calls onnxism.predict on it."""
+    model = onnxism.load(model)
+    end = seqs.shape[1] if end is None else end
+    reference = onnxism.predict(model, seqs)
+    out = {name: np.zeros((len(seqs), end - start, 4) + value.shape[1:], np.float32)
+           for name, value in reference.items()}
+    for n in range(len(seqs)):
+        for i in range(start, end):
+            for b in range(4):
+                if seqs[n, i, b] == 1:
+                    continue
+                mutant = seqs[n:n + 1].copy()
+                mutant[0, i] = 0
+                mutant[0, i, b] = 1
+                for name, value in onnxism.predict(model, mutant).items():
+                    out[name][n, i - start, b] = value[0] - reference[name][n]
+    return out
+
+
+@pytest.fixture(scope="session")
+def zoo_export(tmp_path_factory):
+    """``zoo_export(name, framework, dynamo=True)`` -> (onnx path, framework model), exported once per session."""
+    cache = {}
+    folder = tmp_path_factory.mktemp("zoo")
+
+    def get(name, framework, dynamo=True):
+        key = (name, framework, dynamo)
+        if key not in cache:
+            pytest.importorskip("torch" if framework == "torch" else "tf2onnx")
+            from converters.zoo import export_zoo_model
+
+            path = folder / f"{name}-{framework}-{'dynamo' if dynamo else 'legacy'}.onnx"
+            _, framework_model = export_zoo_model(name, framework, path, dynamo=dynamo)
+            cache[key] = (str(path), framework_model)
+        return cache[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def example_model():
+    return os.path.join(EXAMPLES, "motif_model.onnx")
+
+
+@pytest.fixture(scope="session")
+def example_seqs():
+    return np.load(os.path.join(EXAMPLES, "seqs.npy"))

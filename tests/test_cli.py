@@ -1,0 +1,183 @@
+"""The CLI end to end through a subprocess: outputs, and every bad-input case as one line with no traceback."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import EXAMPLES, random_onehot
+from onnx_builders import conv_model
+
+MODEL = os.path.join(EXAMPLES, "motif_model.onnx")
+SEQS = os.path.join(EXAMPLES, "seqs.npy")
+
+
+def onnxism_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "onnxism", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def assert_clean_failure(result, message):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("onnxism: error: ")
+    assert message in lines[0], lines[0]
+
+
+def test_run_writes_scores_references_and_positions(tmp_path, example_seqs):
+    out = tmp_path / "scores.npz"
+    result = onnxism_cli("run", MODEL, SEQS, "-o", out, "--batch-size", "50")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("onnxism: scored 8 sequences x 200 positions") and result.stdout.count("\n") == 1
+    with np.load(out) as archive:
+        assert sorted(archive.files) == ["logit", "positions", "reference/logit"]
+        import onnxism
+
+        expected = onnxism.ism(MODEL, example_seqs)["logit"]
+        np.testing.assert_allclose(archive["logit"], expected, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(archive["reference/logit"], onnxism.predict(MODEL, example_seqs)["logit"],
+                                   rtol=1e-6)
+        np.testing.assert_array_equal(archive["positions"], np.arange(200))
+    assert [p.name for p in tmp_path.iterdir()] == ["scores.npz"]  # no temporary files left
+
+
+def test_run_fasta_with_window_matches_npy(tmp_path):
+    out = tmp_path / "fa.npz"
+    result = onnxism_cli("run", MODEL, os.path.join(EXAMPLES, "seqs.fa"), "-o", out, "--positions", "90:")
+    assert result.returncode == 0, result.stderr
+    full = tmp_path / "full.npz"
+    assert onnxism_cli("run", MODEL, SEQS, "-o", full).returncode == 0
+    with np.load(out) as a, np.load(full) as b:
+        np.testing.assert_array_equal(a["logit"], b["logit"][:, 90:])
+        assert list(a["ids"]) == [f"seq{n}" for n in range(8)]
+        np.testing.assert_array_equal(a["positions"], np.arange(90, 200))
+
+
+def test_demo_recovers_the_planted_motif(tmp_path):
+    out = tmp_path / "demo.npz"
+    assert onnxism_cli("run", MODEL, SEQS, "-o", out).returncode == 0
+    shown = subprocess.run([sys.executable, os.path.join(EXAMPLES, "show_motif.py"), str(out)],
+                           capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stdout
+    assert "located the planted motif in 8 of 8 sequences" in shown.stdout
+
+
+def test_info_describes_the_model():
+    result = onnxism_cli("info", MODEL)
+    assert result.returncode == 0, result.stderr
+    assert "input:    seqs  layout NCL (N, 4, L)  length 200" in result.stdout
+    assert "output:   logit  shape (N, 1)" in result.stdout
+
+
+def _bad_inputs(folder):
+    """name -> (argument list for `run`, expected message fragment); files made in ``folder``."""
+    folder.mkdir(exist_ok=True)
+    rng_seqs = random_onehot(2, 200)
+    files = {}
+
+    def save(name, array):
+        path = folder / name
+        np.save(path, array)
+        return path
+
+    not_onehot = rng_seqs.copy()
+    not_onehot[1, 17] = 0.5
+    with_nan = rng_seqs.copy()
+    with_nan[0, 3, 1] = np.nan
+    (folder / "text.onnx").write_text("this is not a model")
+    (folder / "unequal.fa").write_text(">a\nACGT\n>b\nACG\n")
+    (folder / "letters.fa").write_text(">a\nACXT\n")
+    import onnx
+
+    no_input = conv_model()
+    no_input.graph.input[0].type.tensor_type.shape.dim[2].dim_value = 7
+    onnx.save(no_input, folder / "no_input.onnx")
+    files.update({
+        "missing model": ([folder / "none.onnx", SEQS], "model file not found"),
+        "missing seqs": ([MODEL, folder / "none.npy"], "sequences file not found"),
+        "not onnx": ([folder / "text.onnx", SEQS], "is not an ONNX model"),
+        "no sequence input": ([folder / "no_input.onnx", SEQS], "no plausible sequence input"),
+        "wrong rank": ([MODEL, save("rank.npy", rng_seqs[0])], "must have shape (N, L, 4)"),
+        "wrong length": ([MODEL, save("length.npy", rng_seqs[:, :150])], "length 150, but the model takes length 200"),
+        "wrong alphabet": ([MODEL, save("alphabet.npy", np.zeros((2, 200, 5), np.float32))], "4 channels"),
+        "not one-hot": ([MODEL, save("soft.npy", not_onehot)], "not one-hot at sequence 1, position 17"),
+        "nan": ([MODEL, save("nan.npy", with_nan)], "non-finite value (NaN or inf) at sequence 0, position 3"),
+        "empty": ([MODEL, save("empty.npy", np.zeros((0, 200, 4), np.float32))], "is empty"),
+        "unknown output": ([MODEL, SEQS, "--outputs", "logits"], "unknown output name 'logits'"),
+        "invalid window": ([MODEL, SEQS, "--positions", "150:120"], "invalid positions window [150, 120)"),
+        "window text": ([MODEL, SEQS, "--positions", "a:b"], "--positions must be two integers"),
+        "fasta unequal": ([MODEL, folder / "unequal.fa"], "same length"),
+        "fasta letters": ([MODEL, folder / "letters.fa"], "has 'X' at position 2"),
+        "cuda missing": ([MODEL, SEQS, "--device", "cuda"], "cuda"),
+    })
+    return files
+
+
+BAD_CASES = [
+    "missing model", "missing seqs", "not onnx", "no sequence input", "wrong rank", "wrong length",
+    "wrong alphabet", "not one-hot", "nan", "empty", "unknown output", "invalid window", "window text",
+    "fasta unequal", "fasta letters", "cuda missing",
+]
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, case):
+    if case == "cuda missing":
+        import onnxism
+
+        if onnxism.cuda_available():
+            pytest.skip("CUDA is available here")
+    arguments, message = _bad_inputs(tmp_path / "inputs")[case]
+    out = tmp_path / "out.npz"
+    result = onnxism_cli("run", *arguments, "-o", out)
+    assert_clean_failure(result, message)
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["inputs"]
+
+
+def test_output_that_cannot_be_written(tmp_path):
+    assert_clean_failure(onnxism_cli("run", MODEL, SEQS, "-o", tmp_path / "no" / "such" / "dir.npz"),
+                         "does not exist")
+    existing = tmp_path / "there.npz"
+    existing.write_bytes(b"keep me")
+    assert_clean_failure(onnxism_cli("run", MODEL, SEQS, "-o", existing), "exists; pass --force")
+    assert existing.read_bytes() == b"keep me"
+    assert_clean_failure(onnxism_cli("run", MODEL, SEQS, "-o", tmp_path), "is a directory")
+    assert_clean_failure(onnxism_cli("run", MODEL, SEQS, "-o", tmp_path / "x.txt"), "must end in .npz")
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        assert_clean_failure(onnxism_cli("run", MODEL, SEQS, "-o", locked / "x.npz"), "not writable")
+
+
+def test_force_overwrites(tmp_path):
+    out = tmp_path / "o.npz"
+    out.write_bytes(b"old")
+    assert onnxism_cli("run", MODEL, SEQS, "-o", out, "--force").returncode == 0
+    with np.load(out) as archive:
+        assert archive["logit"].shape == (8, 200, 4, 1)
+
+
+def test_convert_keras_file_then_run(tmp_path):
+    pytest.importorskip("tf2onnx")
+    import keras
+
+    inputs = keras.Input((50, 4))
+    x = keras.layers.Conv1D(4, 5, padding="same", activation="relu", bias_initializer="ones")(inputs)
+    outputs = keras.layers.Dense(2, name="head")(keras.layers.Flatten()(x))
+    model = keras.Model(inputs, outputs)
+    model.save(tmp_path / "m.keras")
+    result = onnxism_cli("convert", tmp_path / "m.keras", "-o", tmp_path / "m.onnx")
+    assert result.returncode == 0, result.stderr
+    seqs = random_onehot(2, 50)
+    import onnxism
+
+    np.testing.assert_allclose(onnxism.predict(tmp_path / "m.onnx", seqs)["head"], model(seqs).numpy(),
+                               rtol=1e-5, atol=1e-5)
+    assert_clean_failure(onnxism_cli("convert", tmp_path / "m.keras", "-o", tmp_path / "m.onnx"),
+                         "exists; pass --force")
+    assert_clean_failure(onnxism_cli("convert", tmp_path / "none.keras", "-o", tmp_path / "n.onnx"), "not found")

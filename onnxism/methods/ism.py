@@ -12,10 +12,11 @@ from ..errors import InputError
 from ..model import load
 from ..progress import Progress
 from ..sequences import as_sequences
+from ..fast.method import FastISM
 from .naive import NaiveISM
 from .options import resolve_batch_size, resolve_window, sequences_per_chunk
 
-METHODS = {"naive": NaiveISM}
+METHODS = {"naive": NaiveISM, "fast": FastISM}
 
 
 def ism_chunks(model, seqs, *, method="naive", positions=None, device="cpu", batch_size=None, outputs=None,

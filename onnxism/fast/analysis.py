@@ -1,0 +1,112 @@
+"""Window analysis: for every tensor that depends on the sequence, which positions a substitution can change.
+
+For a substitution at sequence position p, a windowed tensor T (length axis ``axis``, length L_T) differs from its
+reference only inside [start[p], start[p] + width): the width is fixed for T (the widest affected range) and the
+window is shifted, never clipped, at the sequence ends so every substitution has the same shapes. Tensors fed to an
+op with no local rule are "full": computed on the whole length for every substitution (exact, just not faster).
+
+Invariant: every windowed tensor's window contains all positions that any substitution can change.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from onnx import numpy_helper
+
+from .rules import LocalRule, rule_for
+
+
+@dataclass
+class Window:
+    """Where a windowed tensor can change: ``start[p]`` for each sequence position p, fixed ``width``."""
+
+    tensor: str
+    axis: int
+    length: int
+    width: int
+    start: np.ndarray
+    lo: np.ndarray = field(repr=False, default=None)
+    hi: np.ndarray = field(repr=False, default=None)
+
+    def same_as(self, other):
+        return self.width == other.width and self.axis == other.axis and np.array_equal(self.start, other.start)
+
+
+@dataclass
+class Analysis:
+    """Per node a mode ("static", "windowed" or "full") and rule; per windowed tensor its Window."""
+
+    modes: dict
+    rules: dict
+    windows: dict
+    dependent: set
+    notices: list
+
+
+def graph_constants(graph):
+    """Initializers and Constant-node values, by name."""
+    values = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant":
+            for attr in node.attribute:
+                if attr.name == "value":
+                    values[node.output[0]] = numpy_helper.to_array(attr.t)
+                elif attr.name in ("value_ints", "value_floats"):
+                    values[node.output[0]] = np.array(list(attr.ints or attr.floats))
+                elif attr.name in ("value_int", "value_float"):
+                    values[node.output[0]] = np.array(attr.i if attr.name == "value_int" else attr.f)
+    return values
+
+
+def make_window(tensor, axis, length, lo, hi):
+    width = max(1, int((hi - lo).max()))
+    width = min(width, length)
+    start = np.clip(np.minimum(lo, length - width), 0, None).astype(np.int64)
+    return Window(tensor, axis, length, width, start, lo, hi)
+
+
+def analyse(graph, input_name, input_axis, shapes, *, full_fraction=1.0):
+    """Propagate windows from the sequence input through ``graph`` in topological order."""
+    constants = graph_constants(graph)
+    length = shapes[input_name][input_axis]
+    positions = np.arange(length)
+    windows = {input_name: make_window(input_name, input_axis, length, positions, positions + 1)}
+    dependent = {input_name}
+    modes, rules, notices = {}, {}, []
+    for index, node in enumerate(graph.node):
+        key = node.name or f"node{index}"
+        deps = [name for name in node.input if name in dependent]
+        if not deps:
+            modes[key] = "static"
+            continue
+        dependent.update(name for name in node.output if name)
+        windowed = [name for name in deps if name in windows]
+        rule = None
+        if len(windowed) == len(deps):
+            axes = {windows[name].axis for name in windowed}
+            if len(axes) == 1:
+                rule = rule_for(node, axes.pop(), shapes, constants, dependent)
+        if rule is None and node.op_type == "Shape" and len(node.attribute) == 0 and deps[0] in windows:
+            modes[key] = "shape"  # the full shape, known without materialising the tensor
+            continue
+        if rule is None:
+            modes[key] = "full"
+            if windowed:
+                notices.append(f"{node.op_type} node {key!r}")
+            continue
+        out = node.output[0]
+        out_length = shapes[out][getattr(rule, "out_axis", windows[windowed[0]].axis)]
+        if isinstance(rule, LocalRule):
+            source = windows[windowed[0]]
+            lo, hi = rule.affected(source.lo, source.hi, out_length)
+            axis = source.axis
+        else:
+            lo = np.min([windows[name].lo for name in windowed], axis=0)
+            hi = np.max([windows[name].hi for name in windowed], axis=0)
+            axis = rule.out_axis
+        window = make_window(out, axis, out_length, lo, hi)
+        if window.width >= full_fraction * out_length:
+            window = make_window(out, axis, out_length, np.zeros_like(lo), np.full_like(hi, out_length))
+        modes[key], rules[key] = "windowed", rule
+        windows[out] = window
+    return Analysis(modes, rules, windows, dependent, notices)

@@ -1,0 +1,355 @@
+"""How each ONNX op maps positions along the length axis, decided by what the op does, not by its name alone.
+
+A rule for a node whose sequence-dependent input carries the length on axis ``axis`` says one of:
+  PointwiseRule   output position j depends on input position j only (elementwise ops, activations,
+                  BatchNormalization, MatMul over channels, Softmax/LayerNorm/reductions over other axes,
+                  channel Concat, layout ops); ``out_axis`` is where the length goes.
+  LocalRule       output position j depends on a bounded input range (Conv, ConvTranspose with stride 1,
+                  MaxPool, AveragePool, Pad, Slice); it can compute an output window from an input range
+                  once the node's padding along the length is taken out (``windowed_node``).
+  None            anything else: the op is treated as global along the length, computed on full tensors.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+UNARY_POINTWISE = {
+    "Relu", "Sigmoid", "Tanh", "Softplus", "Softsign", "Exp", "Log", "Elu", "Selu", "LeakyRelu", "Gelu", "Erf",
+    "Abs", "Neg", "Sqrt", "Reciprocal", "Identity", "Dropout", "Cast", "Clip", "HardSigmoid", "HardSwish",
+    "Mish", "Sin", "Cos", "Floor", "Ceil", "Round", "Sign", "ThresholdedRelu", "Celu", "Swish",
+}
+ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "PRelu", "Where", "BitShift"}
+REDUCTIONS = {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+              "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin"}
+
+
+@dataclass
+class PointwiseRule:
+    out_axis: int
+
+
+@dataclass
+class LocalRule:
+    """Output j depends on inputs [j*stride - begin, j*stride - begin + span) (Conv-like), or, for a transposed
+    convolution with stride 1, on inputs [j + begin - span + 1, j + begin] (``transposed``)."""
+
+    span: int
+    stride: int
+    begin: int
+    transposed: bool
+    pad_value: float
+    windowed_node: object  # callable(inputs, output) -> list of NodeProto computing the window
+
+    def affected(self, lo, hi, out_length):
+        """Output range [lo', hi') that input range [lo, hi) can change (arrays over positions), clipped."""
+        if self.transposed:
+            new_lo, new_hi = lo - self.begin, hi - self.begin + self.span - 1
+        else:
+            new_lo = -((-(lo + self.begin - self.span + 1)) // self.stride)  # ceil division
+            new_hi = (hi - 1 + self.begin) // self.stride + 1
+        new_lo, new_hi = np.clip(new_lo, 0, out_length), np.clip(new_hi, 0, out_length)
+        return new_lo, np.maximum(new_hi, new_lo)
+
+    def needed(self, start, width):
+        """Input range (start, width) that computes output window [start, start + width)."""
+        if self.transposed:
+            return start + self.begin - self.span + 1, width + self.span - 1
+        return start * self.stride - self.begin, (width - 1) * self.stride + self.span
+
+
+def attributes(node):
+    return {attr.name: helper.get_attribute_value(attr) for attr in node.attribute}
+
+
+def _text(value):
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _replace_attributes(node, updates, remove=()):
+    new = onnx.NodeProto()
+    new.CopyFrom(node)
+    kept = [a for a in new.attribute if a.name not in updates and a.name not in remove]
+    del new.attribute[:]
+    new.attribute.extend(kept)
+    for name, value in updates.items():
+        new.attribute.append(helper.make_attribute(name, value))
+    return new
+
+
+def rule_for(node, axis, shapes, constants, dependent):
+    """The rule of ``node`` given the length axis of its dependent input(s), or None (global).
+
+    ``shapes``: tensor name -> shape; ``constants``: name -> ndarray for initializers/Constant outputs;
+    ``dependent``: names of tensors that depend on the sequence input.
+    """
+    op = node.op_type
+    out_shape = shapes.get(node.output[0])
+    if out_shape is None:
+        return None
+    dep_inputs = [name for name in node.input if name in dependent]
+    if any(len(shapes.get(name, ())) != len(shapes[dep_inputs[0]]) for name in dep_inputs):
+        return None
+    if op in UNARY_POINTWISE:
+        if len([o for o in node.output if o]) > 1 or node.input[0] not in dependent:
+            return None
+        if any(name in dependent for name in node.input[1:]):
+            return None
+        return PointwiseRule(axis) if len(out_shape) == len(shapes[node.input[0]]) else None
+    if op in ELEMENTWISE or op == "BatchNormalization":
+        if op == "BatchNormalization" and (axis == 1 or len([o for o in node.output if o]) > 1):
+            return None
+        rank = len(out_shape)
+        for name in node.input:
+            if not name or name in dependent or op == "BatchNormalization":  # BN parameters are per channel
+                continue
+            shape = shapes.get(name, np.shape(constants.get(name, 0)))
+            aligned = axis - (rank - len(shape))
+            if 0 <= aligned < len(shape) and shape[aligned] != 1:
+                return None  # a fixed tensor that varies along the length
+        if any(len(shapes[name]) != rank for name in dep_inputs):
+            return None
+        return PointwiseRule(axis)
+    if op == "Transpose":
+        perm = attributes(node).get("perm") or list(reversed(range(len(out_shape))))
+        return PointwiseRule(list(perm).index(axis))
+    if op in ("Unsqueeze", "Squeeze"):
+        return _squeeze_rule(node, axis, shapes, constants)
+    if op in ("Softmax", "LogSoftmax", "Hardmax"):
+        rank = len(out_shape)
+        chosen = attributes(node).get("axis", -1) % rank
+        return PointwiseRule(axis) if chosen != axis else None
+    if op == "LayerNormalization":
+        rank = len(out_shape)
+        first = attributes(node).get("axis", -1) % rank
+        return PointwiseRule(axis) if axis < first and len([o for o in node.output if o]) == 1 else None
+    if op in REDUCTIONS:
+        return _reduce_rule(node, axis, shapes, constants)
+    if op == "MatMul":
+        left, right = node.input
+        rank = len(out_shape)
+        if left in dependent and right not in dependent and axis < rank - 1:
+            weight = shapes.get(right, np.shape(constants.get(right, 0)))
+            if len(weight) <= 2:
+                return PointwiseRule(axis)
+        return None
+    if op == "Concat":
+        rank = len(out_shape)
+        if attributes(node)["axis"] % rank == axis or any(name not in dependent for name in node.input):
+            return None
+        return PointwiseRule(axis)
+    if op in ("Conv", "MaxPool", "AveragePool"):
+        return _conv_rule(node, axis, shapes, constants)
+    if op == "ConvTranspose":
+        return _conv_transpose_rule(node, axis, shapes, constants)
+    if op == "Pad":
+        return _pad_rule(node, axis, shapes, constants)
+    if op == "Slice":
+        return _slice_rule(node, axis, shapes, constants)
+    return None
+
+
+def _axes(node, constants, rank):
+    attrs = attributes(node)
+    if "axes" in attrs:
+        axes = attrs["axes"]
+    elif len(node.input) > 1 and node.input[1]:
+        if node.input[1] not in constants:
+            return None
+        axes = constants[node.input[1]].tolist()
+    else:
+        return []
+    return sorted(int(a) % rank for a in axes)
+
+
+def _squeeze_rule(node, axis, shapes, constants):
+    out_rank = len(shapes[node.output[0]])
+    in_rank = len(shapes[node.input[0]])
+    if node.op_type == "Unsqueeze":
+        axes = _axes(node, constants, out_rank)
+        if axes is None:
+            return None
+        remaining = [d for d in range(out_rank) if d not in axes]
+        return PointwiseRule(remaining[axis])
+    axes = _axes(node, constants, in_rank)
+    if axes is None or axes == [] or axis in axes:
+        return None
+    return PointwiseRule(axis - sum(a < axis for a in axes))
+
+
+def _reduce_rule(node, axis, shapes, constants):
+    rank = len(shapes[node.input[0]])
+    attrs = attributes(node)
+    if node.op_type in ("ArgMax", "ArgMin"):
+        axes = [attrs.get("axis", 0) % rank]
+    else:
+        axes = _axes(node, constants, rank)
+        if axes is None or (axes == [] and not attrs.get("noop_with_empty_axes", 0)):
+            return None  # reduce over everything
+    if axis in axes:
+        return None
+    keep = attrs.get("keepdims", 1)
+    return PointwiseRule(axis if keep else axis - sum(a < axis for a in axes))
+
+
+def _spatial(node, axis, shapes, constants):
+    """Kernel size, stride, dilation, pads (begin, end) along ``axis`` and the explicit pads of all axes."""
+    attrs = attributes(node)
+    in_shape = shapes[node.input[0]]
+    spatial = len(in_shape) - 2
+    j = axis - 2
+    if j < 0:
+        return None
+    if "kernel_shape" in attrs:
+        kernel = list(attrs["kernel_shape"])
+    elif node.op_type in ("Conv", "ConvTranspose") and node.input[1] in shapes:
+        kernel = list(shapes[node.input[1]][2:])
+    else:
+        return None
+    strides = list(attrs.get("strides", [1] * spatial))
+    dilations = list(attrs.get("dilations", [1] * spatial))
+    pads = list(attrs.get("pads", [0] * (2 * spatial)))
+    auto_pad = _text(attrs.get("auto_pad", "NOTSET"))
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        if node.op_type == "ConvTranspose":
+            return None
+        for d in range(spatial):
+            size = in_shape[2 + d]
+            total = max(0, (math.ceil(size / strides[d]) - 1) * strides[d] + (kernel[d] - 1) * dilations[d] + 1 - size)
+            small, large = total // 2, total - total // 2
+            pads[d], pads[d + spatial] = (small, large) if auto_pad == "SAME_UPPER" else (large, small)
+    elif auto_pad == "VALID":
+        pads = [0] * (2 * spatial)
+    return kernel[j], strides[j], dilations[j], pads[j], pads[j + spatial], pads, spatial
+
+
+def _conv_rule(node, axis, shapes, constants):
+    found = _spatial(node, axis, shapes, constants)
+    if found is None:
+        return None
+    kernel, stride, dilation, begin, end, pads, spatial = found
+    attrs = attributes(node)
+    if node.op_type == "MaxPool" and len([o for o in node.output if o]) > 1:
+        return None
+    if node.op_type == "AveragePool" and (begin or end) and not attrs.get("count_include_pad", 0):
+        return None
+    span = (kernel - 1) * dilation + 1
+    in_length = shapes[node.input[0]][axis]
+    out_length = shapes[node.output[0]][axis]
+    if (in_length + begin + end - span) // stride + 1 != out_length:
+        return None  # ceil_mode or another length rule
+    new_pads = list(pads)
+    new_pads[axis - 2] = new_pads[axis - 2 + spatial] = 0
+    updates = {"pads": new_pads}
+    if node.op_type == "MaxPool":
+        updates["ceil_mode"] = 0
+    new = _replace_attributes(node, updates, remove=("auto_pad",))
+    pad_value = -np.inf if node.op_type == "MaxPool" else 0.0
+    return LocalRule(span, stride, begin, False, pad_value, _renamer(new))
+
+
+def _conv_transpose_rule(node, axis, shapes, constants):
+    found = _spatial(node, axis, shapes, constants)
+    if found is None:
+        return None
+    kernel, stride, dilation, begin, end, pads, spatial = found
+    attrs = attributes(node)
+    j = axis - 2
+    if stride != 1 or "output_shape" in attrs or list(attrs.get("output_padding", [0] * spatial))[j]:
+        return None
+    span = (kernel - 1) * dilation + 1
+    new_pads = list(pads)
+    new_pads[j] = new_pads[j + spatial] = span - 1
+    new = _replace_attributes(node, {"pads": new_pads}, remove=("auto_pad",))
+    return LocalRule(span, 1, begin, True, 0.0, _renamer(new))
+
+
+def _pad_rule(node, axis, shapes, constants):
+    attrs = attributes(node)
+    if _text(attrs.get("mode", "constant")) != "constant":
+        return None
+    rank = len(shapes[node.input[0]])
+    if "pads" in attrs:
+        pads = list(attrs["pads"])
+        value = float(attrs.get("value", 0.0))
+    else:
+        if node.input[1] not in constants:
+            return None
+        pads = constants[node.input[1]].tolist()
+        value = 0.0
+        if len(node.input) > 2 and node.input[2]:
+            if node.input[2] not in constants:
+                return None
+            value = float(np.asarray(constants[node.input[2]]).reshape(-1)[0])
+        if len(node.input) > 3 and node.input[3]:
+            if node.input[3] not in constants:
+                return None
+            axes = [int(a) % rank for a in constants[node.input[3]].tolist()]
+            full = [0] * (2 * rank)
+            for k, a in enumerate(axes):
+                full[a], full[a + rank] = pads[k], pads[k + len(axes)]
+            pads = full
+    begin = pads[axis]
+    others = list(pads)
+    others[axis] = others[axis + rank] = 0
+
+    def build(inputs, output):
+        if not any(others):
+            return [helper.make_node("Identity", [inputs[0]], [output])]
+        const = output + "__pads"
+        return [
+            helper.make_node("Constant", [], [const], value=numpy_helper.from_array(np.array(others, np.int64))),
+            helper.make_node("Pad", [inputs[0], const] + ([inputs[2]] if len(inputs) > 2 and inputs[2] else []),
+                             [output], mode="constant"),
+        ]
+
+    return LocalRule(1, 1, begin, False, value, build)
+
+
+def _slice_rule(node, axis, shapes, constants):
+    names = list(node.input) + [""] * (5 - len(node.input))
+    if any(name and name not in constants for name in names[1:]):
+        return None
+    rank = len(shapes[node.input[0]])
+    starts, ends = constants[names[1]].tolist(), constants[names[2]].tolist()
+    axes = [int(a) % rank for a in constants[names[3]].tolist()] if names[3] else list(range(len(starts)))
+    steps = constants[names[4]].tolist() if names[4] else [1] * len(starts)
+    if axis not in axes:
+        return PointwiseRule(axis)
+    k = axes.index(axis)
+    if steps[k] != 1:
+        return None
+    length = shapes[node.input[0]][axis]
+    start = starts[k] + length if starts[k] < 0 else starts[k]
+    start = int(min(max(start, 0), length))
+    keep = [i for i in range(len(axes)) if i != k]
+
+    def build(inputs, output):
+        if not keep:
+            return [helper.make_node("Identity", [inputs[0]], [output])]
+        made, new_inputs = [], [inputs[0]]
+        for label, values in (("starts", starts), ("ends", ends), ("axes", axes), ("steps", steps)):
+            const = f"{output}__{label}"
+            made.append(helper.make_node(
+                "Constant", [], [const], value=numpy_helper.from_array(np.array([values[i] for i in keep], np.int64))))
+            new_inputs.append(const)
+        return made + [helper.make_node("Slice", new_inputs, [output])]
+
+    return LocalRule(1, 1, -start, False, 0.0, build)
+
+
+def _renamer(template):
+    def build(inputs, output):
+        new = onnx.NodeProto()
+        new.CopyFrom(template)
+        del new.input[:]
+        new.input.extend(inputs)
+        del new.output[:]
+        new.output.extend([output])
+        new.name = output
+        return [new]
+
+    return build

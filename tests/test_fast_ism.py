@@ -1,0 +1,177 @@
+"""Fast ISM equals naive ISM: the zoo through both export paths, and an architecture suite broader than fastISM's.
+
+Tolerance (stated): max |fast - naive| <= 1e-4 * max(1, max |output|), every position, edges included.
+"""
+
+import numpy as np
+import pytest
+
+import onnxism
+from onnxism.fast.method import FastISM
+from onnxism.methods.naive import NaiveISM
+from conftest import SMALL_ZOO, random_onehot
+from onnx_builders import conv_model
+
+
+def assert_fast_equals_naive(model, seqs, **kwargs):
+    naive = onnxism.ism(model, seqs, method="naive", **kwargs)
+    fast = onnxism.ism(model, seqs, method="fast", **kwargs)
+    assert naive.keys() == fast.keys()
+    for name in naive:
+        scale = max(1.0, float(np.abs(naive[name]).max()))
+        assert fast[name].shape == naive[name].shape
+        np.testing.assert_allclose(fast[name], naive[name], rtol=0, atol=1e-4 * scale, err_msg=name)
+    return naive, fast
+
+
+def assert_scorers_agree_on_random_values(model, length, seed=0):
+    """Random continuous inputs (not one-hot), straight through the scorers: the graphs agree there too."""
+    model = onnxism.load(model)
+    values = np.random.default_rng(seed).random((2, length, 4)).astype(np.float32)
+    shapes = model.output_shapes(length)
+    args = (model, model.output_names, shapes, (0, length))
+    _, naive = NaiveISM(*args, batch_size=64).score(values)
+    _, fast = FastISM(*args, batch_size=64).score(values)
+    for name in naive:
+        scale = max(1.0, float(np.abs(naive[name]).max()))
+        np.testing.assert_allclose(fast[name], naive[name], rtol=0, atol=1e-4 * scale, err_msg=name)
+
+
+@pytest.mark.parametrize("layout", ["NLC", "NCL"])
+def test_fast_on_a_handmade_graph(layout):
+    assert_fast_equals_naive(conv_model(layout=layout), random_onehot(3, 20, seed=1, n_fraction=0.1))
+
+
+def test_fast_on_the_bundled_example(example_model, example_seqs):
+    naive, fast = assert_fast_equals_naive(example_model, example_seqs[:3])
+    assert np.abs(naive["logit"]).max() > 1  # a trained model with real effects
+
+
+@pytest.mark.parametrize("name", SMALL_ZOO)
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_fast_equals_naive_on_the_zoo(zoo_export, name, framework):
+    path, _ = zoo_export(name, framework)
+    length = onnxism.load(path).length
+    assert_fast_equals_naive(path, random_onehot(2, length, seed=21, n_fraction=0.02), batch_size=97)
+    assert_scorers_agree_on_random_values(path, length)
+
+
+def test_fast_window_and_batch_invariance(zoo_export):
+    path, _ = zoo_export("bpnet_small", "torch")
+    seqs = random_onehot(3, 100, seed=22)
+    full = onnxism.ism(path, seqs, method="fast", batch_size=50)
+    window = onnxism.ism(path, seqs, method="fast", positions=(0, 7), batch_size=13)
+    for name in full:
+        np.testing.assert_allclose(window[name], full[name][:, :7], rtol=0, atol=1e-5)
+
+
+# -- the architecture suite (PyTorch modules taking (N, 4, L), exported with the dynamo exporter) --------------
+
+def _architectures():
+    torch = pytest.importorskip("torch")
+    from torch import nn
+    import torch.nn.functional as F
+
+    class Net(nn.Module):
+        def __init__(self, body, forward):
+            super().__init__()
+            self.body = nn.ModuleDict(body)
+            self._forward = forward
+
+        def forward(self, x):
+            return self._forward(self.body, x)
+
+    conv = nn.Conv1d
+    return {
+        "valid_even_kernel": Net({"c": conv(4, 6, 4), "d": nn.Linear(6 * 37, 3)},
+                                 lambda b, x: b["d"](torch.relu(b["c"](x)).flatten(1))),
+        "same_even_dilated": Net({"c": conv(4, 6, 4, padding="same", dilation=2), "e": conv(6, 5, 3, padding=2)},
+                                 lambda b, x: b["e"](torch.relu(b["c"](x))).mean(dim=2)),
+        "strided_conv_overlapping_padded_pools": Net(
+            {"c": conv(4, 6, 5, stride=2, padding=2), "p": nn.MaxPool1d(3, 2, padding=1),
+             "q": nn.AvgPool1d(3, 1, padding=1), "d": nn.Linear(6 * 10, 2)},
+            lambda b, x: b["d"](b["q"](b["p"](torch.tanh(b["c"](x)))).flatten(1))),
+        "avgpool_excluding_pads": Net({"c": conv(4, 6, 3), "p": nn.AvgPool1d(4, 2, padding=2, count_include_pad=False)},
+                                      lambda b, x: b["p"](b["c"](x)).flatten(1)),
+        "pre_activation": Net({"c": conv(4, 6, 5, padding=2)},
+                              lambda b, x: b["c"](torch.relu(x * 1.5 - 0.2)).amax(dim=2)),
+        "residual_joins": Net(
+            {"a": conv(4, 6, 3, padding=1), "b": conv(6, 6, 3, padding=2, dilation=2), "c": conv(6, 6, 5, padding=2)},
+            lambda b, x: _residual(b, x)),
+        "outputs_at_different_depths": Net(
+            {"a": conv(4, 5, 7, padding=3), "b": conv(5, 5, 5, padding=2), "d": nn.Linear(5 * 20, 2)},
+            lambda b, x: _two_outputs(b, x)),
+        "cropping": Net({"a": conv(4, 6, 5, padding=2), "d": nn.Linear(6 * 33, 1)},
+                        lambda b, x: b["d"](torch.relu(b["a"](x))[:, :, 4:-3].flatten(1))),
+        "global_avg_and_max_heads": Net({"a": conv(4, 8, 9, padding=4), "d": nn.Linear(16, 3)},
+                                        lambda b, x: _global_heads(b, x)),
+        "dense_on_3d_and_softmax": Net({"a": conv(4, 8, 5, padding=2), "l": nn.Linear(8, 4)},
+                                       lambda b, x: torch.softmax(b["l"](torch.relu(b["a"](x)).transpose(1, 2)), dim=2)),
+        "channel_concat_layernorm": Net(
+            {"a": conv(4, 5, 3, padding=1), "b": conv(4, 3, 7, padding=3), "n": nn.LayerNorm(8), "d": nn.Linear(8, 2)},
+            lambda b, x: b["d"](b["n"](torch.cat([b["a"](x), torch.relu(b["b"](x))], dim=1).transpose(1, 2)).amax(1))),
+        "causal_conv": Net({"a": conv(4, 6, 5), "b": conv(6, 4, 3)},
+                           lambda b, x: b["b"](F.pad(torch.relu(b["a"](F.pad(x, (4, 0)))), (2, 0)))),
+        "conv_transpose_heads": Net(
+            {"a": conv(4, 6, 5, padding=2), "t": nn.ConvTranspose1d(6, 2, 7, padding=3),
+             "s": nn.ConvTranspose1d(6, 1, 4, stride=2, padding=1)},
+            lambda b, x: (b["t"](torch.relu(b["a"](x))), b["s"](torch.relu(b["a"](x))))),
+        "upsample_falls_back_exactly": Net({"a": conv(4, 3, 3, padding=1)},
+                                           lambda b, x: F.interpolate(b["a"](x), scale_factor=2.0).sum(1)),
+    }
+
+
+def _residual(b, x):
+    import torch
+
+    h = torch.relu(b["a"](x))
+    h = h + torch.relu(b["b"](h))          # residual
+    h = h + h                               # Add(x, x)
+    g = torch.relu(b["c"](h))
+    h = h + g + torch.sigmoid(g)            # three-way add
+    return torch.maximum(h, g) * torch.tanh(g)  # Maximum, Multiply
+
+
+def _two_outputs(b, x):
+    import torch
+
+    h = torch.relu(b["a"](x))
+    early = h.sum(dim=1)
+    h = torch.nn.functional.max_pool1d(torch.relu(b["b"](h)), 2)
+    return early, b["d"](h.flatten(1))
+
+
+def _global_heads(b, x):
+    import torch
+
+    h = torch.relu(b["a"](x))
+    return b["d"](torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1))
+
+
+ARCHITECTURES = [
+    "valid_even_kernel", "same_even_dilated", "strided_conv_overlapping_padded_pools", "avgpool_excluding_pads",
+    "pre_activation", "residual_joins", "outputs_at_different_depths", "cropping", "global_avg_and_max_heads",
+    "dense_on_3d_and_softmax", "channel_concat_layernorm", "causal_conv", "conv_transpose_heads",
+    "upsample_falls_back_exactly",
+]
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_fast_equals_naive_on_architecture(name, tmp_path):
+    torch = pytest.importorskip("torch")
+    from converters import torch_to_onnx
+
+    torch.manual_seed(ARCHITECTURES.index(name))
+    module = _architectures()[name].eval()
+    length = 40
+    with torch.no_grad():
+        for parameter in module.parameters():  # non-zero biases, lively activations
+            parameter.add_(0.1 * torch.randn_like(parameter))
+        example = torch.zeros(2, 4, length)
+        outputs = module(example)
+    count = len(outputs) if isinstance(outputs, tuple) else 1
+    path = tmp_path / f"{name}.onnx"
+    torch_to_onnx(module, example, path, output_names=[f"out{k}" for k in range(count)])
+    seqs = random_onehot(2, length, seed=5, n_fraction=0.05)
+    assert_fast_equals_naive(path, seqs, batch_size=50)
+    assert_scorers_agree_on_random_values(path, length)

@@ -30,8 +30,8 @@ def assert_scorers_agree_on_random_values(model, length, seed=0):
     values = np.random.default_rng(seed).random((2, length, 4)).astype(np.float32)
     shapes = model.output_shapes(length)
     args = (model, model.output_names, shapes, (0, length))
-    _, naive = NaiveISM(*args, batch_size=64).score(values)
-    _, fast = FastISM(*args, batch_size=64).score(values)
+    _, naive = NaiveISM(*args, length=length, batch_size=64).score(values)
+    _, fast = FastISM(*args, length=length, batch_size=64).score(values)
     for name in naive:
         scale = max(1.0, float(np.abs(naive[name]).max()))
         np.testing.assert_allclose(fast[name], naive[name], rtol=0, atol=1e-4 * scale, err_msg=name)
@@ -54,6 +54,26 @@ def test_fast_equals_naive_on_the_zoo(zoo_export, name, framework):
     length = onnxism.load(path).length
     assert_fast_equals_naive(path, random_onehot(2, length, seed=21, n_fraction=0.02), batch_size=97)
     assert_scorers_agree_on_random_values(path, length)
+
+
+def test_fast_on_a_length_agnostic_graph():
+    assert_fast_equals_naive(conv_model(length="L"), random_onehot(2, 31, seed=2))
+
+
+def test_fixed_batch_graph_falls_back_to_naive_with_a_notice():
+    with pytest.warns(onnxism.OnnxismWarning, match="using exact naive ISM"):
+        assert_fast_equals_naive(conv_model(batch=2), random_onehot(2, 20, seed=3))
+
+
+def test_op_without_a_local_rule_is_computed_in_full_with_a_notice(tmp_path):
+    torch = pytest.importorskip("torch")
+    from converters import torch_to_onnx
+
+    module = torch.nn.Sequential(torch.nn.Conv1d(4, 3, 3, padding=1), torch.nn.Upsample(scale_factor=2),
+                                 torch.nn.Conv1d(3, 2, 3, padding=1), torch.nn.Flatten()).eval()
+    torch_to_onnx(module, torch.zeros(2, 4, 30), tmp_path / "up.onnx")
+    with pytest.warns(onnxism.OnnxismWarning, match="no local rule for Resize"):
+        assert_fast_equals_naive(tmp_path / "up.onnx", random_onehot(2, 30, seed=4))
 
 
 def test_fast_window_and_batch_invariance(zoo_export):
@@ -175,3 +195,14 @@ def test_fast_equals_naive_on_architecture(name, tmp_path):
     seqs = random_onehot(2, length, seed=5, n_fraction=0.05)
     assert_fast_equals_naive(path, seqs, batch_size=50)
     assert_scorers_agree_on_random_values(path, length)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, framework", [("basset", "torch"), ("factorized_basset", "keras"), ("bpnet", "keras"),
+                                             ("bpnet", "torch"), ("deepsea", "torch"), ("beluga", "torch")])
+def test_fast_equals_naive_on_the_full_size_zoo_at_both_ends(zoo_export, name, framework):
+    path, _ = zoo_export(name, framework)
+    model = onnxism.load(path)
+    seqs = random_onehot(1, model.length, seed=23, n_fraction=0.01)
+    for positions in ((0, 6), (model.length // 2 - 3, model.length // 2 + 3), (model.length - 6, model.length)):
+        assert_fast_equals_naive(model, seqs, positions=positions)

@@ -95,7 +95,7 @@ def test_progress_callback_reaches_the_total():
         ({"positions": (0, 21)}, onnxism.InputError, "need 0 <= start < end <= 20"),
         ({"positions": (0.5, 3)}, onnxism.InputError, "two integers"),
         ({"positions": 7}, onnxism.InputError, r"\(start, end\)"),
-        ({"method": "magic"}, onnxism.InputError, "unknown method 'magic'; available: naive"),
+        ({"method": "magic"}, onnxism.InputError, "unknown method 'magic'; available: fast, naive"),
         ({"batch_size": 0}, onnxism.InputError, "positive integer"),
         ({"device": "tpu"}, onnxism.DeviceError, "unknown device 'tpu'"),
         ({"outputs": ["nope"]}, onnxism.InputError, "unknown output name 'nope'"),

@@ -86,8 +86,12 @@ ZOO = {
 }
 
 
-def build_spec(name):
-    """The :class:`Spec` of zoo model ``name``."""
+def build_spec(name, length=None):
+    """The :class:`Spec` of zoo model ``name``, at its default length or (full-size models) at ``length``."""
     if name not in ZOO:
         raise KeyError(f"unknown zoo model {name!r}; known: {', '.join(ZOO)}")
-    return ZOO[name]()
+    if length is None:
+        return ZOO[name]()
+    if name.endswith("_small"):
+        raise ValueError(f"{name} has a fixed length; choose the length of full-size models only")
+    return ZOO[name](length=length)

@@ -3,15 +3,15 @@
 from .architectures import build_spec
 
 
-def export_zoo_model(name, framework, path=None, *, dynamo=True):
-    """Build zoo model ``name`` in ``framework`` ("torch" or "keras") and convert it to ONNX.
+def export_zoo_model(name, framework, path=None, *, dynamo=True, length=None):
+    """Build zoo model ``name`` (at ``length``, if given) in ``framework`` ("torch" or "keras"), convert to ONNX.
 
     Returns
     -------
     (onnx.ModelProto, framework model)
         The torch model takes (N, 4, L); the Keras model takes (N, L, 4).
     """
-    spec = build_spec(name)
+    spec = build_spec(name, length)
     if framework == "torch":
         import torch
 

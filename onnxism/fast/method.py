@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import OnnxismWarning
 from ..methods.mutations import substitutions
+from ..methods.naive import NaiveISM
 from ..runtime.sessions import make_session
 from .analysis import analyse
 from .graphs import IsmGraphBuilder
@@ -42,21 +43,45 @@ def _check_batch_axis(model, shapes, analysis):
             raise ValueError(f"tensor {name!r} does not have the batch on its first axis")
 
 
+#: Ops that are global along the length by nature: computing them on the full tensor is expected, not a notice.
+GLOBAL_OPS = {"Flatten", "Reshape", "Gemm", "MatMul", "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool", "Shape",
+              "Size", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+              "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin", "Softmax", "LogSoftmax", "TopK"}
+
+
 class FastISM:
-    """Scores a chunk of sequences through the window-by-window ISM graph; same contract as NaiveISM."""
+    """Scores a chunk of sequences through the window-by-window ISM graph; same contract as NaiveISM.
+
+    A graph the analysis cannot handle at all (e.g. a fixed batch size) is scored by NaiveISM instead, with a
+    notice; ops without a local rule are computed on the full length (exact), with a notice unless global by nature.
+    """
 
     name = "fast"
 
-    def __init__(self, model, outputs, shapes, window, *, device="cpu", batch_size=128):
+    def __init__(self, model, outputs, shapes, window, *, length=None, device="cpu", batch_size=128):
         self.model = model
         self.outputs = outputs
         self.shapes = shapes
         self.window = window
         self.device = device
         self.batch_size = batch_size
-        self.plan = FastPlan(model, model.sequence_length(None) if model.length else None, outputs)
-        for notice in self.plan.analysis.notices:
-            pass
+        self.fallback = None
+        length = model.sequence_length(length)
+        try:
+            if model.fixed_batch is not None:
+                raise ValueError(f"the graph has a fixed batch size ({model.fixed_batch})")
+            self.plan = FastPlan(model, length, outputs)
+        except (ValueError, KeyError) as err:
+            warnings.warn(f"fast ISM cannot analyse {model.source} ({err}); using exact naive ISM",
+                          OnnxismWarning, stacklevel=4)
+            self.fallback = NaiveISM(model, outputs, shapes, window, device=device, batch_size=batch_size)
+            return
+        unexpected = [notice for notice in self.plan.analysis.notices if notice.split()[0] not in GLOBAL_OPS]
+        if unexpected:
+            warnings.warn(
+                f"fast ISM has no local rule for {', '.join(unexpected[:5])}"
+                f"{' and more' if len(unexpected) > 5 else ''}; computing them on the full length (exact, slower)",
+                OnnxismWarning, stacklevel=4)
         self.reference = make_session(self.plan.reference_model.SerializeToString(), device)
         self.ism = make_session(self.plan.ism_model.SerializeToString(), device)
 
@@ -64,6 +89,8 @@ class FastISM:
         return 3 * (self.window[1] - self.window[0])
 
     def score(self, onehot, advance=None):
+        if self.fallback is not None:
+            return self.fallback.score(onehot, advance)
         start, end = self.window
         count, width = len(onehot), end - start
         plan = self.plan

@@ -14,7 +14,7 @@ class NaiveISM:
 
     name = "naive"
 
-    def __init__(self, model, outputs, shapes, window, *, device="cpu", batch_size=128):
+    def __init__(self, model, outputs, shapes, window, *, length=None, device="cpu", batch_size=128):
         self.model = model
         self.outputs = outputs
         self.shapes = shapes

@@ -1,0 +1,157 @@
+"""ISM benchmark: naive vs fast onnxism (and the fastISM package) side by side, in one run, on one machine.
+
+For each model and length: sequences per second of each method at each batch size (median of --repeats runs),
+over a window of --positions mutated positions in the middle of the sequence, scaled to whole sequences
+(cost per position is uniform away from the ends, and all methods are timed on the same window). Writes a
+Markdown table and a JSON file under benchmarks/results/.
+
+    python benchmarks/run_ism_benchmark.py                          # the README's configuration
+    python benchmarks/run_ism_benchmark.py --fastism                # + the fastISM package (own venv)
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+import numpy as np  # noqa: E402
+
+import onnxism  # noqa: E402
+from converters.zoo import export_zoo_model  # noqa: E402
+
+DEFAULT_MODELS = ["basset:1000", "basset:2000", "factorized_basset:1000", "factorized_basset:2000", "bpnet:1000",
+                  "bpnet:2000", "beluga:2000"]
+FASTISM_PINS = ["tensorflow-cpu==2.15.1", "numpy==1.26.4", "protobuf==4.25.9", "pydot==4.0.1", "fastism==0.5.1"]
+
+
+def export(name, length, framework, folder):
+    path = os.path.join(folder, f"{name}_{length}-{framework}.onnx")
+    export_zoo_model(name, framework, path, length=length)
+    return path
+
+
+def time_onnxism(path, seqs, method, batch, window, repeats, device):
+    model = onnxism.load(path)
+    onnxism.ism(model, seqs[:1], method=method, batch_size=batch, positions=(window[0], window[0] + 2),
+                device=device)  # build graphs and sessions before timing
+    runs = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        onnxism.ism(model, seqs, method=method, batch_size=batch, positions=window, device=device)
+        runs.append(time.perf_counter() - began)
+    return runs
+
+
+def fastism_python():
+    venv = os.path.join(HERE, ".fastism-venv")
+    python = os.path.join(venv, "bin", "python")
+    if not os.path.exists(python):
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        subprocess.run([python, "-m", "pip", "install", "--quiet", *FASTISM_PINS], check=True)
+    return python
+
+
+def time_fastism(key, length, seqs, batch, window, repeats, folder):
+    path = os.path.join(folder, "seqs.npy")
+    np.save(path, seqs)
+    done = subprocess.run([fastism_python(), os.path.join(HERE, "fastism_worker.py"), key, str(length),
+                           str(window[0]), str(window[1]), path, str(batch), str(repeats)],
+                          capture_output=True, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        return [], (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
+    result = json.loads(lines[-1])
+    return result["seconds"], result["error"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, help="NAME:LENGTH entries")
+    parser.add_argument("--framework", default="keras", choices=["keras", "torch"])
+    parser.add_argument("--seqs", type=int, default=2)
+    parser.add_argument("--positions", type=int, default=60, help="mutated positions timed per sequence")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--naive-batch", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--fast-batch", type=int, nargs="+", default=[64, 256, 1024])
+    parser.add_argument("--fastism", action="store_true", help="also time the fastISM package (own venv)")
+    parser.add_argument("--fastism-batch", type=int, nargs="+", default=[2])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", default=os.path.join(HERE, "results", "ism_cpu"))
+    args = parser.parse_args()
+
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.device}"
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for entry in args.models:
+            name, length = entry.split(":")
+            length = int(length)
+            framework = "torch" if (name == "beluga" and args.framework == "keras") else args.framework
+            path = export(name, length, framework, folder)
+            seqs = np.eye(4, dtype=np.float32)[np.random.default_rng(0).integers(0, 4, (args.seqs, length))]
+            middle = length // 2 - args.positions // 2
+            window = (middle, middle + args.positions)
+            scale = length / args.positions / args.seqs  # seconds for the window -> seconds per whole sequence
+            result = {"model": name, "length": length, "framework": framework, "methods": {}}
+            for method, batches in (("naive", args.naive_batch), ("fast", args.fast_batch)):
+                for batch in batches:
+                    runs = time_onnxism(path, seqs, method, batch, window, args.repeats, args.device)
+                    result["methods"].setdefault(method, {})[batch] = statistics.median(runs) * scale
+                    print(f"{name} {length} {method} batch {batch}: {statistics.median(runs) * scale:.3f} s/seq",
+                          flush=True)
+            if args.fastism and framework == "keras":
+                for batch in args.fastism_batch:
+                    runs, error = time_fastism(name, length, seqs, batch, window, args.repeats, folder)
+                    if runs:
+                        result["methods"].setdefault("fastISM", {})[batch] = statistics.median(runs) * scale
+                        print(f"{name} {length} fastISM batch {batch}: {statistics.median(runs) * scale:.3f} s/seq")
+                    else:
+                        result["fastISM_error"] = error
+                        print(f"{name} {length} fastISM failed: {error}")
+            rows.append(result)
+    write_outputs(args, machine, rows)
+
+
+def write_outputs(args, machine, rows):
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out + ".json", "w") as handle:
+        json.dump({"machine": machine, "args": vars(args), "rows": rows}, handle, indent=1)
+    command = "python benchmarks/run_ism_benchmark.py " + " ".join(sys.argv[1:])
+    lines = [
+        f"Machine: {machine}. Command: `{command.strip()}`",
+        "",
+        "Seconds per sequence (all 3 alternatives at every position; median of "
+        f"{args.repeats} runs over {args.positions} central positions x {args.seqs} sequences, scaled to the whole "
+        "sequence), best batch size in brackets; speed-ups are ratios of the best times.",
+        "",
+        "| model | L | naive | fast | fastISM package | fast / naive | fast vs fastISM |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        best = {m: min(v.items(), key=lambda kv: kv[1]) for m, v in row["methods"].items()}
+
+        def cell(method):
+            if method not in best:
+                return row.get("fastISM_error", "not run") if method == "fastISM" else "-"
+            return f"{best[method][1]:.3f} [{best[method][0]}]"
+
+        ratio = best["naive"][1] / best["fast"][1]
+        versus = f"{best['fastISM'][1] / best['fast'][1]:.1f}x faster" if "fastISM" in best else "-"
+        label = row["model"] + (" (torch export)" if row["framework"] == "torch" else "")
+        lines.append(f"| {label} | {row['length']} | {cell('naive')} | {cell('fast')} | {cell('fastISM')} | "
+                     f"{ratio:.1f}x | {versus} |")
+    with open(args.out + ".md", "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

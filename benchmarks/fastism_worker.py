@@ -20,7 +20,7 @@ def main(name, length, start, end, seqs_path, batch, repeats):
     from converters.zoo.architectures import build_spec
     from converters.zoo.to_keras import build_keras
 
-    spec = build_spec(name, int(length))
+    spec = build_spec(name) if name.endswith("_small") else build_spec(name, int(length))
     model = build_keras(spec)
     import fastism
 
@@ -29,7 +29,7 @@ def main(name, length, start, end, seqs_path, batch, repeats):
     try:
         engine = fastism.FastISM(model, change_ranges=ranges, test_correctness=False)
     except Exception as err:  # fastISM refuses layers it does not know
-        print(json.dumps({"seconds": [], "error": f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"}))
+        print(json.dumps({"seconds": [], "error": f"{type(err).__name__}: {(str(err).splitlines() or [repr(err)])[0][:200]}"}))
         return
     times = []
     for _ in range(int(repeats)):

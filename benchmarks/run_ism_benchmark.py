@@ -30,7 +30,9 @@ from converters.zoo import export_zoo_model  # noqa: E402
 
 DEFAULT_MODELS = ["basset:1000", "basset:2000", "factorized_basset:1000", "factorized_basset:2000", "bpnet:1000",
                   "bpnet:2000", "beluga:2000"]
-FASTISM_PINS = ["tensorflow-cpu==2.15.1", "numpy==1.26.4", "protobuf==4.25.9", "pydot==4.0.1", "fastism==0.5.1"]
+# fastism 0.5.1 declares `tensorflow` (which would pull a Keras 3 release it cannot use): install the Keras 2
+# stack first, then fastism without its declared dependencies.
+FASTISM_PINS = ["tensorflow-cpu==2.15.1", "numpy==1.26.4", "protobuf==4.25.9", "pydot<2"]
 
 
 def export(name, length, framework, folder):
@@ -57,6 +59,7 @@ def fastism_python():
     if not os.path.exists(python):
         subprocess.run([sys.executable, "-m", "venv", venv], check=True)
         subprocess.run([python, "-m", "pip", "install", "--quiet", *FASTISM_PINS], check=True)
+        subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", "fastism==0.5.1"], check=True)
     return python
 
 

@@ -1,10 +1,22 @@
 """Framework -> ONNX converters and the model zoo (extras: ``onnxism[keras]``, ``onnxism[torch]``).
 
-Nothing here imports TensorFlow or PyTorch at module level; each function imports its framework when called and
-raises a MissingExtraError with the pip command when it is absent.
+Nothing here imports TensorFlow, PyTorch or even onnx at package import: each converter imports what it needs when
+called (a missing framework raises a MissingExtraError with the pip command), and ``converters.zoo.spec`` /
+``architectures`` need NumPy only.
 """
 
-from .keras_to_onnx import keras_file_to_onnx, keras_to_onnx
-from .torch_to_onnx import torch_to_onnx
+_LAZY = {
+    "keras_to_onnx": "keras_export",
+    "keras_file_to_onnx": "keras_export",
+    "torch_to_onnx": "torch_export",
+}
 
-__all__ = ["keras_file_to_onnx", "keras_to_onnx", "torch_to_onnx"]
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'converters' has no attribute {name!r}")

@@ -1,5 +1,7 @@
 """Naive ISM against the loop oracle, and the properties every ISM method must keep."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -7,12 +9,14 @@ import onnxism
 from conftest import loop_ism, random_onehot
 from onnx_builders import conv_model
 
+naive_ism = functools.partial(onnxism.ism, method="naive")
+
 
 @pytest.mark.parametrize("layout", ["NLC", "NCL"])
 def test_naive_equals_loop_oracle(layout):
     model = conv_model(layout=layout)
     seqs = random_onehot(3, 20, seed=1, n_fraction=0.1)
-    got = onnxism.ism(model, seqs, batch_size=7)
+    got = naive_ism(model, seqs, batch_size=7)
     expected = loop_ism(model, seqs)
     assert got["y"].shape == (3, 20, 4, 3) and got["y"].dtype == np.float32
     np.testing.assert_allclose(got["y"], expected["y"], rtol=1e-5, atol=1e-6)
@@ -21,7 +25,7 @@ def test_naive_equals_loop_oracle(layout):
 def test_reference_base_is_exactly_zero_and_n_positions_get_all_four_bases():
     seqs = random_onehot(2, 20, seed=2)
     seqs[0, 4] = 0.0  # an N
-    scores = onnxism.ism(conv_model(), seqs)["y"]
+    scores = naive_ism(conv_model(), seqs)["y"]
     bases = seqs.argmax(axis=2)
     for n in range(2):
         for i in range(20):
@@ -33,8 +37,8 @@ def test_reference_base_is_exactly_zero_and_n_positions_get_all_four_bases():
 
 def test_window_equals_the_same_slice_of_the_full_run():
     seqs = random_onehot(2, 20, seed=3)
-    full = onnxism.ism(conv_model(), seqs)["y"]
-    part = onnxism.ism(conv_model(), seqs, positions=(5, 13))["y"]
+    full = naive_ism(conv_model(), seqs)["y"]
+    part = naive_ism(conv_model(), seqs, positions=(5, 13))["y"]
     assert part.shape[1] == 8
     np.testing.assert_array_equal(part, full[:, 5:13])
 
@@ -42,16 +46,16 @@ def test_window_equals_the_same_slice_of_the_full_run():
 @pytest.mark.parametrize("batch_size", [1, 5, 64, 1000])
 def test_batch_size_invariance(batch_size):
     seqs = random_onehot(3, 20, seed=4)
-    base = onnxism.ism(conv_model(), seqs, batch_size=16)["y"]
-    np.testing.assert_allclose(onnxism.ism(conv_model(), seqs, batch_size=batch_size)["y"], base,
+    base = naive_ism(conv_model(), seqs, batch_size=16)["y"]
+    np.testing.assert_allclose(naive_ism(conv_model(), seqs, batch_size=batch_size)["y"], base,
                                rtol=1e-6, atol=1e-6)
 
 
 def test_sequence_order_invariance():
     seqs = random_onehot(4, 20, seed=5)
     order = np.array([2, 0, 3, 1])
-    base = onnxism.ism(conv_model(), seqs)["y"]
-    np.testing.assert_allclose(onnxism.ism(conv_model(), seqs[order])["y"], base[order], rtol=1e-6, atol=1e-6)
+    base = naive_ism(conv_model(), seqs)["y"]
+    np.testing.assert_allclose(naive_ism(conv_model(), seqs[order])["y"], base[order], rtol=1e-6, atol=1e-6)
 
 
 def test_rows_evaluated_are_three_per_position_plus_one_per_n():
@@ -66,7 +70,7 @@ def test_rows_evaluated_are_three_per_position_plus_one_per_n():
         return original(batch, outputs, device)
 
     model.run = counting
-    onnxism.ism(model, seqs, positions=(0, 10), batch_size=8)
+    naive_ism(model, seqs, positions=(0, 10), batch_size=8)
     # one reference row per sequence, then 3 per position (4 at the N)
     assert sum(rows) == 3 + 3 * 3 * 10 + 1
 
@@ -74,7 +78,7 @@ def test_rows_evaluated_are_three_per_position_plus_one_per_n():
 def test_chunks_stream_in_order_with_references():
     seqs = random_onehot(5, 20, seed=7)
     ranges = []
-    for start, stop, reference, scores in onnxism.ism_chunks(conv_model(), seqs, batch_size=8):
+    for start, stop, reference, scores in onnxism.ism_chunks(conv_model(), seqs, method="naive", batch_size=8):
         ranges.append((start, stop))
         np.testing.assert_allclose(reference["y"], onnxism.predict(conv_model(), seqs[start:stop])["y"], rtol=1e-6)
     assert ranges[0][0] == 0 and ranges[-1][1] == 5
@@ -83,7 +87,7 @@ def test_chunks_stream_in_order_with_references():
 
 def test_progress_callback_reaches_the_total():
     seen = []
-    onnxism.ism(conv_model(), random_onehot(3, 20), progress=lambda done, total: seen.append((done, total)))
+    naive_ism(conv_model(), random_onehot(3, 20), progress=lambda done, total: seen.append((done, total)))
     assert seen and seen[-1][0] == pytest.approx(seen[-1][1]) == pytest.approx(3)
 
 
@@ -103,14 +107,14 @@ def test_progress_callback_reaches_the_total():
 )
 def test_bad_options_are_refused(kwargs, error, message):
     with pytest.raises(error, match=message):
-        onnxism.ism(conv_model(), random_onehot(1, 20), **kwargs)
+        naive_ism(conv_model(), random_onehot(1, 20), **kwargs)
 
 
 def test_cuda_request_without_cuda_fails_clearly():
     if onnxism.cuda_available():
         pytest.skip("this onnxruntime has CUDA; covered by the cuda-marked tests")
     with pytest.raises(onnxism.DeviceError, match="no CUDA provider"):
-        onnxism.ism(conv_model(), random_onehot(1, 20), device="cuda")
+        naive_ism(conv_model(), random_onehot(1, 20), device="cuda")
 
 
 @pytest.mark.cuda
@@ -122,5 +126,5 @@ def test_cuda_matches_cpu():
     except onnxism.DeviceError as err:
         pytest.skip(f"CUDA provider present but no usable GPU: {err}")
     seqs = random_onehot(3, 20, seed=8)
-    np.testing.assert_allclose(onnxism.ism(conv_model(), seqs, device="cuda")["y"],
-                               onnxism.ism(conv_model(), seqs)["y"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(naive_ism(conv_model(), seqs, device="cuda")["y"],
+                               naive_ism(conv_model(), seqs)["y"], rtol=1e-4, atol=1e-5)

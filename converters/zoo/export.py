@@ -15,7 +15,7 @@ def export_zoo_model(name, framework, path=None, *, dynamo=True, length=None):
     if framework == "torch":
         import torch
 
-        from ..torch_to_onnx import torch_to_onnx
+        from ..torch_export import torch_to_onnx
         from .to_torch import build_torch
 
         module = build_torch(spec)
@@ -23,7 +23,7 @@ def export_zoo_model(name, framework, path=None, *, dynamo=True, length=None):
         names = list(spec.outputs)
         return torch_to_onnx(module, example, path, dynamo=dynamo, output_names=names), module
     if framework == "keras":
-        from ..keras_to_onnx import keras_to_onnx
+        from ..keras_export import keras_to_onnx
         from .to_keras import build_keras
 
         model = build_keras(spec)

@@ -21,9 +21,12 @@ def build_keras(spec):
             out = module(args[0])
             module.set_weights([w["w"].transpose(2, 1, 0), w["b"]])
         elif kind == "conv_transpose":
-            module = layers.Conv1DTranspose(p["filters"], p["kernel"], padding="same", name=name)
-            out = module(args[0])
-            module.set_weights([w["w"].transpose(2, 1, 0), w["b"]])
+            # as 2-D on (L, 1, C), the form BPNet uses (and the one fastISM accepts), then back to (L, filters)
+            channels = w["w"].shape[0]
+            module = layers.Conv2DTranspose(p["filters"], (p["kernel"], 1), padding="same", name=name)
+            out = module(layers.Reshape((-1, 1, channels), name=f"{name}_to2d")(args[0]))
+            module.set_weights([w["w"].transpose(2, 1, 0)[:, None], w["b"]])
+            out = layers.Reshape((-1, p["filters"]), name=f"{name}_to1d")(out)
         elif kind == "batch_norm":
             module = layers.BatchNormalization(epsilon=p["eps"], name=name)
             out = module(args[0])

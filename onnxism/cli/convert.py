@@ -25,7 +25,7 @@ def add_parser(verbs):
 def handle(args):
     check_output_path(args.output, force=args.force, suffix=".onnx")
     try:
-        from converters.keras_to_onnx import keras_file_to_onnx
+        from converters.keras_export import keras_file_to_onnx
     except ImportError as err:
         raise MissingExtraError("onnxism convert needs the Keras extra: pip install 'onnxism[keras]'") from err
     keras_file_to_onnx(args.model, args.output, opset=args.opset)

@@ -27,7 +27,7 @@ def add_parser(verbs):
     parser.add_argument("model", help="ONNX model file")
     parser.add_argument("seqs", help=".npy one-hot array (N, L, 4) in A, C, G, T order, or FASTA (.fa/.fasta)")
     parser.add_argument("-o", "--output", required=True, help="output .npz file")
-    parser.add_argument("--method", default="naive", choices=sorted(METHODS), help="ISM method")
+    parser.add_argument("--method", default="fast", choices=sorted(METHODS), help="ISM method")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:K")
     parser.add_argument("--batch-size", type=int, default=None, help="model rows per call (default: scaled to L)")
     parser.add_argument("--positions", default=None, metavar="START:END",

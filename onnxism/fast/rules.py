@@ -205,8 +205,8 @@ def _spatial(node, axis, shapes, constants):
         return None
     if "kernel_shape" in attrs:
         kernel = list(attrs["kernel_shape"])
-    elif node.op_type in ("Conv", "ConvTranspose") and node.input[1] in shapes:
-        kernel = list(shapes[node.input[1]][2:])
+    elif node.op_type in ("Conv", "ConvTranspose") and (node.input[1] in shapes or node.input[1] in constants):
+        kernel = list(shapes.get(node.input[1], np.shape(constants.get(node.input[1], ())))[2:])
     else:
         return None
     strides = list(attrs.get("strides", [1] * spatial))

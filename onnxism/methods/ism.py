@@ -19,7 +19,7 @@ from .options import resolve_batch_size, resolve_window, sequences_per_chunk
 METHODS = {"naive": NaiveISM, "fast": FastISM}
 
 
-def ism_chunks(model, seqs, *, method="naive", positions=None, device="cpu", batch_size=None, outputs=None,
+def ism_chunks(model, seqs, *, method="fast", positions=None, device="cpu", batch_size=None, outputs=None,
                progress=None):
     """Yield ``(start, stop, reference, scores)`` per chunk of sequences, in order.
 
@@ -47,7 +47,7 @@ def ism_shapes(model, seqs, *, positions=None, outputs=None, device="cpu"):
     return {name: (len(sequences), end - start, 4) + shapes[name] for name in names}
 
 
-def ism(model, seqs, *, method="naive", positions=None, device="cpu", batch_size=None, outputs=None,
+def ism(model, seqs, *, method="fast", positions=None, device="cpu", batch_size=None, outputs=None,
         progress=None):
     """In-silico saturation mutagenesis.
 
@@ -56,8 +56,8 @@ def ism(model, seqs, *, method="naive", positions=None, device="cpu", batch_size
     model : path, onnx.ModelProto or SequenceModel
     seqs : ndarray, shape (N, L, 4)
         One-hot in A, C, G, T order whatever the model's layout; an all-zero position (N) is mutated to all 4 bases.
-    method : {"naive"}
-        How mutants are evaluated; every method returns the same numbers.
+    method : {"fast", "naive"}
+        How mutants are evaluated ("fast" by default); both return the same numbers to float32 rounding.
     positions : (start, end), optional
         Mutate only positions start <= i < end; all L by default.
     device : {"cpu", "cuda", "cuda:K"}

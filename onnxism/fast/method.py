@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import OnnxismWarning
 from ..methods.mutations import substitutions
 from ..methods.naive import NaiveISM
-from ..runtime.sessions import make_session
+from ..runtime.sessions import make_session, parse_device
 from .analysis import analyse
 from .graphs import IsmGraphBuilder
 from .indices import gather_indices
@@ -35,6 +35,18 @@ class FastPlan:
         self.ism_outputs = [name + "__out" if name in self.analysis.windows else name for name in outputs]
         self.input_window = f"{model.input_name}__win"
         self.layout = model.layout
+
+
+def _compiled(model, length, outputs, device):
+    """(plan, reference session, ISM session), built once per model, length, outputs and device and kept on the
+    loaded model, so that repeated calls pay the analysis and session start-up once."""
+    cache = model.__dict__.setdefault("_fast_plans", {})
+    key = (length, tuple(outputs), parse_device(device))
+    if key not in cache:
+        plan = FastPlan(model, length, outputs)
+        cache[key] = (plan, make_session(plan.reference_model.SerializeToString(), device),
+                      make_session(plan.ism_model.SerializeToString(), device))
+    return cache[key]
 
 
 def _check_batch_axis(model, shapes, analysis):
@@ -70,7 +82,7 @@ class FastISM:
         try:
             if model.fixed_batch is not None:
                 raise ValueError(f"the graph has a fixed batch size ({model.fixed_batch})")
-            self.plan = FastPlan(model, length, outputs)
+            self.plan, self.reference, self.ism = _compiled(model, length, outputs, device)
         except (ValueError, KeyError) as err:
             warnings.warn(f"fast ISM cannot analyse {model.source} ({err}); using exact naive ISM",
                           OnnxismWarning, stacklevel=4)
@@ -82,8 +94,6 @@ class FastISM:
                 f"fast ISM has no local rule for {', '.join(unexpected[:5])}"
                 f"{' and more' if len(unexpected) > 5 else ''}; computing them on the full length (exact, slower)",
                 OnnxismWarning, stacklevel=4)
-        self.reference = make_session(self.plan.reference_model.SerializeToString(), device)
-        self.ism = make_session(self.plan.ism_model.SerializeToString(), device)
 
     def rows_per_sequence(self):
         return 3 * (self.window[1] - self.window[0])

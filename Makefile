@@ -27,7 +27,7 @@ test-fast: $(BIN)/python
 
 benchmark: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[cpu,keras,torch]'
-	$(BIN)/python benchmarks/run_ism_benchmark.py
+	$(BIN)/python benchmarks/run_ism_benchmark.py --fastism
 
 clean:
 	rm -rf $(VENV) demo_scores.npz *.egg-info

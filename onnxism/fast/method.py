@@ -61,32 +61,26 @@ GLOBAL_OPS = {"Flatten", "Reshape", "Gemm", "MatMul", "GlobalAveragePool", "Glob
               "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin", "Softmax", "LogSoftmax", "TopK"}
 
 
-class FastISM:
+class FastISM(NaiveISM):
     """Scores a chunk of sequences through the window-by-window ISM graph; same contract as NaiveISM.
 
-    A graph the analysis cannot handle at all (e.g. a fixed batch size) is scored by NaiveISM instead, with a
+    A graph the analysis cannot handle at all (e.g. a fixed batch size) is scored as NaiveISM does, with a
     notice; ops without a local rule are computed on the full length (exact), with a notice unless global by nature.
     """
 
     name = "fast"
 
     def __init__(self, model, outputs, shapes, window, *, length=None, device="cpu", batch_size=128):
-        self.model = model
-        self.outputs = outputs
-        self.shapes = shapes
-        self.window = window
-        self.device = device
-        self.batch_size = batch_size
-        self.fallback = None
-        length = model.sequence_length(length)
+        super().__init__(model, outputs, shapes, window, length=length, device=device, batch_size=batch_size)
+        self.fallback = False
         try:
             if model.fixed_batch is not None:
                 raise ValueError(f"the graph has a fixed batch size ({model.fixed_batch})")
-            self.plan, self.reference, self.ism = _compiled(model, length, outputs, device)
+            self.plan, self.reference, self.ism = _compiled(model, model.sequence_length(length), outputs, device)
         except (ValueError, KeyError) as err:
             warnings.warn(f"fast ISM cannot analyse {model.source} ({err}); using exact naive ISM",
                           OnnxismWarning, stacklevel=4)
-            self.fallback = NaiveISM(model, outputs, shapes, window, device=device, batch_size=batch_size)
+            self.fallback = True
             return
         unexpected = [notice for notice in self.plan.analysis.notices if notice.split()[0] not in GLOBAL_OPS]
         if unexpected:
@@ -95,12 +89,9 @@ class FastISM:
                 f"{' and more' if len(unexpected) > 5 else ''}; computing them on the full length (exact, slower)",
                 OnnxismWarning, stacklevel=4)
 
-    def rows_per_sequence(self):
-        return 3 * (self.window[1] - self.window[0])
-
     def score(self, onehot, advance=None):
-        if self.fallback is not None:
-            return self.fallback.score(onehot, advance)
+        if self.fallback:
+            return super().score(onehot, advance)
         start, end = self.window
         count, width = len(onehot), end - start
         plan = self.plan

@@ -61,7 +61,7 @@ def handle(args):
     positions = parse_positions(args.positions)
     window = resolve_window(positions, sequences.length)
     shapes = ism_shapes(model, sequences, positions=window, outputs=args.outputs, device=args.device)
-    _check_names(shapes, sequences)
+    _check_names(shapes)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     with NpzWriter(args.output, force=args.force) as archive:
         for name, shape in shapes.items():
@@ -86,7 +86,7 @@ def handle(args):
     )
 
 
-def _check_names(shapes, sequences):
+def _check_names(shapes):
     reserved = {"positions", "ids"}
     for name in shapes:
         if name in reserved or name.startswith("reference/"):

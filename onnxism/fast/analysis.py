@@ -65,7 +65,7 @@ def make_window(tensor, axis, length, lo, hi):
     return Window(tensor, axis, length, width, start, lo, hi)
 
 
-def analyse(graph, input_name, input_axis, shapes, *, full_fraction=1.0):
+def analyse(graph, input_name, input_axis, shapes):
     """Propagate windows from the sequence input through ``graph`` in topological order."""
     constants = graph_constants(graph)
     length = shapes[input_name][input_axis]
@@ -104,9 +104,6 @@ def analyse(graph, input_name, input_axis, shapes, *, full_fraction=1.0):
             lo = np.min([windows[name].lo for name in windowed], axis=0)
             hi = np.max([windows[name].hi for name in windowed], axis=0)
             axis = rule.out_axis
-        window = make_window(out, axis, out_length, lo, hi)
-        if window.width >= full_fraction * out_length:
-            window = make_window(out, axis, out_length, np.zeros_like(lo), np.full_like(hi, out_length))
         modes[key], rules[key] = "windowed", rule
-        windows[out] = window
+        windows[out] = make_window(out, axis, out_length, lo, hi)
     return Analysis(modes, rules, windows, dependent, notices)

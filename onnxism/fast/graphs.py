@@ -108,6 +108,10 @@ class IsmGraphBuilder:
             self.materialised[name] = self.gather(name, np.zeros_like(window.start), window.length)
         return self.materialised[name]
 
+    def output_names(self):
+        """The ISM graph's name for each model output (a windowed output is materialised under a new name)."""
+        return [f"{name}__out" if name in self.analysis.windows else name for name in self.outputs]
+
     # -- nodes ----------------------------------------------------------------------------------------------
     def build(self):
         windows = self.analysis.windows
@@ -127,13 +131,13 @@ class IsmGraphBuilder:
                 copy = onnx.NodeProto()
                 copy.CopyFrom(node)
                 del copy.input[:]
-                copy.input.extend(self.materialise(name) if name in windows else name for name in node.input)
+                copy.input.extend(self.materialise(name) for name in node.input)
                 self.nodes.append(copy)
             else:
                 self._windowed(node, key)
-        for name in self.outputs:
-            if name in windows:
-                self._node("Identity", [self.materialise(name)], [name + "__out"])
+        for name, final in zip(self.outputs, self.output_names()):
+            if final != name:
+                self._node("Identity", [self.materialise(name)], [final])
         return self._ism_model(), self._reference_model()
 
     def _windowed(self, node, key):
@@ -155,8 +159,7 @@ class IsmGraphBuilder:
         for name in node.input:
             if name not in windows:
                 inputs.append(name)
-            elif len(dependent) == 1 or (windows[name].width == target.width
-                                         and np.array_equal(windows[name].start, target.start)):
+            elif len(dependent) == 1 or windows[name].same_as(target):
                 inputs.append(self.win(name))
             else:
                 inputs.append(self.gather(name, target.start, target.width))
@@ -192,8 +195,7 @@ class IsmGraphBuilder:
         for spec in self.gathers:
             inputs.append(helper.make_tensor_value_info(spec.index_name, onnx.TensorProto.INT64, ["rows", spec.width]))
         outputs = []
-        for name in self.outputs:
-            final = name + "__out" if name in self.analysis.windows else name
+        for final in self.output_names():
             outputs.append(helper.make_tensor_value_info(final, onnx.TensorProto.FLOAT, None))
         ism = helper.make_graph(self.nodes, "onnxism_fast_ism", inputs, outputs, list(graph.initializer))
         model = helper.make_model(ism, opset_imports=list(self.proto.opset_import))

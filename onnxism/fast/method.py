@@ -26,14 +26,14 @@ class FastPlan:
         shape = [2, length, 4] if model.layout == "NLC" else [2, 4, length]
         shapes = probe_shapes(model.proto, model.input_name, shape, model.input_dtype)
         self.analysis = analyse(model.proto.graph, model.input_name, layout_axis, shapes)
-        _check_batch_axis(model, shapes, self.analysis)
+        _check_batch_axis(shapes, self.analysis)
         builder = IsmGraphBuilder(model.proto, self.analysis, shapes, model.input_name, outputs)
         self.ism_model, self.reference_model = builder.build()
         self.gathers = builder.gathers
         self.tables = list(builder.tables)
         self.outputs = outputs
-        self.ism_outputs = [name + "__out" if name in self.analysis.windows else name for name in outputs]
-        self.input_window = f"{model.input_name}__win"
+        self.ism_outputs = builder.output_names()
+        self.input_window = builder.win(model.input_name)
         self.layout = model.layout
 
 
@@ -49,7 +49,7 @@ def _compiled(model, length, outputs, device):
     return cache[key]
 
 
-def _check_batch_axis(model, shapes, analysis):
+def _check_batch_axis(shapes, analysis):
     for name, window in analysis.windows.items():
         if shapes[name][0] != 2:
             raise ValueError(f"tensor {name!r} does not have the batch on its first axis")

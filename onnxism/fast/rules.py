@@ -196,7 +196,8 @@ def _reduce_rule(node, axis, shapes, constants):
 
 
 def _spatial(node, axis, shapes, constants):
-    """Kernel size, stride, dilation, pads (begin, end) along ``axis`` and the explicit pads of all axes."""
+    """Dilated kernel span, stride, pads (begin, end) along ``axis``, the explicit pads of all axes, and the
+    number of spatial axes; None where the kernel size is unknown."""
     attrs = attributes(node)
     in_shape = shapes[node.input[0]]
     spatial = len(in_shape) - 2
@@ -223,20 +224,20 @@ def _spatial(node, axis, shapes, constants):
             pads[d], pads[d + spatial] = (small, large) if auto_pad == "SAME_UPPER" else (large, small)
     elif auto_pad == "VALID":
         pads = [0] * (2 * spatial)
-    return kernel[j], strides[j], dilations[j], pads[j], pads[j + spatial], pads, spatial
+    span = (kernel[j] - 1) * dilations[j] + 1
+    return span, strides[j], pads[j], pads[j + spatial], pads, spatial
 
 
 def _conv_rule(node, axis, shapes, constants):
     found = _spatial(node, axis, shapes, constants)
     if found is None:
         return None
-    kernel, stride, dilation, begin, end, pads, spatial = found
+    span, stride, begin, end, pads, spatial = found
     attrs = attributes(node)
     if node.op_type == "MaxPool" and len([o for o in node.output if o]) > 1:
         return None
     if node.op_type == "AveragePool" and (begin or end) and not attrs.get("count_include_pad", 0):
         return None
-    span = (kernel - 1) * dilation + 1
     in_length = shapes[node.input[0]][axis]
     out_length = shapes[node.output[0]][axis]
     if (in_length + begin + end - span) // stride + 1 != out_length:
@@ -255,12 +256,11 @@ def _conv_transpose_rule(node, axis, shapes, constants):
     found = _spatial(node, axis, shapes, constants)
     if found is None:
         return None
-    kernel, stride, dilation, begin, end, pads, spatial = found
+    span, stride, begin, end, pads, spatial = found
     attrs = attributes(node)
     j = axis - 2
     if stride != 1 or "output_shape" in attrs or list(attrs.get("output_padding", [0] * spatial))[j]:
         return None
-    span = (kernel - 1) * dilation + 1
     new_pads = list(pads)
     new_pads[j] = new_pads[j + spatial] = span - 1
     new = _replace_attributes(node, {"pads": new_pads}, remove=("auto_pad",))
@@ -301,7 +301,7 @@ def _pad_rule(node, axis, shapes, constants):
             return [helper.make_node("Identity", [inputs[0]], [output])]
         const = output + "__pads"
         return [
-            helper.make_node("Constant", [], [const], value=numpy_helper.from_array(np.array(others, np.int64))),
+            _int64_constant(const, others),
             helper.make_node("Pad", [inputs[0], const] + ([inputs[2]] if len(inputs) > 2 and inputs[2] else []),
                              [output], mode="constant"),
         ]
@@ -333,12 +333,15 @@ def _slice_rule(node, axis, shapes, constants):
         made, new_inputs = [], [inputs[0]]
         for label, values in (("starts", starts), ("ends", ends), ("axes", axes), ("steps", steps)):
             const = f"{output}__{label}"
-            made.append(helper.make_node(
-                "Constant", [], [const], value=numpy_helper.from_array(np.array([values[i] for i in keep], np.int64))))
+            made.append(_int64_constant(const, [values[i] for i in keep]))
             new_inputs.append(const)
         return made + [helper.make_node("Slice", new_inputs, [output])]
 
     return LocalRule(1, 1, -start, False, 0.0, build)
+
+
+def _int64_constant(name, values):
+    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.array(values, np.int64)))
 
 
 def _renamer(template):

@@ -5,9 +5,9 @@ import sys
 
 from .. import __version__
 from ..errors import OnnxismError
-from . import convert, info, run
+from . import compile, convert, info, run
 
-VERBS = (run, info, convert)
+VERBS = (run, compile, info, convert)
 
 
 def build_parser():

@@ -7,6 +7,7 @@ import time
 from ..errors import InputError
 from ..io import NpzWriter
 from ..methods.ism import METHODS, ism_chunks, ism_shapes
+from ..methods.tism import ATTRIBUTIONS, tism_chunks, tism_shapes
 from ..model import load
 from ..sequences import read_sequences
 from ..methods.options import resolve_window
@@ -18,7 +19,8 @@ def add_parser(verbs):
         help="score every single-base substitution (ISM) and write an .npz",
         description=(
             "Score every single-base substitution of each sequence and write an .npz archive holding, per model "
-            "output NAME, the array NAME (N, W, 4, *output_shape) of f(mutant) - f(reference), "
+            "output NAME, the array NAME (N, W, 4, *output_shape) of f(mutant) - f(reference) (with --method "
+            "tism: its first-order Taylor estimate, or the --attribution asked for), "
             "reference/NAME (N, *output_shape) with the predictions on the sequences as given, positions (W,) "
             "and, for FASTA input, ids (N,)."
         ),
@@ -27,7 +29,13 @@ def add_parser(verbs):
     parser.add_argument("model", help="ONNX model file")
     parser.add_argument("seqs", help=".npy one-hot array (N, L, 4) in A, C, G, T order, or FASTA (.fa/.fasta)")
     parser.add_argument("-o", "--output", required=True, help="output .npz file")
-    parser.add_argument("--method", default="fast", choices=sorted(METHODS), help="ISM method")
+    parser.add_argument("--method", default="fast", choices=sorted(METHODS) + ["tism"],
+                        help="exact ISM (fast, naive) or Taylor ISM from gradients (tism)")
+    parser.add_argument("--attribution", default=None, choices=ATTRIBUTIONS,
+                        help="with --method tism: what to write from the gradient g")
+    parser.add_argument("--target", default=None, metavar="SPEC",
+                        help="with --method tism: all (every output element; the default), sum, mean, or an index "
+                             "such as 5 or 500,0 (one element)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:K")
     parser.add_argument("--batch-size", type=int, default=None, help="model rows per call (default: scaled to L)")
     parser.add_argument("--positions", default=None, metavar="START:END",
@@ -60,30 +68,53 @@ def handle(args):
     sequences = read_sequences(args.seqs, length=model.length)
     positions = parse_positions(args.positions)
     window = resolve_window(positions, sequences.length)
-    shapes = ism_shapes(model, sequences, positions=window, outputs=args.outputs, device=args.device)
+    if args.method != "tism" and (args.attribution is not None or args.target is not None):
+        raise InputError("--attribution and --target apply to --method tism only")
+    args.attribution = args.attribution or "tism"
+    if args.method == "tism":
+        target = parse_target(args.target or "all")
+        shapes = tism_shapes(model, sequences, targets=target, positions=window, outputs=args.outputs,
+                             device=args.device)
+    else:
+        shapes = ism_shapes(model, sequences, positions=window, outputs=args.outputs, device=args.device)
     _check_names(shapes)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     with NpzWriter(args.output, force=args.force) as archive:
         for name, shape in shapes.items():
             archive.add(name, shape)
-            archive.add(f"reference/{name}", (shape[0],) + shape[3:])
+            archive.add(f"reference/{name}", (shape[0],) + model.output_shapes(sequences.length)[name])
         archive.put("positions", list(range(*window)))
         if sequences.ids is not None:
             archive.put("ids", sequences.ids)
-        for start, stop, reference, scores in ism_chunks(
-            model, sequences, method=args.method, positions=window, device=args.device,
-            batch_size=args.batch_size, outputs=args.outputs, progress=progress,
-        ):
+        if args.method != "tism":
+            chunks = ism_chunks(model, sequences, method=args.method, positions=window, device=args.device,
+                                batch_size=args.batch_size, outputs=args.outputs, progress=progress)
+        else:
+            chunks = tism_chunks(model, sequences, targets=target, attribution=args.attribution, positions=window,
+                                 device=args.device, batch_size=args.batch_size, outputs=args.outputs,
+                                 progress=progress)
+        for start, stop, reference, scores in chunks:
             for name in shapes:
                 archive[name][start:stop] = scores[name]
                 archive[f"reference/{name}"][start:stop] = reference[name]
     seconds = time.perf_counter() - began
     count, width = len(sequences), window[1] - window[0]
+    what = f"{args.attribution} from gradients" if args.method == "tism" else f"{args.method} ISM"
     print(
         f"onnxism: scored {count} sequences x {width} positions x 3 alternatives on {len(shapes)} output(s) "
-        f"with {args.method} ISM on {args.device} in {seconds:.2f} s ({count / seconds:.3g} seq/s) "
-        f"-> {args.output}"
+        f"with {what} on {args.device} in {seconds:.2f} s ({count / seconds:.3g} seq/s) -> {args.output}"
     )
+
+
+def parse_target(text):
+    """"all" / "sum" / "mean" / "I" / "I,J,..." -> a target spec for onnxism.tism."""
+    text = text.strip()
+    if text in ("all", "sum", "mean"):
+        return text
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError as err:
+        raise InputError(f"--target must be all, sum, mean or an index such as 5 or 500,0; got {text!r}") from err
 
 
 def _check_names(shapes):

@@ -1,0 +1,61 @@
+"""``onnxism compile``: write a method's graph as a standalone ONNX model that plain onnxruntime runs."""
+
+import argparse
+import os
+
+import onnx
+
+from ..errors import InputError
+from ..gradients import build_gradient_model
+from ..io.npz_writer import check_output_path
+from ..model import load
+
+
+def add_parser(verbs):
+    parser = verbs.add_parser(
+        "compile",
+        help="write the TISM/gradient graph as a standalone ONNX model",
+        description=(
+            "Write the model's gradient graph as a standalone ONNX model. Inputs: the model's sequence input "
+            "(any batch N) and, per output NAME, seed__NAME (S, *NAME's shape without batch): S targets, each "
+            "the scalar sum(seed * NAME). Outputs: the model's own outputs, gradient (S, N, *input shape) and "
+            "tism (S, N, *input shape), the gradient minus its value at each position's reference base."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("model", help="ONNX model file")
+    parser.add_argument("-o", "--output", required=True, help="output .onnx file")
+    parser.add_argument("--method", default="tism", choices=["tism", "fast"], help="which graph to write")
+    parser.add_argument("--outputs", nargs="+", default=None, metavar="NAME", help="output names (default: all)")
+    parser.add_argument("--length", type=int, default=None,
+                        help="sequence length, for a model that accepts any length (default: the model's)")
+    parser.add_argument("--input", default=None, help="name of the sequence input (default: detected)")
+    parser.add_argument("--layout", default=None, choices=["NLC", "NCL"], help="input layout (default: detected)")
+    parser.add_argument("--force", action="store_true", help="overwrite the output file")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args):
+    if args.method == "fast":
+        raise InputError("compile --method fast is not available yet: the fast ISM graph still takes gather "
+                         "indices computed by onnxism; use --method tism, or onnxism run --method fast")
+    check_output_path(args.output, force=args.force, suffix=".onnx")
+    model = load(args.model, input=args.input, layout=args.layout)
+    if args.length is not None and model.length is not None and args.length != model.length:
+        raise InputError(f"--length {args.length} differs from the model's fixed length {model.length}")
+    if args.length is not None and args.length < 1:
+        raise InputError(f"--length must be a positive integer; got {args.length}")
+    length = model.sequence_length(args.length)
+    names = model.select_outputs(args.outputs)
+    clash = {"gradient", "tism"} & set(model.output_names)
+    if clash:
+        raise InputError(f"the model has an output named {sorted(clash)[0]!r}, a name the compiled graph writes")
+    proto = build_gradient_model(model, names, length)
+    partial = f"{args.output}.partial"
+    try:
+        onnx.save(proto, partial)
+        os.replace(partial, args.output)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    print(f"onnxism: wrote {args.output} (gradient graph of {', '.join(names)} at length {length})")

@@ -1,0 +1,173 @@
+"""What a gradient rule needs while it writes backward nodes: fresh names, constants, static shapes, helpers.
+
+Convention: a cotangent ("ct") of a forward tensor x of shape (N, *rest) has shape (S, N, *rest), where S is the
+number of seed directions (targets) handled in one backward pass. Forward tensors have no S axis; numpy-style
+broadcasting lines them up with cotangents from the right. Static shapes come from one probe run (at batch 1, or the model's fixed batch), so
+every dimension but the batch is known; the batch and S stay dynamic.
+"""
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+from ..errors import UnsupportedGraphError
+
+_NP_TO_ONNX = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE,
+               np.dtype(np.float16): TensorProto.FLOAT16}
+
+
+class GradientContext:
+    """Emits backward nodes into ``nodes``/``initializers`` beside a forward graph it never edits."""
+
+    def __init__(self, graph, shapes, active, dtype, seed_count, batch_count):
+        self.graph = graph
+        self.shapes = shapes
+        self.active = active
+        self.dtype = np.dtype(dtype)
+        self.onnx_dtype = _NP_TO_ONNX[self.dtype]
+        self.nodes = []
+        self.initializers = []
+        self._taken = {name for node in graph.node for name in list(node.input) + list(node.output)}
+        self._taken |= {init.name for init in graph.initializer} | {v.name for v in graph.input}
+        self._constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+        for node in graph.node:
+            if node.op_type == "Constant" and node.attribute:
+                self._constants[node.output[0]] = _constant_node_value(node)
+        self._shape_of = {}
+        self.seed_count = seed_count      # name of an int64 (1,) tensor holding S
+        self.batch_count = batch_count    # name of an int64 (1,) tensor holding N
+        self.seed_batch = self.op("Concat", [seed_count, batch_count], axis=0, stem="SN")
+
+    # -- names and nodes ------------------------------------------------------------------------------------
+    def fresh(self, stem):
+        stem = f"grad__{stem}"
+        name, k = stem, 0
+        while name in self._taken:
+            k += 1
+            name = f"{stem}_{k}"
+        self._taken.add(name)
+        return name
+
+    def op(self, op_type, inputs, *, outputs=1, stem=None, **attrs):
+        """Append a node; returns its output name (or list of names when ``outputs`` > 1)."""
+        names = [self.fresh(stem or op_type) for _ in range(outputs)]
+        self.nodes.append(helper.make_node(op_type, list(inputs), names, name=self.fresh(f"node_{op_type}"),
+                                           **attrs))
+        return names[0] if outputs == 1 else names
+
+    def const(self, array, stem="const"):
+        name = self.fresh(stem)
+        self.initializers.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def ints(self, values):
+        return self.const(np.asarray(values, dtype=np.int64).reshape(-1), "ints")
+
+    def scalar(self, value):
+        return self.const(np.asarray(value, dtype=self.dtype), "scalar")
+
+    # -- what the forward graph knows ----------------------------------------------------------------------
+    def value(self, name):
+        """The constant value of forward tensor ``name`` (initializer or Constant node), or None."""
+        return self._constants.get(name)
+
+    def needs(self, name):
+        """Whether forward tensor ``name`` depends on the sequence input (and so takes a cotangent)."""
+        return bool(name) and name in self.active
+
+    def shape(self, name):
+        """Static shape of a forward tensor as probed (or of a constant); only its non-batch dims are relied on."""
+        if name in self.shapes:
+            return self.shapes[name]
+        value = self.value(name)
+        if value is None:
+            raise KeyError(name)
+        return tuple(value.shape)
+
+    def rank(self, name):
+        return len(self.shape(name))
+
+    def refuse(self, node, why):
+        raise UnsupportedGraphError(
+            f"no gradient rule for {node.op_type} node {node.name or node.output[0]!r}: {why}",
+            node_name=node.name, op_type=node.op_type,
+        )
+
+    # -- shape helpers ---------------------------------------------------------------------------------------
+    def shape_of(self, name):
+        if name not in self._shape_of:
+            self._shape_of[name] = self.op("Shape", [name], stem=f"shape_{name}")
+        return self._shape_of[name]
+
+    def like(self, ct, x):
+        """Reshape a cotangent to (S, *shape of forward tensor x)."""
+        target = self.op("Concat", [self.seed_count, self.shape_of(x)], axis=0, stem="like_shape")
+        return self.op("Reshape", [ct, target], stem="like")
+
+    def flat(self, ct, x):
+        """(S, N, *rest) -> (S*N, *rest), rest from x's static shape."""
+        return self.op("Reshape", [ct, self.ints([-1] + list(self.shape(x)[1:]))], stem="flat")
+
+    def unflat(self, value, x):
+        """(S*N, *rest) -> (S, N, *rest), rest from x's static shape."""
+        target = self.op("Concat", [self.seed_batch, self.ints(list(self.shape(x)[1:]))], axis=0, stem="unflat_shape")
+        return self.op("Reshape", [value, target], stem="unflat")
+
+    def zeros_like(self, x):
+        """A zero cotangent (S, *shape of x)."""
+        target = self.op("Concat", [self.seed_count, self.shape_of(x)], axis=0, stem="zeros_shape")
+        return self.op("Expand", [self.scalar(0.0), target], stem="zeros")
+
+    def expand_like(self, ct, x):
+        """Broadcast a cotangent with size-1 axes to (S, *shape of x)."""
+        target = self.op("Concat", [self.seed_count, self.shape_of(x)], axis=0, stem="expand_shape")
+        return self.op("Expand", [ct, target], stem="expand")
+
+    def reduce_sum(self, value, axes, keepdims=1):
+        if not axes:
+            return value
+        return self.op("ReduceSum", [value, self.ints(sorted(axes))], keepdims=keepdims, stem="rsum")
+
+    def unbroadcast(self, ct, x, y, out_shape=None):
+        """Sum a cotangent of y over the axes along which x was broadcast to y; result (S, *shape of x).
+
+        ``out_shape`` replaces y's static shape where the cotangent is not shaped like y (MatMul operands).
+        """
+        out, inp = (self.shape(y) if out_shape is None else tuple(out_shape)), self.shape(x)
+        lead = len(out) - len(inp)
+        axes = []
+        for j, size in enumerate(out):
+            src = inp[j - lead] if j >= lead else None
+            if j == 0 and src is not None:
+                continue  # the batch axis of a tensor on the sequence path is never broadcast
+            if src is None or (src == 1 and size != 1):
+                axes.append(j + 1)
+        if not axes and lead == 0:
+            return ct
+        return self.like(self.reduce_sum(ct, axes), x)
+
+    def cast_mask(self, boolean):
+        return self.op("Cast", [boolean], to=self.onnx_dtype, stem="mask")
+
+    def sum(self, names):
+        return names[0] if len(names) == 1 else self.op("Sum", names, stem="acc")
+
+
+def _constant_node_value(node):
+    attribute = node.attribute[0]
+    value = helper.get_attribute_value(attribute)
+    if attribute.name == "value":
+        return numpy_helper.to_array(value)
+    if attribute.name in ("value_float", "value_int"):
+        return np.asarray(value)
+    if attribute.name in ("value_floats", "value_ints"):
+        return np.asarray(list(value))
+    return None
+
+
+def attr(node, name, default=None):
+    """A node attribute's Python value, or ``default``."""
+    for attribute in node.attribute:
+        if attribute.name == name:
+            value = helper.get_attribute_value(attribute)
+            return value.decode() if isinstance(value, bytes) else value
+    return default

@@ -1,0 +1,119 @@
+"""The gradient graph: the model's forward pass plus a reverse pass to the sequence input, in standard ONNX ops.
+
+Inputs: the model's sequence input (as the model takes it, any batch size N) and, per chosen output NAME,
+``seed__NAME`` of shape (S, *NAME's shape without batch): S seed directions (targets) handled in one pass.
+Outputs: the model's own outputs, ``gradient`` (S, N, *input shape) with
+gradient[s, n] = d/d input[n] of sum over outputs of <seed__NAME[s], NAME[n]>, and ``tism`` (same shape), the
+gradient minus its value at each position's reference base (for one-hot input: TISM, zero at the reference).
+
+Invariant: the forward nodes are the model's own (a MaxPool may gain its Indices output); the reverse pass is
+appended after them, so the graph stays topologically sorted.
+"""
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from ..errors import UnsupportedGraphError
+from ..fast.probe import probe_shapes
+from ..model.reading import default_opset
+from .context import GradientContext
+from .rules import RULES, carries_derivative
+
+GRADIENT, TISM = "gradient", "tism"
+_MIN_OPSET, _SCATTER_OPSET = 13, 16
+
+
+def seed_name(output):
+    return f"seed__{output}"
+
+
+def build_gradient_model(model, outputs, length):
+    """The gradient graph of ``model`` (a SequenceModel) for ``outputs`` at sequence ``length``.
+
+    Raises UnsupportedGraphError naming the first node on the sequence path without a gradient rule.
+    """
+    proto = onnx.ModelProto()
+    proto.CopyFrom(model.proto)
+    opset = default_opset(proto)
+    if opset < _MIN_OPSET:
+        raise UnsupportedGraphError(
+            f"gradients need opset >= {_MIN_OPSET}; the model uses opset {opset}: re-export it at a newer opset"
+        )
+    if opset < _SCATTER_OPSET:  # ScatterElements with reduction; the ops of 13..15 mean the same at 16
+        for entry in proto.opset_import:
+            if entry.domain in ("", "ai.onnx"):
+                entry.version = _SCATTER_OPSET
+    graph = proto.graph
+    x = model.input_name
+    batch = model.fixed_batch or 1
+    input_shape = (batch, length, 4) if model.layout == "NLC" else (batch, 4, length)
+    shapes = probe_shapes(model.proto, x, input_shape, dtype=model.input_dtype)
+    dtype = np.dtype(model.input_dtype)
+    active = _on_sequence_path(graph, x)
+    missing = [name for name in outputs if name not in active]
+
+    seeds = [seed_name(name) for name in outputs]
+    ctx = GradientContext(graph, shapes, active, dtype, *_counts(graph, seeds[0], x))
+    cotangents = {}
+    for name, seed in zip(outputs, seeds):
+        if name in missing:
+            continue
+        spread = ctx.op("Unsqueeze", [seed, ctx.ints([1])], stem="seed")
+        cotangents[name] = [ctx.expand_like(spread, name)]
+    for node in reversed(list(graph.node)):
+        gouts = [ctx.sum(cotangents[name]) if cotangents.get(name) else None for name in node.output]
+        if all(g is None for g in gouts) or not any(ctx.needs(name) for name in node.input):
+            continue
+        vjp = RULES.get(node.op_type)
+        if vjp is None:
+            raise UnsupportedGraphError(
+                f"no gradient rule for {node.op_type} node {node.name or node.output[0]!r} on the path from the "
+                "sequence input to the outputs",
+                node_name=node.name, op_type=node.op_type,
+            )
+        for index, cotangent in vjp(ctx, node, gouts).items():
+            cotangents.setdefault(node.input[index], []).append(cotangent)
+    gradient = ctx.sum(cotangents[x]) if cotangents.get(x) else ctx.zeros_like(x)
+    base_axis = 3 if model.layout == "NLC" else 2
+    at_reference = ctx.reduce_sum(ctx.op("Mul", [gradient, x]), [base_axis])
+    ctx.nodes.append(helper.make_node("Identity", [gradient], [GRADIENT], name=ctx.fresh("node_gradient")))
+    ctx.nodes.append(helper.make_node("Sub", [gradient, at_reference], [TISM], name=ctx.fresh("node_tism")))
+
+    graph.node.extend(ctx.nodes)
+    graph.initializer.extend(ctx.initializers)
+    for name, seed in zip(outputs, seeds):
+        dims = ["targets"] + list(shapes[name][1:])
+        graph.input.append(helper.make_tensor_value_info(seed, ctx.onnx_dtype, dims))
+    in_dims = ["targets", model.fixed_batch or "batch"] + list(input_shape[1:])
+    graph.output.append(helper.make_tensor_value_info(GRADIENT, ctx.onnx_dtype, in_dims))
+    graph.output.append(helper.make_tensor_value_info(TISM, ctx.onnx_dtype, in_dims))
+    return proto
+
+
+def _on_sequence_path(graph, input_name):
+    """Names of the tensors that depend on the sequence input through differentiable ops."""
+    active = {input_name}
+    for node in graph.node:
+        if any(name in active for name in node.input):
+            for index, name in enumerate(node.output):
+                if name and carries_derivative(node, index):
+                    active.add(name)
+    return active
+
+
+def _counts(graph, seed, x):
+    """Nodes computing S and N as int64 (1,) tensors; returns their names."""
+    counts = []
+    for source, stem in ((seed, "S"), (x, "N")):
+        shape, name = f"grad__{stem}_shape", f"grad__{stem}"
+        graph.node.extend([
+            helper.make_node("Shape", [source], [shape], name=f"node_{shape}"),
+            helper.make_node("Slice", [shape, "grad__zero", "grad__one"], [name], name=f"node_{name}"),
+        ])
+        counts.append(name)
+    graph.initializer.extend([
+        onnx.numpy_helper.from_array(np.array([0], dtype=np.int64), "grad__zero"),
+        onnx.numpy_helper.from_array(np.array([1], dtype=np.int64), "grad__one"),
+    ])
+    return counts

@@ -1,0 +1,191 @@
+"""``tism``: Taylor ISM and gradient attributions from the gradient graph, streamed chunk by chunk.
+
+Contract: per output name an array (N, W, 4, *target_shape) float32. For attribution "tism", entry [n, i, b, t]
+is g[b] - g[ref] with g = d target_t / d input at position start + i of sequence n: the first-order estimate of
+ISM's f(mutant) - f(reference), zero at the reference base, so ``tism`` and ``ism`` arrays compare entry for
+entry (with the default targets, every output element, the shapes are the same).
+"""
+
+import numpy as np
+
+from ..errors import InputError, ModelError, OnnxismError
+from ..gradients import GRADIENT, build_gradient_model, seed_name
+from ..model import load
+from ..progress import Progress
+from ..runtime.sessions import make_session, parse_device
+from ..sequences import as_sequences
+from .options import resolve_batch_size, resolve_window, sequences_per_chunk
+from .targets import resolve_targets
+
+ATTRIBUTIONS = ("tism", "gradient", "gradient_x_input", "centred")
+
+
+def attribute(gradient, onehot, kind):
+    """(…, L, 4) gradients and (…, L, 4) one-hot -> the attribution ``kind`` (see ATTRIBUTIONS)."""
+    if kind == "gradient":
+        return gradient
+    if kind == "gradient_x_input":
+        return gradient * onehot
+    if kind == "centred":
+        return gradient - gradient.mean(axis=-1, keepdims=True)
+    return gradient - (gradient * onehot).sum(axis=-1, keepdims=True)
+
+
+def gradient_session(model, name, length, device):
+    """The onnxruntime session of ``name``'s gradient graph at ``length``, built once per loaded model."""
+    cache = model.__dict__.setdefault("_gradient_sessions", {})
+    key = (name, length, parse_device(device))
+    if key not in cache:
+        proto = build_gradient_model(model, [name], length)
+        try:
+            cache[key] = make_session(proto.SerializeToString(), device)
+        except OnnxismError:
+            raise
+        except Exception as err:  # onnxruntime's own exception types
+            raise ModelError(f"onnxruntime cannot load the gradient graph of {model.source}: {err}") from err
+    return cache[key]
+
+
+class TismScorer:
+    """Scores a chunk of sequences: one forward and one backward pass per block of targets."""
+
+    def __init__(self, model, targets, window, *, length, device, batch_size, attribution):
+        self.model = model
+        self.targets = targets
+        self.window = window
+        self.length = length
+        self.device = device
+        self.rows = batch_size
+        self.attribution = attribution
+        self.sessions = {name: gradient_session(model, name, length, device) for name in targets}
+
+    def rows_per_sequence(self):
+        return max(1, sum(len(target.seeds) for target in self.targets.values()))
+
+    def score(self, onehot, advance=None):
+        """(n, L, 4) chunk -> (reference outputs, scores) dicts; scores are (n, W, 4, *target shape)."""
+        start, end = self.window
+        count = len(onehot)
+        reference, scores = {}, {}
+        for name, target in self.targets.items():
+            total = len(target.seeds)
+            step = self.model.fixed_batch or max(1, min(count, self.rows // total))
+            seeds_per_call = max(1, min(total, self.rows // step))
+            out = np.empty((count, end - start, 4, total), dtype=np.float32)
+            ref = []
+            for first in range(0, count, step):
+                block = onehot[first:first + step]
+                inputs = _pad_batch(block, self.model.fixed_batch)
+                feed_x = self.model.to_model_layout(inputs)
+                for seed_first in range(0, total, seeds_per_call):
+                    seeds = target.seeds[seed_first:seed_first + seeds_per_call]
+                    want = [GRADIENT] + ([name] if seed_first == 0 else [])
+                    values = self._run(name, want, {self.model.input_name: feed_x, seed_name(name): seeds})
+                    gradient = values[0][:, : len(block)]
+                    if self.model.layout == "NCL":
+                        gradient = gradient.transpose(0, 1, 3, 2)
+                    part = attribute(gradient[:, :, start:end], block[None, :, start:end], self.attribution)
+                    out[first:first + len(block), :, :, seed_first:seed_first + len(seeds)] = part.transpose(1, 2, 3, 0)
+                    if seed_first == 0:
+                        ref.append(np.asarray(values[1][: len(block)], dtype=np.float32))
+                if advance is not None:
+                    advance(len(block) / len(self.targets))
+            reference[name] = np.concatenate(ref)
+            scores[name] = out.reshape(out.shape[:3] + target.shape)
+        return reference, scores
+
+    def _run(self, name, outputs, feeds):
+        try:
+            return self.sessions[name].run(outputs, feeds)
+        except Exception as err:  # onnxruntime's own exception types
+            raise ModelError(f"onnxruntime failed to run the gradient graph of {self.model.source}: {err}") from err
+
+
+def _pad_batch(block, fixed):
+    if not fixed or len(block) == fixed:
+        return block
+    pad = np.zeros((fixed - len(block),) + block.shape[1:], dtype=block.dtype)
+    return np.concatenate([block, pad])
+
+
+def _plan(model, seqs, targets, attribution, positions, device, batch_size, outputs):
+    if attribution not in ATTRIBUTIONS:
+        raise InputError(f"unknown attribution {attribution!r}; available: {', '.join(ATTRIBUTIONS)}")
+    model = load(model)
+    sequences = as_sequences(seqs, length=model.length)
+    window = resolve_window(positions, sequences.length)
+    if isinstance(targets, dict) and outputs is None:
+        outputs = list(targets)
+    names = model.select_outputs(outputs)
+    shapes = model.output_shapes(sequences.length, device)
+    resolved = resolve_targets(targets, names, shapes)
+    rows = resolve_batch_size(batch_size, sequences.length, device)
+    scorer = TismScorer(model, resolved, window, length=sequences.length, device=device, batch_size=rows,
+                        attribution=attribution)
+    width = window[1] - window[0]
+    result_values = sum(width * 4 * len(target.seeds) for target in resolved.values())
+    chunk = sequences_per_chunk(rows, scorer.rows_per_sequence(), result_values)
+    return {"scorer": scorer, "sequences": sequences, "chunk": chunk, "targets": resolved, "window": window}
+
+
+def tism_chunks(model, seqs, *, targets=None, attribution="tism", positions=None, device="cpu", batch_size=None,
+                outputs=None, progress=None):
+    """Yield ``(start, stop, reference, scores)`` per chunk of sequences, in order; arguments as for :func:`tism`."""
+    plan = _plan(model, seqs, targets, attribution, positions, device, batch_size, outputs)
+    scorer, sequences = plan["scorer"], plan["sequences"]
+    bar = Progress(progress, len(sequences), unit="seqs")
+    try:
+        for start, stop in sequences.chunks(plan["chunk"]):
+            reference, scores = scorer.score(sequences.onehot(start, stop), bar.advance)
+            yield start, stop, reference, scores
+    finally:
+        bar.close()
+
+
+def tism_shapes(model, seqs, *, targets=None, positions=None, outputs=None, device="cpu"):
+    """Per output name, the shape of its attribution array (N, W, 4, *target shape), without computing it."""
+    model = load(model)
+    sequences = as_sequences(seqs, length=model.length)
+    start, end = resolve_window(positions, sequences.length)
+    if isinstance(targets, dict) and outputs is None:
+        outputs = list(targets)
+    names = model.select_outputs(outputs)
+    resolved = resolve_targets(targets, names, model.output_shapes(sequences.length, device))
+    return {name: (len(sequences), end - start, 4) + target.shape for name, target in resolved.items()}
+
+
+def tism(model, seqs, *, targets=None, attribution="tism", positions=None, device="cpu", batch_size=None,
+         outputs=None, progress=None):
+    """Taylor ISM (Sasse et al. 2023) and related gradient attributions, from one backward pass per target.
+
+    Parameters
+    ----------
+    model, seqs, positions, device, outputs, progress
+        As for :func:`onnxism.ism`.
+    targets : None, "all", "sum", "mean", index, weights, or dict of output name to one of those
+        The scalars differentiated, per output: every element (default; the result has the output's shape),
+        their sum or mean, one element (an int or tuple index), or weights of the output's shape (a scalar) or
+        (K, *output_shape) (K targets). A dict picks outputs and gives each its own target.
+    attribution : {"tism", "gradient", "gradient_x_input", "centred"}
+        "tism": g[b] - g[reference base] (zero at the reference; at an N position, g[b]); "gradient": the raw
+        gradient; "gradient_x_input": g * one-hot; "centred": g - mean over the 4 bases (Majdandzic et al. 2023).
+    batch_size : int, optional
+        Targets x sequences per onnxruntime call; a default scaled to L when None.
+
+    Returns
+    -------
+    dict of str to ndarray, each float32 of shape (N, W, 4, *target_shape)
+    """
+    model = load(model)
+    sequences = as_sequences(seqs, length=model.length)
+    shapes = tism_shapes(model, sequences, targets=targets, positions=positions, outputs=outputs, device=device)
+    results = {name: np.empty(shape, dtype=np.float32) for name, shape in shapes.items()}
+    for start, stop, _, scores in tism_chunks(
+        model, sequences, targets=targets, attribution=attribution, positions=positions, device=device,
+        batch_size=batch_size, outputs=outputs, progress=progress,
+    ):
+        for name, value in scores.items():
+            results[name][start:stop] = value
+    return results
+
+

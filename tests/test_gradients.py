@@ -1,0 +1,195 @@
+"""The gradient graph against independent references.
+
+- Every op case: central finite differences of the forward model in float64 (onnx's reference evaluator, so no
+  onnxruntime and no onnxism code computes the reference), for every input element, two seeds, batch 2. The
+  gradient graph runs both in float64 (reference evaluator) and in float32 (onnxruntime).
+- Every zoo model through both exporters: torch autograd and tf.GradientTape on the same weights.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from onnx.reference import ReferenceEvaluator
+from onnx.reference.op_run import OpRun
+
+import onnxism
+from onnxism.errors import UnsupportedGraphError
+from onnxism.gradients import build_gradient_model, seed_name
+from onnxism.runtime.sessions import make_session
+from gradient_cases import CASES, LENGTH, Case, to_float64
+
+from conftest import SMALL_ZOO
+
+STEP = 1e-6
+
+# Where onnx's reference evaluator cannot be the forward oracle, onnxruntime is: in float64 where it has the
+# kernels, else in float32 with a larger step (and a looser tolerance). The reference evaluator's AveragePool with
+# ceil_mode averages other windows than onnxruntime does, its GlobalMaxPool reduces the channels too, and it cannot
+# pad by negative amounts or pool with padding and indices; it lacks grouped ConvTranspose, and its Gelu rounds to
+# float32.
+FORWARD_BY_ORT64 = {"pad_and_crop", "max_pool_overlapping_padded"}
+FORWARD_BY_ORT32 = {"average_pool_ceil", "global_max_pool", "conv_transpose_group", "gelu"}
+GRAPH_NOT_IN_REFERENCE = {"conv_group", "conv_transpose_group", "max_pool_overlapping_padded", "average_pool_ceil",
+                          "global_max_pool", "pad_and_crop", "gelu"}
+
+
+class Erf(OpRun):
+    """The reference evaluator's Erf rounds to float32; this one keeps float64 (finite differences need it)."""
+
+    op_domain = ""
+
+    def _run(self, x):
+        return (np.vectorize(math.erf, otypes=[x.dtype])(x),)
+
+
+def _forward(name, proto):
+    if name in FORWARD_BY_ORT32:
+        session = make_session(proto.SerializeToString(), "cpu")
+        return lambda x: session.run(None, {"x": x.astype(np.float32)})[0].astype(np.float64), 1e-2
+    if name in FORWARD_BY_ORT64:
+        session = make_session(to_float64(proto).SerializeToString(), "cpu")
+        return lambda x: session.run(None, {"x": x})[0], STEP
+    evaluator = ReferenceEvaluator(to_float64(proto), new_ops=[Erf])
+    return lambda x: evaluator.run(None, {"x": x})[0], STEP
+
+
+def _finite_differences(run, step, x, seeds):
+    """d/dx of sum(seed * y) by central differences, every element of x: (S, N, L, 4)."""
+    count = x.size
+    eye = np.eye(count).reshape((count,) + x.shape)
+    plus = (x[None] + step * eye).reshape((-1,) + x.shape[1:])
+    minus = (x[None] - step * eye).reshape((-1,) + x.shape[1:])
+    y_plus = run(plus).reshape((count,) + (x.shape[0], -1))
+    y_minus = run(minus).reshape((count,) + (x.shape[0], -1))
+    diff = (y_plus - y_minus) / (2 * step)  # (elements, N, out): only the perturbed sequence moves
+    flat_seeds = seeds.reshape(len(seeds), -1)
+    return np.einsum("enk,sk->se", diff, flat_seeds).reshape((len(seeds),) + x.shape)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_op_gradient_matches_finite_differences(name):
+    proto = CASES[name]()
+    model = onnxism.load(proto)
+    graph = build_gradient_model(model, ["y"], LENGTH)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, LENGTH, 4))
+    out_shape = model.output_shapes(LENGTH)["y"]
+    seeds = rng.standard_normal((2,) + out_shape)
+    run, step = _forward(name, proto)
+    expected = _finite_differences(run, step, x, seeds)
+    scale = max(1.0, np.abs(expected).max())
+
+    if name not in GRAPH_NOT_IN_REFERENCE:
+        evaluator = ReferenceEvaluator(to_float64(graph), new_ops=[Erf])
+        exact = evaluator.run(["gradient"], {"x": x, seed_name("y"): seeds})[0]
+        assert exact.shape == expected.shape
+        np.testing.assert_allclose(exact, expected, atol=1e-6 * scale, rtol=0)
+
+    session = make_session(graph.SerializeToString(), "cpu")
+    fast = session.run(["gradient"], {"x": x.astype(np.float32), seed_name("y"): seeds.astype(np.float32)})[0]
+    assert fast.shape == expected.shape
+    tolerance = 2e-3 if name in FORWARD_BY_ORT32 else 2e-4
+    np.testing.assert_allclose(fast, expected, atol=tolerance * scale, rtol=0)
+
+
+def test_an_op_without_a_rule_is_named():
+    c = Case(opset=17)
+    x = c.ncl()
+    proto = c.model(c.op("CumSum", [x, c.const(np.int64(2))]))
+    with pytest.raises(UnsupportedGraphError, match="no gradient rule for CumSum"):
+        build_gradient_model(onnxism.load(proto), ["y"], LENGTH)
+
+
+def test_an_op_off_the_sequence_path_needs_no_rule():
+    c = Case(opset=17)
+    x = c.ncl()
+    offset = c.op("CumSum", [c.w(4, LENGTH), c.const(np.int64(1))])  # weights only: no rule needed
+    proto = c.model(c.op("Add", [x, offset]))
+    graph = build_gradient_model(onnxism.load(proto), ["y"], LENGTH)
+    session = make_session(graph.SerializeToString(), "cpu")
+    x = np.zeros((1, LENGTH, 4), np.float32)
+    seed = np.ones((1, 1, 4, LENGTH), np.float32)
+    assert np.allclose(session.run(["gradient"], {"x": x, seed_name("y"): seed[0]})[0], 1.0)
+
+
+def test_old_opsets_are_refused_clearly():
+    proto = CASES["relu"]()
+    proto.opset_import[0].version = 11
+    with pytest.raises(UnsupportedGraphError, match="opset >= 13"):
+        build_gradient_model(onnxism.load(proto), ["y"], LENGTH)
+
+
+def _framework_gradient(framework, module, x, seeds, outputs):
+    """d/dx of sum over outputs of <seed, output>, per seed row, computed in the source framework."""
+    rows = []
+    for k in range(len(next(iter(seeds.values())))):
+        if framework == "torch":
+            import torch
+
+            xt = torch.tensor(np.swapaxes(x, 1, 2), requires_grad=True)
+            ys = module(xt)
+            ys = ys if isinstance(ys, (tuple, list)) else [ys]
+            sum((y * torch.tensor(seeds[o][k])).sum() for y, o in zip(ys, outputs)).backward()
+            rows.append(np.swapaxes(xt.grad.numpy(), 1, 2))
+        else:
+            import tensorflow as tf
+
+            xt = tf.constant(x)
+            with tf.GradientTape() as tape:
+                tape.watch(xt)
+                ys = module(xt)
+                ys = ys if isinstance(ys, (tuple, list)) else [ys]
+                total = sum(tf.reduce_sum(y * seeds[o][k]) for y, o in zip(ys, outputs))
+            rows.append(tape.gradient(total, xt).numpy())
+    return np.stack(rows)
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+@pytest.mark.parametrize("name", SMALL_ZOO)
+def test_zoo_gradient_matches_the_source_framework(zoo_export, name, framework):
+    path, module = zoo_export(name, framework)
+    model = onnxism.load(path)
+    length, outputs = model.length, model.output_names
+    graph = build_gradient_model(model, outputs, length)
+    shapes = model.output_shapes(length)
+    rng = np.random.default_rng(5)
+    x = rng.random((3, length, 4)).astype(np.float32)
+    seeds = {o: rng.standard_normal((2,) + shapes[o]).astype(np.float32) for o in outputs}
+    feeds = {model.input_name: model.to_model_layout(x), **{seed_name(o): seeds[o] for o in outputs}}
+    got = make_session(graph.SerializeToString(), "cpu").run(["gradient"], feeds)[0]
+    if model.layout == "NCL":
+        got = np.swapaxes(got, 2, 3)
+    expected = _framework_gradient(framework, module, x, seeds, outputs)
+    np.testing.assert_allclose(got, expected, atol=1e-5 * max(1.0, np.abs(expected).max()), rtol=0)
+
+
+@pytest.mark.parametrize("name", ["basset_small", "bpnet_small"])
+def test_legacy_torch_export_gradient(zoo_export, name):
+    path, module = zoo_export(name, "torch", dynamo=False)
+    model = onnxism.load(path)
+    graph = build_gradient_model(model, model.output_names, model.length)
+    shapes = model.output_shapes(model.length)
+    rng = np.random.default_rng(6)
+    x = rng.random((2, model.length, 4)).astype(np.float32)
+    seeds = {o: rng.standard_normal((1,) + shapes[o]).astype(np.float32) for o in model.output_names}
+    feeds = {model.input_name: model.to_model_layout(x), **{seed_name(o): seeds[o] for o in model.output_names}}
+    got = np.swapaxes(make_session(graph.SerializeToString(), "cpu").run(["gradient"], feeds)[0], 2, 3)
+    expected = _framework_gradient("torch", module, x, seeds, model.output_names)
+    np.testing.assert_allclose(got, expected, atol=1e-5 * max(1.0, np.abs(expected).max()), rtol=0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["basset", "factorized_basset", "bpnet", "deepsea", "beluga"])
+def test_full_size_zoo_gradient_matches_torch(zoo_export, name):
+    path, module = zoo_export(name, "torch")
+    model = onnxism.load(path)
+    graph = build_gradient_model(model, model.output_names, model.length)
+    shapes = model.output_shapes(model.length)
+    rng = np.random.default_rng(8)
+    x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (2, model.length))]
+    seeds = {o: rng.standard_normal((1,) + shapes[o]).astype(np.float32) for o in model.output_names}
+    feeds = {model.input_name: model.to_model_layout(x), **{seed_name(o): seeds[o] for o in model.output_names}}
+    got = np.swapaxes(make_session(graph.SerializeToString(), "cpu").run(["gradient"], feeds)[0], 2, 3)
+    expected = _framework_gradient("torch", module, x, seeds, model.output_names)
+    np.testing.assert_allclose(got, expected, atol=1e-5 * max(1.0, np.abs(expected).max()), rtol=0)

@@ -171,3 +171,16 @@ def test_compile_refusals(tmp_path):
     assert_clean_failure(onnxism_cli("compile", MODEL, "-o", tmp_path / "l.onnx", "--length", "300"),
                          "differs from the model's fixed length")
 
+
+
+@pytest.mark.cuda
+def test_tism_on_cuda_matches_cpu():
+    if not onnxism.cuda_available():
+        pytest.skip("onnxruntime's CUDA provider is not installed")
+    try:
+        onnxism.load(conv_model()).session("cuda")
+    except onnxism.DeviceError as err:
+        pytest.skip(f"CUDA provider present but no usable GPU: {err}")
+    seqs = random_onehot(3, 20, seed=8)
+    np.testing.assert_allclose(onnxism.tism(conv_model(), seqs, device="cuda")["y"],
+                               onnxism.tism(conv_model(), seqs)["y"], rtol=1e-4, atol=1e-5)

@@ -28,8 +28,11 @@ def seed_name(output):
     return f"seed__{output}"
 
 
-def build_gradient_model(model, outputs, length):
+def build_gradient_model(model, outputs, length, *, standalone=True):
     """The gradient graph of ``model`` (a SequenceModel) for ``outputs`` at sequence ``length``.
+
+    ``standalone=False`` (what onnxism's executor runs) keeps only ``outputs`` and ``gradient`` as graph outputs,
+    so onnxruntime drops the model's other heads and the ``tism`` output.
 
     Raises UnsupportedGraphError naming the first node on the sequence path without a gradient rule.
     """
@@ -75,10 +78,15 @@ def build_gradient_model(model, outputs, length):
         for index, cotangent in vjp(ctx, node, gouts).items():
             cotangents.setdefault(node.input[index], []).append(cotangent)
     gradient = ctx.sum(cotangents[x]) if cotangents.get(x) else ctx.zeros_like(x)
-    base_axis = 3 if model.layout == "NLC" else 2
-    at_reference = ctx.reduce_sum(ctx.op("Mul", [gradient, x]), [base_axis])
     ctx.nodes.append(helper.make_node("Identity", [gradient], [GRADIENT], name=ctx.fresh("node_gradient")))
-    ctx.nodes.append(helper.make_node("Sub", [gradient, at_reference], [TISM], name=ctx.fresh("node_tism")))
+    if standalone:
+        base_axis = 3 if model.layout == "NLC" else 2
+        at_reference = ctx.reduce_sum(ctx.op("Mul", [gradient, x]), [base_axis])
+        ctx.nodes.append(helper.make_node("Sub", [gradient, at_reference], [TISM], name=ctx.fresh("node_tism")))
+    else:
+        kept = [value for value in graph.output if value.name in outputs]
+        del graph.output[:]
+        graph.output.extend(kept)
 
     graph.node.extend(ctx.nodes)
     graph.initializer.extend(ctx.initializers)
@@ -87,7 +95,8 @@ def build_gradient_model(model, outputs, length):
         graph.input.append(helper.make_tensor_value_info(seed, ctx.onnx_dtype, dims))
     in_dims = ["targets", model.fixed_batch or "batch"] + list(input_shape[1:])
     graph.output.append(helper.make_tensor_value_info(GRADIENT, ctx.onnx_dtype, in_dims))
-    graph.output.append(helper.make_tensor_value_info(TISM, ctx.onnx_dtype, in_dims))
+    if standalone:
+        graph.output.append(helper.make_tensor_value_info(TISM, ctx.onnx_dtype, in_dims))
     return proto
 
 

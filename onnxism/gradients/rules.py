@@ -407,7 +407,32 @@ def _conv(ctx, node, gouts):
         return {}
     kernel = list(attr(node, "kernel_shape", ctx.shape(w)[2:]))
     strides, dilations, pads = _conv_geometry(ctx, node, x, y, kernel)
-    return {0: _transpose_back(ctx, g, x, y, w, kernel, strides, dilations, pads, attr(node, "group", 1))}
+    group = attr(node, "group", 1)
+    flipped = _flipped_conv(ctx, g, x, y, w, kernel, strides, dilations, pads, group)
+    if flipped is not None:
+        return {0: flipped}
+    return {0: _transpose_back(ctx, g, x, y, w, kernel, strides, dilations, pads, group)}
+
+
+def _flipped_conv(ctx, g, x, y, w, kernel, strides, dilations, pads, group):
+    """An unstrided, ungrouped Conv with constant weights maps back as a Conv with the kernel flipped and its
+    channel axes swapped (onnxruntime's Conv is faster than its ConvTranspose); None where that does not apply."""
+    weight = ctx.value(w)
+    if weight is None or group != 1 or any(s != 1 for s in strides):
+        return None
+    spatial = len(kernel)
+    in_shape, out_shape = ctx.shape(x)[2:], ctx.shape(y)[2:]
+    begin, end = [], []
+    for i in range(spatial):
+        reach = (kernel[i] - 1) * dilations[i]
+        begin.append(reach - pads[i])
+        end.append(in_shape[i] - out_shape[i] - begin[i] + reach)
+    if min(begin + end) < 0:
+        return None
+    flipped = np.flip(weight.swapaxes(0, 1), axis=tuple(range(2, 2 + spatial)))
+    result = ctx.op("Conv", [ctx.flat(g, y), ctx.const(np.ascontiguousarray(flipped), "flipped_weight")],
+                    kernel_shape=list(kernel), dilations=list(dilations), pads=begin + end)
+    return ctx.unflat(result, x)
 
 
 @rule("ConvTranspose")

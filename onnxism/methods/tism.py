@@ -36,7 +36,7 @@ def gradient_session(model, name, length, device):
     cache = model.__dict__.setdefault("_gradient_sessions", {})
     key = (name, length, parse_device(device))
     if key not in cache:
-        proto = build_gradient_model(model, [name], length)
+        proto = build_gradient_model(model, [name], length, standalone=False)
         try:
             cache[key] = make_session(proto.SerializeToString(), device)
         except OnnxismError:

@@ -162,8 +162,6 @@ def test_compiled_graph_runs_in_plain_onnxruntime(tmp_path, example_seqs):
 
 
 def test_compile_refusals(tmp_path):
-    assert_clean_failure(onnxism_cli("compile", MODEL, "--method", "fast", "-o", tmp_path / "f.onnx"),
-                         "compile --method fast is not available yet")
     taken = tmp_path / "taken.onnx"
     taken.write_bytes(b"x")
     assert_clean_failure(onnxism_cli("compile", MODEL, "-o", taken), "exists")

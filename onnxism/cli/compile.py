@@ -6,6 +6,7 @@ import os
 import onnx
 
 from ..errors import InputError
+from ..fast.standalone import build_standalone_fast_model
 from ..gradients import build_gradient_model
 from ..io.npz_writer import check_output_path
 from ..model import load
@@ -14,12 +15,15 @@ from ..model import load
 def add_parser(verbs):
     parser = verbs.add_parser(
         "compile",
-        help="write the TISM/gradient graph as a standalone ONNX model",
+        help="write the fast-ISM or TISM graph as a standalone ONNX model",
         description=(
-            "Write the model's gradient graph as a standalone ONNX model. Inputs: the model's sequence input "
-            "(any batch N) and, per output NAME, seed__NAME (S, *NAME's shape without batch): S targets, each "
-            "the scalar sum(seed * NAME). Outputs: the model's own outputs, gradient (S, N, *input shape) and "
-            "tism (S, N, *input shape), the gradient minus its value at each position's reference base."
+            "Write a standalone ONNX model that plain onnxruntime runs. --method fast: inputs are the model's "
+            "sequence input (n sequences) and positions (P,) int64; outputs are the model's outputs and, per output "
+            "NAME, NAME__ism (n, P, 4, *shape): f(mutant) - f(reference), 0 at the reference base. --method tism: "
+            "inputs are the sequence input (any batch N) and, per output NAME, seed__NAME (S, *NAME's shape "
+            "without batch): S targets, each the scalar sum(seed * NAME); outputs are the model's outputs, "
+            "gradient (S, N, *input shape) and tism (S, N, *input shape), the gradient minus its value at each "
+            "position's reference base."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -36,9 +40,6 @@ def add_parser(verbs):
 
 
 def handle(args):
-    if args.method == "fast":
-        raise InputError("compile --method fast is not available yet: the fast ISM graph still takes gather "
-                         "indices computed by onnxism; use --method tism, or onnxism run --method fast")
     check_output_path(args.output, force=args.force, suffix=".onnx")
     model = load(args.model, input=args.input, layout=args.layout)
     if args.length is not None and model.length is not None and args.length != model.length:
@@ -47,10 +48,15 @@ def handle(args):
         raise InputError(f"--length must be a positive integer; got {args.length}")
     length = model.sequence_length(args.length)
     names = model.select_outputs(args.outputs)
-    clash = {"gradient", "tism"} & set(model.output_names)
-    if clash:
-        raise InputError(f"the model has an output named {sorted(clash)[0]!r}, a name the compiled graph writes")
-    proto = build_gradient_model(model, names, length)
+    if args.method == "fast":
+        proto = build_standalone_fast_model(model, names, length)
+        what = "fast ISM graph"
+    else:
+        clash = {"gradient", "tism"} & set(model.output_names)
+        if clash:
+            raise InputError(f"the model has an output named {sorted(clash)[0]!r}, a name the compiled graph writes")
+        proto = build_gradient_model(model, names, length)
+        what = "gradient graph"
     partial = f"{args.output}.partial"
     try:
         onnx.save(proto, partial)
@@ -58,4 +64,4 @@ def handle(args):
     finally:
         if os.path.exists(partial):
             os.remove(partial)
-    print(f"onnxism: wrote {args.output} (gradient graph of {', '.join(names)} at length {length})")
+    print(f"onnxism: wrote {args.output} ({what} of {', '.join(names)} at length {length})")

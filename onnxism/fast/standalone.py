@@ -1,0 +1,154 @@
+"""The fast-ISM graph as one standalone ONNX model: sequences and positions in, ISM deltas out.
+
+Inputs: the model's sequence input (n, as the model takes it) and ``positions`` (P,) int64, each 0 <= p < L.
+Outputs: the model's own outputs on the sequences (n, *shape) and, per output NAME, ``NAME__ism`` (n, P, 4, *shape)
+with entry [k, j, b] = f(sequence k with position positions[j] set to base b) - f(sequence k), exactly 0 at the
+reference base: the contract of ``onnxism.ism`` on those positions.
+
+Built from the executor's two graphs: the reference graph (tables of cached tensors), the ISM graph with its names
+prefixed, and driver nodes that compute in-graph what the executor computes on the host: the substitution rows
+(sequence, position, base for all 4 bases), the substituted input column and every gather's row indices (the
+window start tables become initializers). Invariant: the indices equal ``indices.gather_indices`` row for row.
+"""
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from ..errors import UnsupportedGraphError
+from .method import FastPlan
+
+POSITIONS = "positions"
+_PREFIX = "ism__"
+
+
+class _Emitter:
+    def __init__(self):
+        self.nodes, self.inits, self.count = [], [], 0
+
+    def op(self, op_type, inputs, **attrs):
+        self.count += 1
+        name = f"standalone__{op_type}_{self.count}"
+        self.nodes.append(helper.make_node(op_type, list(inputs), [name], name=name, **attrs))
+        return name
+
+    def const(self, array):
+        self.count += 1
+        name = f"standalone__const_{self.count}"
+        self.inits.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def ints(self, values):
+        return self.const(np.asarray(values, dtype=np.int64).reshape(-1))
+
+
+def ism_output_name(name):
+    return f"{name}__ism"
+
+
+def build_standalone_fast_model(model, outputs, length):
+    """One ONNX model computing fast ISM at the given positions of ``model`` (a SequenceModel) at ``length``."""
+    if model.fixed_batch is not None:
+        raise UnsupportedGraphError(f"fast ISM cannot compile a graph with a fixed batch size ({model.fixed_batch})")
+    clash = [name for name in model.output_names if ism_output_name(name) in model.output_names]
+    if clash or POSITIONS in model.output_names or model.input_name == POSITIONS:
+        raise UnsupportedGraphError("the model's input or output names clash with the compiled graph's")
+    try:
+        plan = FastPlan(model, length, outputs)
+    except (ValueError, KeyError) as err:
+        raise UnsupportedGraphError(f"fast ISM cannot analyse {model.source}: {err}") from err
+    reference, ism = plan.reference_model, plan.ism_model
+    weights = {init.name for init in reference.graph.initializer}
+    e = _Emitter()
+    x = model.input_name
+
+    n = e.op("Slice", [e.op("Shape", [x]), e.ints([0]), e.ints([1])])
+    p = e.op("Shape", [POSITIONS])
+    grid = e.op("Concat", [n, p, e.ints([4])], axis=0)
+    rows_count = e.op("Mul", [e.op("Mul", [n, p]), e.ints([4])])
+    arange_n = e.op("Range", [e.const(np.int64(0)), e.op("Squeeze", [n]), e.const(np.int64(1))])
+    seq = e.op("Reshape", [e.op("Expand", [e.op("Reshape", [arange_n, e.ints([-1, 1, 1])]), grid]), e.ints([-1])])
+    pos = e.op("Reshape", [e.op("Expand", [e.op("Reshape", [POSITIONS, e.ints([1, -1, 1])]), grid]), e.ints([-1])])
+    base = e.op("Reshape", [e.op("Expand", [e.ints([0, 1, 2, 3]), grid]), e.ints([-1])])
+    row = e.op("Range", [e.const(np.int64(0)), e.op("Squeeze", [rows_count]), e.const(np.int64(1))])
+
+    feeds = {}
+    column = e.op("Gather", [e.const(np.eye(4, dtype=np.float32)), base], axis=0)
+    feeds[plan.input_window] = e.op("Unsqueeze", [column, e.ints([1 if model.layout == "NLC" else 2])])
+    for table in plan.tables:
+        feeds[f"{table}__ref"] = f"{table}__ref"
+    windows = plan.analysis.windows
+    for spec in plan.gathers:
+        feeds[spec.index_name] = _gather_indices(e, spec, windows[spec.source], seq, pos, row, n, rows_count)
+
+    nodes = list(reference.graph.node) + e.nodes
+    for name, source in feeds.items():
+        nodes.append(helper.make_node("Identity", [source], [_PREFIX + name], name=f"standalone__feed_{name}"))
+    nodes += [_prefixed(node, weights) for node in ism.graph.node]
+
+    # deltas against the reference prediction, shaped (n, P, 4, *shape), exactly 0 at the reference base
+    start = len(e.nodes)
+    onehot = x if model.layout == "NLC" else e.op("Transpose", [x], perm=[0, 2, 1])
+    at_positions = e.op("Gather", [onehot, POSITIONS], axis=1)  # (n, P, 4)
+    keep = e.op("Sub", [e.const(np.float32(1.0)), at_positions])
+    shapes = model.output_shapes(length)
+    results = []
+    for name, final in zip(outputs, plan.ism_outputs):
+        rank = len(shapes[name])
+        mutant = _PREFIX + final
+        delta = e.op("Sub", [mutant, e.op("Gather", [name, seq], axis=0)])
+        shaped = e.op("Reshape", [delta, e.op("Concat", [grid, e.ints(shapes[name])], axis=0)])
+        mask = e.op("Reshape", [keep, e.op("Concat", [grid, e.ints([1] * rank)], axis=0)])
+        e.nodes.append(helper.make_node("Mul", [shaped, mask], [ism_output_name(name)],
+                                        name=f"standalone__{ism_output_name(name)}"))
+        results.append(helper.make_tensor_value_info(ism_output_name(name), onnx.TensorProto.FLOAT,
+                                                     ["n", "positions", 4] + list(shapes[name])))
+    nodes += e.nodes[start:]
+
+    initializers = list(reference.graph.initializer) + e.inits
+    initializers += [init for init in ism.graph.initializer if init.name not in weights]
+    inputs = [value for value in reference.graph.input if value.name == x]
+    inputs.append(helper.make_tensor_value_info(POSITIONS, onnx.TensorProto.INT64, ["positions"]))
+    model_outputs = [value for value in model.proto.graph.output if value.name in outputs]
+    graph = helper.make_graph(nodes, "onnxism_fast_ism_standalone", inputs, model_outputs + results, initializers)
+    proto = helper.make_model(graph, opset_imports=list(model.proto.opset_import))
+    proto.ir_version = model.proto.ir_version
+    return proto
+
+
+def _prefixed(node, weights):
+    """A copy of an ISM-graph node whose tensor names carry the prefix (weights shared with the reference keep
+    theirs)."""
+    if any(attribute.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for attribute in node.attribute):
+        raise UnsupportedGraphError(f"fast ISM cannot compile {node.op_type} node {node.name!r} with subgraphs")
+    copy = onnx.NodeProto()
+    copy.CopyFrom(node)
+    for field in (copy.input, copy.output):
+        for index, name in enumerate(field):
+            if name and name not in weights:
+                field[index] = _PREFIX + name
+    copy.name = _PREFIX + node.name
+    return copy
+
+
+def _gather_indices(e, spec, window, seq, pos, row, n, rows_count):
+    """In-graph ``indices.gather_indices``: (R, spec.width) int64 rows of ``spec.source``'s table."""
+    length, width = window.length, window.width
+    columns = e.op("Add", [e.op("Unsqueeze", [e.op("Gather", [e.const(spec.start), pos], axis=0), e.ints([1])]),
+                           e.const(np.arange(spec.width, dtype=np.int64)[None, :])])
+    window_start = e.op("Unsqueeze", [e.op("Gather", [e.const(window.start.astype(np.int64)), pos], axis=0),
+                                      e.ints([1])])
+    inside = e.op("And", [e.op("GreaterOrEqual", [columns, window_start]),
+                          e.op("Less", [columns, e.op("Add", [window_start, e.const(np.int64(width))])])])
+    reference_rows = e.op("Mul", [n, e.const(np.int64(length))])
+    by_reference = e.op("Add", [e.op("Mul", [e.op("Unsqueeze", [seq, e.ints([1])]), e.const(np.int64(length))]),
+                                columns])
+    by_window = e.op("Add", [e.op("Add", [reference_rows, e.op("Mul", [e.op("Unsqueeze", [row, e.ints([1])]),
+                                                                        e.const(np.int64(width))])]),
+                             e.op("Sub", [columns, window_start])])
+    index = e.op("Where", [inside, by_window, by_reference])
+    valid = e.op("And", [e.op("GreaterOrEqual", [columns, e.const(np.int64(0))]),
+                         e.op("Less", [columns, e.const(np.int64(length))])])
+    padding = e.op("Add", [e.op("Add", [reference_rows, e.op("Mul", [rows_count, e.const(np.int64(width))])]),
+                           e.const(np.int64(spec.pad_row))])
+    return e.op("Where", [valid, index, padding])

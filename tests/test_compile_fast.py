@@ -1,0 +1,65 @@
+"""`onnxism compile --method fast`: the standalone fast-ISM graph, run by plain onnxruntime, against naive ISM."""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import onnxism
+from onnxism.fast.standalone import build_standalone_fast_model
+from onnxism.runtime.sessions import make_session
+from conftest import random_onehot
+from onnx_builders import conv_model
+from test_cli import MODEL, SEQS, assert_clean_failure, onnxism_cli
+
+
+@pytest.mark.parametrize("name, framework", [("bpnet_small", "keras"), ("basset_small", "torch"),
+                                             ("factorized_basset_small", "keras"), ("beluga_small", "torch")])
+def test_standalone_fast_graph_equals_naive_ism(zoo_export, name, framework):
+    path, _ = zoo_export(name, framework)
+    model = onnxism.load(path)
+    length = model.length
+    seqs = random_onehot(3, length, seed=11, n_fraction=0.05)
+    positions = np.array([0, 1, length // 2, length - 2, length - 1], np.int64)
+    session = make_session(build_standalone_fast_model(model, model.output_names, length).SerializeToString())
+    names = [f"{output}__ism" for output in model.output_names]
+    got = dict(zip(model.output_names, session.run(names, {model.input_name: model.to_model_layout(seqs),
+                                                           "positions": positions})))
+    expected = onnxism.ism(model, seqs, method="naive")
+    for output in model.output_names:
+        want = expected[output][:, positions]
+        assert got[output].shape == want.shape
+        np.testing.assert_allclose(got[output], want, atol=1e-4 * max(1.0, np.abs(want).max()), rtol=0)
+
+
+def test_compiled_fast_graph_runs_in_plain_onnxruntime(tmp_path, example_seqs):
+    compiled = tmp_path / "motif.ism.onnx"
+    result = onnxism_cli("compile", MODEL, "--method", "fast", "-o", compiled)
+    assert result.returncode == 0, result.stderr
+    script = textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        import onnxruntime as ort
+        session = ort.InferenceSession({str(compiled)!r}, providers=["CPUExecutionProvider"])
+        seqs = np.load({SEQS!r}).transpose(0, 2, 1)  # the model takes (N, 4, L)
+        positions = np.arange(95, 115, dtype=np.int64)
+        (scores,) = session.run(["logit__ism"], {{"seqs": seqs, "positions": positions}})
+        assert "onnxism" not in sys.modules
+        np.save({str(tmp_path / "ism.npy")!r}, scores)
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr
+    expected = onnxism.ism(MODEL, example_seqs, method="naive", positions=(95, 115))["logit"]
+    np.testing.assert_allclose(np.load(tmp_path / "ism.npy"), expected, atol=1e-4 * np.abs(expected).max())
+
+
+def test_fixed_batch_graph_is_refused(tmp_path):
+    path = tmp_path / "fixed.onnx"
+    import onnx
+
+    onnx.save(conv_model(batch=3), path)
+    assert_clean_failure(onnxism_cli("compile", path, "--method", "fast", "-o", tmp_path / "x.onnx"),
+                         "fixed batch size")
+    assert not (tmp_path / "x.onnx").exists()

@@ -28,7 +28,7 @@ test-fast: $(BIN)/python
 benchmark: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[cpu,keras,torch]'
 	$(BIN)/python benchmarks/run_ism_benchmark.py --fastism
-	$(BIN)/python benchmarks/run_tism_benchmark.py
+	$(BIN)/python benchmarks/run_tism_benchmark.py --repeats 5
 
 clean:
 	rm -rf $(VENV) demo_scores.npz *.egg-info

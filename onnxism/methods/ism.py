@@ -27,6 +27,12 @@ def ism_chunks(model, seqs, *, method="fast", positions=None, device="cpu", batc
     Memory is bounded by the chunk, whatever the number of sequences.
     """
     plan = _plan(model, seqs, method, positions, device, batch_size, outputs)
+    yield from score_in_chunks(plan, progress)
+
+
+def score_in_chunks(plan, progress):
+    """Run ``plan["scorer"]`` over ``plan["sequences"]`` in chunks of ``plan["chunk"]``, reporting progress;
+    yields ``(start, stop, reference, scores)`` (shared by every method's ``*_chunks``)."""
     scorer, sequences = plan["scorer"], plan["sequences"]
     bar = Progress(progress, len(sequences), unit="seqs")
     try:

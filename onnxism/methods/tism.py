@@ -11,9 +11,9 @@ import numpy as np
 from ..errors import InputError, ModelError, OnnxismError
 from ..gradients import GRADIENT, build_gradient_model, seed_name
 from ..model import load
-from ..progress import Progress
 from ..runtime.sessions import make_session, parse_device
 from ..sequences import as_sequences
+from .ism import score_in_chunks
 from .options import resolve_batch_size, resolve_window, sequences_per_chunk
 from .targets import resolve_targets
 
@@ -125,21 +125,14 @@ def _plan(model, seqs, targets, attribution, positions, device, batch_size, outp
     width = window[1] - window[0]
     result_values = sum(width * 4 * len(target.seeds) for target in resolved.values())
     chunk = sequences_per_chunk(rows, scorer.rows_per_sequence(), result_values)
-    return {"scorer": scorer, "sequences": sequences, "chunk": chunk, "targets": resolved, "window": window}
+    return {"scorer": scorer, "sequences": sequences, "chunk": chunk}
 
 
 def tism_chunks(model, seqs, *, targets=None, attribution="tism", positions=None, device="cpu", batch_size=None,
                 outputs=None, progress=None):
     """Yield ``(start, stop, reference, scores)`` per chunk of sequences, in order; arguments as for :func:`tism`."""
     plan = _plan(model, seqs, targets, attribution, positions, device, batch_size, outputs)
-    scorer, sequences = plan["scorer"], plan["sequences"]
-    bar = Progress(progress, len(sequences), unit="seqs")
-    try:
-        for start, stop in sequences.chunks(plan["chunk"]):
-            reference, scores = scorer.score(sequences.onehot(start, stop), bar.advance)
-            yield start, stop, reference, scores
-    finally:
-        bar.close()
+    yield from score_in_chunks(plan, progress)
 
 
 def tism_shapes(model, seqs, *, targets=None, positions=None, outputs=None, device="cpu"):

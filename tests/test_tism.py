@@ -182,3 +182,18 @@ def test_tism_on_cuda_matches_cpu():
     seqs = random_onehot(3, 20, seed=8)
     np.testing.assert_allclose(onnxism.tism(conv_model(), seqs, device="cuda")["y"],
                                onnxism.tism(conv_model(), seqs)["y"], rtol=1e-4, atol=1e-5)
+
+
+def test_cli_tism_on_an_op_without_a_rule_fails_cleanly(tmp_path):
+    import onnx
+    from gradient_cases import Case
+
+    c = Case(opset=17)
+    model = c.model(c.op("CumSum", [c.ncl(), c.const(np.int64(2))]))
+    path, out = tmp_path / "cumsum.onnx", tmp_path / "x.npz"
+    onnx.save(model, path)
+    np.save(tmp_path / "seqs.npy", random_onehot(2, 12))
+    result = onnxism_cli("run", path, tmp_path / "seqs.npy", "--method", "tism", "-o", out)
+    assert_clean_failure(result, "no gradient rule for CumSum")
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cumsum.onnx", "seqs.npy"]

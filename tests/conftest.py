@@ -44,6 +44,18 @@ def loop_ism(model, seqs, start=0, end=None):
     return out
 
 
+def require_cuda():
+    """Skip the calling test unless onnxruntime can really run on CUDA here."""
+    if not onnxism.cuda_available():
+        pytest.skip("onnxruntime's CUDA provider is not installed")
+    from onnx_builders import conv_model
+
+    try:
+        onnxism.load(conv_model()).session("cuda")
+    except onnxism.DeviceError as err:
+        pytest.skip(f"CUDA provider present but no usable GPU: {err}")
+
+
 @pytest.fixture(scope="session")
 def zoo_export(tmp_path_factory):
     """``zoo_export(name, framework, dynamo=True)`` -> (onnx path, framework model), exported once per session."""

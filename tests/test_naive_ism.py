@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import onnxism
-from conftest import loop_ism, random_onehot
+from conftest import loop_ism, random_onehot, require_cuda
 from onnx_builders import conv_model
 
 naive_ism = functools.partial(onnxism.ism, method="naive")
@@ -119,12 +119,7 @@ def test_cuda_request_without_cuda_fails_clearly():
 
 @pytest.mark.cuda
 def test_cuda_matches_cpu():
-    if not onnxism.cuda_available():
-        pytest.skip("onnxruntime's CUDA provider is not installed")
-    try:
-        onnxism.load(conv_model()).session("cuda")
-    except onnxism.DeviceError as err:
-        pytest.skip(f"CUDA provider present but no usable GPU: {err}")
+    require_cuda()
     seqs = random_onehot(3, 20, seed=8)
     np.testing.assert_allclose(naive_ism(conv_model(), seqs, device="cuda")["y"],
                                naive_ism(conv_model(), seqs)["y"], rtol=1e-4, atol=1e-5)

@@ -13,7 +13,7 @@ import pytest
 
 import onnxism
 from onnxism.errors import InputError
-from conftest import random_onehot
+from conftest import random_onehot, require_cuda
 from onnx_builders import conv_model
 from test_cli import MODEL, SEQS, assert_clean_failure, onnxism_cli
 
@@ -173,12 +173,7 @@ def test_compile_refusals(tmp_path):
 
 @pytest.mark.cuda
 def test_tism_on_cuda_matches_cpu():
-    if not onnxism.cuda_available():
-        pytest.skip("onnxruntime's CUDA provider is not installed")
-    try:
-        onnxism.load(conv_model()).session("cuda")
-    except onnxism.DeviceError as err:
-        pytest.skip(f"CUDA provider present but no usable GPU: {err}")
+    require_cuda()
     seqs = random_onehot(3, 20, seed=8)
     np.testing.assert_allclose(onnxism.tism(conv_model(), seqs, device="cuda")["y"],
                                onnxism.tism(conv_model(), seqs)["y"], rtol=1e-4, atol=1e-5)

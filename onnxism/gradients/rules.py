@@ -44,12 +44,6 @@ def rule(*op_types):
     return register
 
 
-def _shift(axis, rank):
-    """A forward axis -> the same axis of a cotangent, which has the seed axis in front."""
-    axis = int(axis)
-    return axis + 1 if axis >= 0 else axis
-
-
 def _norm(axis, rank):
     return int(axis) % rank
 
@@ -352,7 +346,7 @@ def _softmax(ctx, node, gouts):
     x, y, g = node.input[0], node.output[0], gouts[0]
     if g is None or not ctx.needs(x):
         return {}
-    axis = _shift(_norm(attr(node, "axis", -1), ctx.rank(x)), ctx.rank(x))
+    axis = _norm(attr(node, "axis", -1), ctx.rank(x)) + 1  # the cotangent has the seed axis in front
     if node.op_type == "Softmax":
         dot = ctx.reduce_sum(ctx.op("Mul", [g, y]), [axis])
         return {0: ctx.op("Mul", [y, ctx.op("Sub", [g, dot])])}

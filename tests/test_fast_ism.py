@@ -136,6 +136,10 @@ def _architectures():
             {"a": conv(4, 6, 5, padding=2), "t": nn.ConvTranspose1d(6, 2, 7, padding=3),
              "s": nn.ConvTranspose1d(6, 1, 4, stride=2, padding=1)},
             lambda b, x: (b["t"](torch.relu(b["a"](x))), b["s"](torch.relu(b["a"](x))))),
+        "delta_convs_dilated_stacked": Net(  # delta convolutions: by source column (narrow input), then by tap
+            {"a": conv(4, 6, 5, padding=4, dilation=2), "b": conv(6, 6, 5, padding=4, dilation=2),
+             "c": conv(6, 5, 7), "d": nn.Linear(5 * 17, 2)},
+            lambda b, x: b["d"](F.max_pool1d(b["c"](torch.relu(b["b"](torch.relu(b["a"](x))))), 2).flatten(1))),
         "upsample_falls_back_exactly": Net({"a": conv(4, 3, 3, padding=1)},
                                            lambda b, x: F.interpolate(b["a"](x), scale_factor=2.0).sum(1)),
     }
@@ -172,7 +176,7 @@ ARCHITECTURES = [
     "valid_even_kernel", "same_even_dilated", "strided_conv_overlapping_padded_pools", "avgpool_excluding_pads",
     "pre_activation", "residual_joins", "outputs_at_different_depths", "cropping", "global_avg_and_max_heads",
     "dense_on_3d_and_softmax", "channel_concat_layernorm", "causal_conv", "conv_transpose_heads",
-    "upsample_falls_back_exactly",
+    "delta_convs_dilated_stacked", "upsample_falls_back_exactly",
 ]
 
 

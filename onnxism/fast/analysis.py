@@ -28,9 +28,6 @@ class Window:
     lo: np.ndarray = field(repr=False, default=None)
     hi: np.ndarray = field(repr=False, default=None)
 
-    def same_as(self, other):
-        return self.width == other.width and self.axis == other.axis and np.array_equal(self.start, other.start)
-
 
 @dataclass
 class Analysis:

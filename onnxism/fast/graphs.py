@@ -4,9 +4,14 @@ Reference graph: the model plus, for each windowed tensor that some node gathers
 with the length axis moved next to the batch and flattened to rows (n * L_T, K).
 
 ISM graph: takes the substituted input columns (one per row), the tables and per-gather row indices, and returns
-the model outputs for every row. Each windowed node computes only its window: a local op (Conv, pooling, ...) runs
-without length padding on a slice gathered from [reference rows | window rows | padding rows]; a point-wise op
-runs on the window directly; an op without a local rule runs on the full tensor, gathered the same way.
+the model outputs for every row. Every windowed tensor is held in the rows layout (``layout.py``): (rows, window,
+other axes). A convolution or pooling along the length is one Gather of its input columns (im2col, straight from
+the table of [reference rows | window rows | padding rows]) and a MatMul or a reduction. A stride-1 convolution
+whose input changed on fewer columns than it reads is a delta convolution instead: only the changed columns are
+multiplied, and the change is added to the cached reference output (on the one-hot input this is a lookup of
+weight differences). A point-wise op runs on the window with its constants moved to the rows layout; an op with
+no rows-layout form runs in the model's layout between two Transposes; an op without a local rule runs on the
+full tensor, gathered the same way.
 
 Invariant: for every row (sequence n, position p, base b), the outputs equal the model's outputs on sequence n
 with position p set to base b.
@@ -19,18 +24,30 @@ import onnx
 import onnx_graphsurgeon as gs
 from onnx import helper, numpy_helper
 
-from .rules import LocalRule
+from .analysis import graph_constants
+from .layout import inverse, rows_constant, rows_perm, rows_shape
+from .rules import ELEMENTWISE, REDUCTIONS, UNARY_POINTWISE, LocalRule, attributes
 
 
 @dataclass
 class GatherSpec:
-    """One gather of the ISM graph: rows of ``source``'s table for target columns start[p] .. start[p] + width."""
+    """One gather of the ISM graph: rows for target columns start[p] + offsets (see ``indices.py``)."""
 
     index_name: str
     source: str
     start: np.ndarray
-    width: int
-    pad_row: int
+    offsets: np.ndarray  # 1-D int64: column offsets from start[p], in the order the gather returns them
+    pad_row: int = 0
+    kind: str = "table"  # "table", "reference" or "col2im"
+    tap: np.ndarray = None  # col2im: the tap of each offset (static taps)
+    column: np.ndarray = None  # col2im: the source column of each offset (static columns)
+    taps: int = 1  # col2im: taps per source column
+    block: int = 1  # col2im: source columns per row
+    dilation: int = 1  # col2im: tap spacing
+
+    @property
+    def width(self):
+        return len(self.offsets)
 
 
 @dataclass
@@ -48,9 +65,9 @@ class Table:
         return int(np.prod(self.rest)) if self.rest else 1
 
 
-def _table_layout(tensor, shape, axis):
-    perm = [0, axis] + [d for d in range(1, len(shape)) if d != axis]
-    return Table(tensor, perm, [shape[d] for d in perm[2:]], [])
+#: A stride-1 Conv with at least this many taps runs as a delta convolution; with fewer, its col2im gather costs
+#: more than the multiplications it saves (measured on BPNet's 3-tap dilated layers), so it runs as im2col.
+DELTA_MIN_TAPS = 5
 
 
 class IsmGraphBuilder:
@@ -63,12 +80,14 @@ class IsmGraphBuilder:
         self.shapes = shapes
         self.input_name = input_name
         self.outputs = outputs
+        self.constants = graph_constants(proto.graph)
+        self.opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 13)
         self.nodes = []
         self.tables = {}
         self.gathers = []
         self.materialised = {}
 
-    # -- naming ---------------------------------------------------------------------------------------------
+    # -- naming and small helpers ---------------------------------------------------------------------------
     def win(self, name):
         return f"{name}__win"
 
@@ -76,36 +95,90 @@ class IsmGraphBuilder:
         self.nodes.append(helper.make_node(op, inputs, outputs, name=f"ism_{len(self.nodes)}_{op}", **attrs))
         return outputs[0]
 
+    def _fresh(self, label):
+        return f"ism__{len(self.nodes)}_{label}"
+
     def _const(self, name, array):
         self.nodes.append(helper.make_node("Constant", [], [name], name=f"const_{name}",
                                            value=numpy_helper.from_array(np.asarray(array))))
         return name
 
+    def _reshape(self, value, shape, output=None):
+        shape_name = self._const(self._fresh("shape"), np.array(shape, np.int64))
+        return self._node("Reshape", [value, shape_name], [output or self._fresh("reshaped")])
+
+    def _transpose(self, value, perm, output=None):
+        if list(perm) == list(range(len(perm))):
+            return self._node("Identity", [value], [output]) if output else value
+        return self._node("Transpose", [value], [output or self._fresh("transposed")], perm=[int(p) for p in perm])
+
+    def _reduce(self, op, value, axes, output, keepdims=0):
+        new_style = self.opset >= 18 or (op == "ReduceSum" and self.opset >= 13)
+        if new_style:
+            axes_name = self._const(self._fresh("axes"), np.array(axes, np.int64))
+            return self._node(op, [value, axes_name], [output], keepdims=keepdims)
+        return self._node(op, [value], [output], axes=list(axes), keepdims=keepdims)
+
+    def perm(self, name):
+        return rows_perm(len(self.shapes[name]), self.analysis.windows[name].axis)
+
+    def to_model(self, value, name, output=None):
+        """A rows-layout value of tensor ``name`` moved to the model's layout."""
+        return self._transpose(value, inverse(self.perm(name)), output)
+
+    def to_rows(self, value, name, output=None):
+        """A model-layout value of tensor ``name`` moved to the rows layout."""
+        return self._transpose(value, self.perm(name), output)
+
     # -- gathers --------------------------------------------------------------------------------------------
-    def gather(self, source, start, width, pad_value=0.0):
-        """A tensor holding ``source`` (substituted) on columns [start[p], start[p] + width) of its length axis."""
+    def gather(self, source, start, offsets, pad_value=0.0):
+        """``source`` (substituted) at columns start[p] + offsets of its length axis, in the rows layout:
+        (rows, *offsets.shape, *rest)."""
         window = self.analysis.windows[source]
-        table = self.tables.get(source)
-        if table is None:
-            table = self.tables[source] = _table_layout(source, self.shapes[source], window.axis)
+        table = self._table(source)
         if pad_value not in table.pad_values:
             table.pad_values.append(pad_value)
+        offsets = np.asarray(offsets, np.int64)
         k = len(self.gathers)
-        spec = GatherSpec(f"idx__{k}", source, np.asarray(start, np.int64), int(width), table.pad_values.index(pad_value))
+        spec = GatherSpec(f"idx__{k}", source, np.asarray(start, np.int64), offsets.reshape(-1),
+                          pad_row=table.pad_values.index(pad_value))
         self.gathers.append(spec)
+        assert window.axis == table.perm[1]
         rows = self._node("Gather", [f"{source}__table", spec.index_name], [f"{source}__g{k}_rows"], axis=0)
-        shape = self._const(f"{source}__g{k}_shape", np.array([-1, width] + table.rest, np.int64))
-        shaped = self._node("Reshape", [rows, shape], [f"{source}__g{k}_shaped"])
-        inverse = list(np.argsort(table.perm))
-        return self._node("Transpose", [shaped], [f"{source}__g{k}"], perm=inverse)
+        return self._reshape(rows, [-1] + list(offsets.shape) + table.rest, f"{source}__g{k}")
+
+    def reference(self, source, start, width):
+        """``source``'s reference values (no substitution) at columns start[p] + [0, width), in the rows layout;
+        every column must lie inside the tensor."""
+        self._table(source)
+        k = len(self.gathers)
+        spec = GatherSpec(f"idx__{k}", source, np.asarray(start, np.int64), np.arange(width, dtype=np.int64),
+                          kind="reference")
+        self.gathers.append(spec)
+        rows = self._node("Gather", [f"{source}__ref", spec.index_name], [f"{source}__r{k}_rows"], axis=0)
+        return self._reshape(rows, [-1, width] + self.tables[source].rest, f"{source}__r{k}")
+
+    def _table(self, source):
+        if source not in self.tables:
+            perm = self.perm(source)
+            self.tables[source] = Table(source, perm, [self.shapes[source][d] for d in perm[2:]], [])
+        return self.tables[source]
+
+    def window_of(self, name, target):
+        """``name``'s values on ``target``'s window, in the rows layout."""
+        window = self.analysis.windows[name]
+        if window.width == target.width and np.array_equal(window.start, target.start):
+            return self.win(name)
+        return self.gather(name, target.start, np.arange(target.width))
 
     def materialise(self, name):
-        """The full tensor ``name`` for every row (computed once)."""
+        """The full tensor ``name`` for every row, in the model's layout (computed once)."""
         if name not in self.analysis.windows:
             return name
         if name not in self.materialised:
             window = self.analysis.windows[name]
-            self.materialised[name] = self.gather(name, np.zeros_like(window.start), window.length)
+            full = self.gather(name, np.zeros_like(window.start), np.arange(window.length))
+            self.materialised[name] = self.to_model(full, name, f"{name}__full")
         return self.materialised[name]
 
     def output_names(self):
@@ -121,10 +194,13 @@ class IsmGraphBuilder:
             if mode == "static":
                 self.nodes.append(node)
             elif mode == "shape":
-                window = windows[node.input[0]]
-                correction = np.zeros(len(self.shapes[node.input[0]]), np.int64)
+                source = node.input[0]
+                window = windows[source]
+                correction = np.zeros(len(self.shapes[source]), np.int64)
                 correction[window.axis] = window.length - window.width
-                shape = self._node("Shape", [self.win(node.input[0])], [f"{node.output[0]}__win_shape"])
+                shape = self._node("Shape", [self.win(source)], [f"{node.output[0]}__win_shape"])
+                order = self._const(self._fresh("order"), np.array(inverse(self.perm(source)), np.int64))
+                shape = self._node("Gather", [shape, order], [f"{node.output[0]}__model_shape"], axis=0)
                 self._node("Add", [shape, self._const(f"{node.output[0]}__correction", correction)],
                            [node.output[0]])
             elif mode == "full":
@@ -133,51 +209,247 @@ class IsmGraphBuilder:
                 del copy.input[:]
                 copy.input.extend(self.materialise(name) for name in node.input)
                 self.nodes.append(copy)
+            elif isinstance(self.analysis.rules[key], LocalRule):
+                self._local(node, self.analysis.rules[key])
             else:
-                self._windowed(node, key)
+                self._pointwise(node, key)
         for name, final in zip(self.outputs, self.output_names()):
             if final != name:
                 self._node("Identity", [self.materialise(name)], [final])
         return self._ism_model(), self._reference_model()
 
-    def _windowed(self, node, key):
-        rule = self.analysis.rules[key]
+    def _local(self, node, rule):
         windows = self.analysis.windows
         out = node.output[0]
         target = windows[out]
-        if isinstance(rule, LocalRule):
-            source = next(name for name in node.input if name in windows)
-            start, width = rule.needed(target.start, target.width)
-            gathered = self.gather(source, start, width, rule.pad_value)
-            inputs = [gathered if name == source else name for name in node.input]
-            for made in rule.windowed_node(inputs, self.win(out)):
-                made.name = made.name or f"ism_{len(self.nodes)}_{made.op_type}"
-                self.nodes.append(made)
+        source = next(name for name in node.input if name in windows)
+        start, width = rule.needed(target.start, target.width)
+        kernel = self._length_kernel(node, source, out)
+        if (kernel is not None and node.op_type == "Conv" and rule.stride == 1 and kernel[0] >= DELTA_MIN_TAPS
+                and windows[source].width < width):
+            self._delta_conv(node, source, rule, *kernel)
             return
-        dependent = [name for name in node.input if name in windows]
-        inputs = []
-        for name in node.input:
-            if name not in windows:
-                inputs.append(name)
-            elif len(dependent) == 1 or windows[name].same_as(target):
-                inputs.append(self.win(name))
+        if kernel is not None and node.op_type in ("Conv", "MaxPool", "AveragePool"):
+            size, dilation = kernel
+            offsets = (np.arange(target.width)[:, None] * rule.stride + np.arange(size)[None, :] * dilation)
+            columns = self.gather(source, start, offsets, rule.pad_value)  # (rows, w, k, *rest)
+            if node.op_type == "Conv":
+                self._conv_as_matmul(node, columns, size, target.width)
             else:
-                inputs.append(self.gather(name, target.start, target.width))
+                reduce = "ReduceMax" if node.op_type == "MaxPool" else "ReduceMean"
+                self._reduce(reduce, columns, [2], self.win(out))
+            return
+        gathered = self.gather(source, start, np.arange(width), rule.pad_value)
+        made = rule.windowed_node(["x", "x", "x"], "y")
+        if len(made) == 1 and made[0].op_type == "Identity":  # Pad or Slice along the length only
+            self._node("Identity", [gathered], [self.win(out)])
+            return
+        inputs = [self.to_model(gathered, source) if name == source else name for name in node.input]
+        result = self._fresh("local")
+        for made in rule.windowed_node(inputs, result):
+            made.name = made.name or f"ism_{len(self.nodes)}_{made.op_type}"
+            self.nodes.append(made)
+        self.to_rows(result, out, self.win(out))
+
+    def _length_kernel(self, node, source, out):
+        """(kernel size, dilation) along the length of a Conv/MaxPool/AveragePool that acts on the length alone
+        (every other spatial axis of size 1 with a kernel of 1, no groups, constant weights); None otherwise."""
+        attrs = attributes(node)
+        axis = self.analysis.windows[source].axis
+        in_shape, out_shape = self.shapes[source], self.shapes[out]
+        spatial = len(in_shape) - 2
+        if node.op_type == "Conv":
+            weight = self.constants.get(node.input[1])
+            if weight is None or attrs.get("group", 1) != 1:
+                return None
+            if len(node.input) > 2 and node.input[2] and node.input[2] not in self.constants:
+                return None
+            kernel = list(weight.shape[2:])
+        elif node.op_type in ("MaxPool", "AveragePool"):
+            kernel = list(attrs["kernel_shape"])
+            if len([o for o in node.output if o]) > 1:
+                return None
+        else:
+            return None
+        for d in range(2, len(in_shape)):
+            if d != axis and (in_shape[d] != 1 or out_shape[d] != 1 or kernel[d - 2] != 1):
+                return None
+        dilations = list(attrs.get("dilations", [1] * spatial))
+        return kernel[axis - 2], dilations[axis - 2]
+
+    def _conv_as_matmul(self, node, columns, size, width):
+        """Conv on gathered input columns (rows, w, k, C_in, 1...) as one MatMul with the (k * C_in, C_out)
+        weight matrix, plus the bias."""
+        out = node.output[0]
+        weight = self.constants[node.input[1]]
+        c_out, c_in = weight.shape[:2]
+        matrix = weight.reshape(c_out, c_in, size).transpose(2, 1, 0).reshape(size * c_in, c_out)
+        flat = self._reshape(columns, [-1, width, size * c_in])
+        product = self._node("MatMul", [flat, self._const(self._fresh("weight"), matrix.astype(weight.dtype))],
+                             [self._fresh("conv")])
+        if len(node.input) > 2 and node.input[2]:
+            bias = self.constants[node.input[2]]
+            product = self._node("Add", [product, self._const(self._fresh("bias"), bias)], [self._fresh("biased")])
+        self._reshape(product, rows_shape(self.shapes[out], self.analysis.windows[out].axis, width), self.win(out))
+
+    def _delta_conv(self, node, source, rule, size, dilation):
+        """A stride-1 Conv whose input changes on fewer columns than its output window reads: the change of the
+        output is the convolution of the input's change (the conv is linear), added to the reference output.
+        The change (rows, w_s, C_in) times the (C_in, k * C_out) weight gives every column's contribution to
+        every tap; a col2im gather sums them into the output window."""
+        windows = self.analysis.windows
+        out = node.output[0]
+        target, window = windows[out], windows[source]
+        weight = self.constants[node.input[1]]
+        c_out, c_in = weight.shape[:2]
+        before = self.reference(source, window.start, window.width)
+        change = self._node("Sub", [self.win(source), before], [self._fresh("change")])
+        change = self._reshape(change, [-1, window.width, c_in])
+        matrix = weight.reshape(c_out, c_in, size).transpose(1, 2, 0).reshape(c_in, size * c_out)
+        product = self._node("MatMul", [change, self._const(self._fresh("weight"), matrix.astype(weight.dtype))],
+                             [self._fresh("contributions")])
+        product = self._reshape(product, [-1, c_out])
+        zero = self._const(self._fresh("zero"), np.zeros((1, c_out), weight.dtype))
+        product = self._node("Concat", [product, zero], [self._fresh("contributions_zero")], axis=0)
+        k = len(self.gathers)
+        shift = target.start - rule.begin - window.start  # output column j, tap t reads source column shift + j + t*d
+        outputs = np.arange(target.width)[:, None]
+        if window.width < size:  # enumerate (j, source column): fewer terms per output column than taps
+            columns = np.arange(window.width)[None, :]
+            spec = GatherSpec(f"idx__{k}", source, -shift, (columns - outputs).reshape(-1), kind="col2im",
+                              column=np.tile(columns[0], target.width), taps=size, block=window.width,
+                              dilation=dilation)
+        else:
+            taps = np.arange(size)[None, :]
+            spec = GatherSpec(f"idx__{k}", source, shift, (outputs + taps * dilation).reshape(-1), kind="col2im",
+                              tap=np.tile(taps[0], target.width), taps=size, block=window.width, dilation=dilation)
+        self.gathers.append(spec)
+        terms = spec.width // target.width
+        summed = self._node("Gather", [product, spec.index_name], [self._fresh("col2im")], axis=0)
+        if terms == 1:
+            summed = self._reshape(summed, [-1, target.width, c_out])
+        else:
+            summed = self._reshape(summed, [-1, target.width, terms, c_out])
+            summed = self._reduce("ReduceSum", summed, [2], self._fresh("delta"))
+        after = self._reshape(self.reference(out, target.start, target.width), [-1, target.width, c_out])
+        result = self._node("Add", [after, summed], [self._fresh("conv")])
+        self._reshape(result, rows_shape(self.shapes[out], target.axis, target.width), self.win(out))
+
+    def _pointwise(self, node, key):
+        """A node whose output position j depends on its inputs at j only, on the window of its output."""
+        windows = self.analysis.windows
+        out = node.output[0]
+        target = windows[out]
+        translated = self._rows_form(node, target)
+        if translated is None:  # run the op in the model's layout
+            inputs = [self.to_model(self.window_of(name, target), name) if name in windows else name
+                      for name in node.input]
+            translated = [self._copy(node, inputs, self._fresh("pointwise"))]
+            self.nodes.extend(translated)
+            self.to_rows(translated[0].output[0], out, self.win(out))
+            return
+        self.nodes.extend(translated)
+
+    def _copy(self, node, inputs, output, **updates):
         copy = onnx.NodeProto()
         copy.CopyFrom(node)
         del copy.input[:]
         copy.input.extend(inputs)
         del copy.output[:]
-        copy.output.extend([self.win(out)])
-        copy.name = f"{key}__win"
-        self.nodes.append(copy)
+        copy.output.extend([output])
+        copy.name = f"{output}__node"
+        if updates:
+            kept = [a for a in copy.attribute if a.name not in updates]
+            del copy.attribute[:]
+            copy.attribute.extend(kept)
+            for name, value in updates.items():
+                copy.attribute.append(helper.make_attribute(name, value))
+        return copy
+
+    def _rows_form(self, node, target):
+        """Nodes computing ``node`` directly in the rows layout, or None where there is no such form."""
+        windows, shapes = self.analysis.windows, self.shapes
+        op, out = node.op_type, node.output[0]
+        rank = len(shapes[out])
+        perm = self.perm(out)
+        result = self.win(out)
+        windowed = [name for name in node.input if name in windows]
+        same_rank = all(len(shapes[name]) == rank for name in windowed)
+        if not same_rank and op not in ("Transpose", "Squeeze", "Unsqueeze", "MatMul") + tuple(REDUCTIONS):
+            return None
+        attrs = attributes(node)
+        if op in UNARY_POINTWISE:
+            return [self._copy(node, [self.window_of(node.input[0], target)] + list(node.input[1:]), result)]
+        if op in ELEMENTWISE:
+            inputs = []
+            for name in node.input:
+                if not name:
+                    inputs.append(name)
+                elif name in windows:
+                    inputs.append(self.window_of(name, target))
+                elif name in self.constants and np.ndim(self.constants[name]) <= rank:
+                    moved = rows_constant(self.constants[name], rank, perm)
+                    inputs.append(self._const(self._fresh("operand"), moved))
+                else:
+                    return None
+            return [self._copy(node, inputs, result)]
+        if op == "BatchNormalization":
+            params = [self.constants.get(name) for name in node.input[1:5]]
+            if any(value is None for value in params):
+                return None
+            gamma, beta, mean, var = (np.asarray(v, np.float64) for v in params)
+            scale = gamma / np.sqrt(var + attrs.get("epsilon", 1e-5))
+            shift = beta - mean * scale
+            shape = [1] * rank
+            shape[1] = -1
+            scale_name = self._const(self._fresh("scale"), rows_constant(scale.reshape(shape).astype(np.float32),
+                                                                        rank, perm))
+            shift_name = self._const(self._fresh("shift"), rows_constant(shift.reshape(shape).astype(np.float32),
+                                                                        rank, perm))
+            scaled = self._fresh("scaled")
+            return [helper.make_node("Mul", [self.window_of(node.input[0], target), scale_name], [scaled],
+                                     name=scaled),
+                    helper.make_node("Add", [scaled, shift_name], [result], name=result)]
+        source = node.input[0]
+        if op == "Transpose":
+            model_perm = attrs.get("perm") or list(reversed(range(rank)))
+            in_perm = self.perm(source)
+            order = [in_perm.index(model_perm[axis]) for axis in perm]
+            return [helper.make_node("Transpose", [self.window_of(source, target)], [result], perm=order,
+                                     name=result)]
+        if op in ("Squeeze", "Unsqueeze"):
+            if self.perm(source)[0] != 0 or not self._keeps_batch(node, source, out):
+                return None
+            shape_name = self._const(self._fresh("shape"), np.array(rows_shape(shapes[out], target.axis,
+                                                                              target.width), np.int64))
+            return [helper.make_node("Reshape", [self.window_of(source, target), shape_name], [result], name=result)]
+        if op in ("Softmax", "LogSoftmax", "Hardmax") and self.opset >= 13:
+            axis = perm.index(attrs.get("axis", -1) % rank)
+            return [self._copy(node, [self.window_of(source, target)], result, axis=axis)]
+        if op == "LayerNormalization":  # normalised axes lie after the length: same index in the rows layout
+            return [self._copy(node, [self.window_of(source, target)] + list(node.input[1:]), result)]
+        if op == "MatMul" and node.input[1] not in windows:  # contracts the last axis, last in both layouts
+            return [self._copy(node, [self.window_of(source, target), node.input[1]], result)]
+        if op == "Concat":
+            return [self._copy(node, [self.window_of(name, target) for name in node.input], result,
+                               axis=perm.index(attrs["axis"] % rank))]
+        return None
+
+    def _keeps_batch(self, node, source, out):
+        """Squeeze/Unsqueeze that leaves the batch axis first and moves no other axis past another."""
+        axes = attributes(node).get("axes")
+        if axes is None and len(node.input) > 1:
+            axes = self.constants.get(node.input[1])
+        if axes is None:
+            return False
+        rank = len(self.shapes[out]) if node.op_type == "Unsqueeze" else len(self.shapes[source])
+        return 0 not in [int(a) % rank for a in np.asarray(axes).reshape(-1)]
 
     # -- models ---------------------------------------------------------------------------------------------
     def _table_nodes(self):
         for name, table in self.tables.items():
-            rows = self._node("Transpose", [self.win(name)], [f"{name}__win_t"], perm=table.perm)
             shape = self._const(f"{name}__rows_shape", np.array([-1, table.row_size], np.int64))
-            window_rows = self._node("Reshape", [rows, shape], [f"{name}__win_rows"])
+            window_rows = self._node("Reshape", [self.win(name), shape], [f"{name}__win_rows"])
             pads = np.array([[value] * table.row_size for value in table.pad_values], np.float32)
             pad_rows = self._const(f"{name}__pad_rows", pads)
             self._node("Concat", [f"{name}__ref", window_rows, pad_rows], [f"{name}__table"], axis=0)
@@ -185,9 +457,8 @@ class IsmGraphBuilder:
     def _ism_model(self):
         self._table_nodes()
         graph = self.graph
-        input_shape = list(self.shapes[self.input_name])
-        axis = self.analysis.windows[self.input_name].axis
-        input_shape[0], input_shape[axis] = "rows", 1
+        window = self.analysis.windows[self.input_name]
+        input_shape = ["rows"] + rows_shape(self.shapes[self.input_name], window.axis, 1)[1:]
         inputs = [helper.make_tensor_value_info(self.win(self.input_name), onnx.TensorProto.FLOAT, input_shape)]
         for name, table in self.tables.items():
             inputs.append(helper.make_tensor_value_info(f"{name}__ref", onnx.TensorProto.FLOAT,

@@ -34,7 +34,6 @@ class FastPlan:
         self.outputs = outputs
         self.ism_outputs = builder.output_names()
         self.input_window = builder.win(model.input_name)
-        self.layout = model.layout
 
 
 def _compiled(model, length, outputs, device):
@@ -109,7 +108,7 @@ class FastISM(NaiveISM):
             column = np.zeros((len(s), 4), np.float32)
             column[np.arange(len(s)), b] = 1.0
             feeds = dict(tables)
-            feeds[plan.input_window] = column[:, None, :] if plan.layout == "NLC" else column[:, :, None]
+            feeds[plan.input_window] = column[:, None, :]  # the rows layout: (rows, window 1, 4)
             for spec in plan.gathers:
                 feeds[spec.index_name] = gather_indices(spec, windows[spec.source], s, p, count)
             outs = self.ism.run(plan.ism_outputs, feeds)

@@ -74,7 +74,7 @@ def build_standalone_fast_model(model, outputs, length):
 
     feeds = {}
     column = e.op("Gather", [e.const(np.eye(4, dtype=np.float32)), base], axis=0)
-    feeds[plan.input_window] = e.op("Unsqueeze", [column, e.ints([1 if model.layout == "NLC" else 2])])
+    feeds[plan.input_window] = e.op("Unsqueeze", [column, e.ints([1])])  # (rows, 1, 4): the rows layout
     for table in plan.tables:
         feeds[f"{table}__ref"] = f"{table}__ref"
     windows = plan.analysis.windows
@@ -132,17 +132,34 @@ def _prefixed(node, weights):
 
 
 def _gather_indices(e, spec, window, seq, pos, row, n, rows_count):
-    """In-graph ``indices.gather_indices``: (R, spec.width) int64 rows of ``spec.source``'s table."""
+    """In-graph ``indices.gather_indices``: (R, spec.width) int64 indices for ``spec``."""
     length, width = window.length, window.width
     columns = e.op("Add", [e.op("Unsqueeze", [e.op("Gather", [e.const(spec.start), pos], axis=0), e.ints([1])]),
-                           e.const(np.arange(spec.width, dtype=np.int64)[None, :])])
+                           e.const(spec.offsets.astype(np.int64)[None, :])])
+    if spec.kind == "col2im":
+        if spec.column is None:
+            column, tap = columns, e.const(spec.tap.astype(np.int64)[None, :])
+            valid = e.op("And", [e.op("GreaterOrEqual", [columns, e.const(np.int64(0))]),
+                                 e.op("Less", [columns, e.const(np.int64(spec.block))])])
+        else:
+            dilation = e.const(np.int64(spec.dilation))
+            column, tap = e.const(spec.column.astype(np.int64)[None, :]), e.op("Div", [columns, dilation])
+            in_range = e.op("And", [e.op("GreaterOrEqual", [columns, e.const(np.int64(0))]),
+                                    e.op("Less", [columns, e.const(np.int64(spec.taps * spec.dilation))])])
+            valid = e.op("And", [in_range, e.op("Equal", [e.op("Mod", [columns, dilation]), e.const(np.int64(0))])])
+        block_rows = e.op("Mul", [e.op("Unsqueeze", [row, e.ints([1])]), e.const(np.int64(spec.block))])
+        index = e.op("Add", [e.op("Mul", [e.op("Add", [block_rows, column]), e.const(np.int64(spec.taps))]), tap])
+        zero_row = e.op("Mul", [rows_count, e.const(np.int64(spec.block * spec.taps))])
+        return e.op("Where", [valid, index, zero_row])
+    by_reference = e.op("Add", [e.op("Mul", [e.op("Unsqueeze", [seq, e.ints([1])]), e.const(np.int64(length))]),
+                                columns])
+    if spec.kind == "reference":
+        return by_reference
     window_start = e.op("Unsqueeze", [e.op("Gather", [e.const(window.start.astype(np.int64)), pos], axis=0),
                                       e.ints([1])])
     inside = e.op("And", [e.op("GreaterOrEqual", [columns, window_start]),
                           e.op("Less", [columns, e.op("Add", [window_start, e.const(np.int64(width))])])])
     reference_rows = e.op("Mul", [n, e.const(np.int64(length))])
-    by_reference = e.op("Add", [e.op("Mul", [e.op("Unsqueeze", [seq, e.ints([1])]), e.const(np.int64(length))]),
-                                columns])
     by_window = e.op("Add", [e.op("Add", [reference_rows, e.op("Mul", [e.op("Unsqueeze", [row, e.ints([1])]),
                                                                         e.const(np.int64(width))])]),
                              e.op("Sub", [columns, window_start])])

@@ -87,7 +87,7 @@ def main():
     parser.add_argument("--positions", type=int, default=30, help="mutated positions timed per sequence")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--naive-batch", type=int, nargs="+", default=[64, 256])
-    parser.add_argument("--fast-batch", type=int, nargs="+", default=[64, 256, 1024])
+    parser.add_argument("--fast-batch", type=int, nargs="+", default=[64, 128, 256, 1024])
     parser.add_argument("--fastism", action="store_true", help="also time the fastISM package (own venv)")
     parser.add_argument("--fastism-batch", type=int, nargs="+", default=[4])
     parser.add_argument("--device", default="cpu")

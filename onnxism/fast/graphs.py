@@ -418,7 +418,7 @@ class IsmGraphBuilder:
             return [helper.make_node("Transpose", [self.window_of(source, target)], [result], perm=order,
                                      name=result)]
         if op in ("Squeeze", "Unsqueeze"):
-            if self.perm(source)[0] != 0 or not self._keeps_batch(node, source, out):
+            if not self._keeps_batch(node, source, out):
                 return None
             shape_name = self._const(self._fresh("shape"), np.array(rows_shape(shapes[out], target.axis,
                                                                               target.width), np.int64))

@@ -134,7 +134,6 @@ class IsmGraphBuilder:
     def gather(self, source, start, offsets, pad_value=0.0):
         """``source`` (substituted) at columns start[p] + offsets of its length axis, in the rows layout:
         (rows, *offsets.shape, *rest)."""
-        window = self.analysis.windows[source]
         table = self._table(source)
         if pad_value not in table.pad_values:
             table.pad_values.append(pad_value)
@@ -143,7 +142,6 @@ class IsmGraphBuilder:
         spec = GatherSpec(f"idx__{k}", source, np.asarray(start, np.int64), offsets.reshape(-1),
                           pad_row=table.pad_values.index(pad_value))
         self.gathers.append(spec)
-        assert window.axis == table.perm[1]
         rows = self._node("Gather", [f"{source}__table", spec.index_name], [f"{source}__g{k}_rows"], axis=0)
         return self._reshape(rows, [-1] + list(offsets.shape) + table.rest, f"{source}__g{k}")
 
@@ -212,7 +210,7 @@ class IsmGraphBuilder:
             elif isinstance(self.analysis.rules[key], LocalRule):
                 self._local(node, self.analysis.rules[key])
             else:
-                self._pointwise(node, key)
+                self._pointwise(node)
         for name, final in zip(self.outputs, self.output_names()):
             if final != name:
                 self._node("Identity", [self.materialise(name)], [final])
@@ -335,7 +333,7 @@ class IsmGraphBuilder:
         result = self._node("Add", [after, summed], [self._fresh("conv")])
         self._reshape(result, rows_shape(self.shapes[out], target.axis, target.width), self.win(out))
 
-    def _pointwise(self, node, key):
+    def _pointwise(self, node):
         """A node whose output position j depends on its inputs at j only, on the window of its output."""
         windows = self.analysis.windows
         out = node.output[0]

@@ -26,7 +26,7 @@ from onnx import helper, numpy_helper
 
 from .analysis import graph_constants
 from .layout import inverse, rows_constant, rows_perm, rows_shape
-from .rules import ELEMENTWISE, REDUCTIONS, UNARY_POINTWISE, LocalRule, attributes
+from .rules import ELEMENTWISE, REDUCTIONS, UNARY_POINTWISE, LocalRule, attributes, rewired
 
 
 @dataclass
@@ -342,27 +342,11 @@ class IsmGraphBuilder:
         if translated is None:  # run the op in the model's layout
             inputs = [self.to_model(self.window_of(name, target), name) if name in windows else name
                       for name in node.input]
-            translated = [self._copy(node, inputs, self._fresh("pointwise"))]
+            translated = [rewired(node, inputs, self._fresh("pointwise"))]
             self.nodes.extend(translated)
             self.to_rows(translated[0].output[0], out, self.win(out))
             return
         self.nodes.extend(translated)
-
-    def _copy(self, node, inputs, output, **updates):
-        copy = onnx.NodeProto()
-        copy.CopyFrom(node)
-        del copy.input[:]
-        copy.input.extend(inputs)
-        del copy.output[:]
-        copy.output.extend([output])
-        copy.name = f"{output}__node"
-        if updates:
-            kept = [a for a in copy.attribute if a.name not in updates]
-            del copy.attribute[:]
-            copy.attribute.extend(kept)
-            for name, value in updates.items():
-                copy.attribute.append(helper.make_attribute(name, value))
-        return copy
 
     def _rows_form(self, node, target):
         """Nodes computing ``node`` directly in the rows layout, or None where there is no such form."""
@@ -377,7 +361,7 @@ class IsmGraphBuilder:
             return None
         attrs = attributes(node)
         if op in UNARY_POINTWISE:
-            return [self._copy(node, [self.window_of(node.input[0], target)] + list(node.input[1:]), result)]
+            return [rewired(node, [self.window_of(node.input[0], target)] + list(node.input[1:]), result)]
         if op in ELEMENTWISE:
             inputs = []
             for name in node.input:
@@ -390,7 +374,7 @@ class IsmGraphBuilder:
                     inputs.append(self._const(self._fresh("operand"), moved))
                 else:
                     return None
-            return [self._copy(node, inputs, result)]
+            return [rewired(node, inputs, result)]
         if op == "BatchNormalization":
             params = [self.constants.get(name) for name in node.input[1:5]]
             if any(value is None for value in params):
@@ -423,14 +407,14 @@ class IsmGraphBuilder:
             return [helper.make_node("Reshape", [self.window_of(source, target), shape_name], [result], name=result)]
         if op in ("Softmax", "LogSoftmax", "Hardmax") and self.opset >= 13:
             axis = perm.index(attrs.get("axis", -1) % rank)
-            return [self._copy(node, [self.window_of(source, target)], result, axis=axis)]
+            return [rewired(node, [self.window_of(source, target)], result, {"axis": axis})]
         if op == "LayerNormalization":  # normalised axes lie after the length: same index in the rows layout
-            return [self._copy(node, [self.window_of(source, target)] + list(node.input[1:]), result)]
+            return [rewired(node, [self.window_of(source, target)] + list(node.input[1:]), result)]
         if op == "MatMul" and node.input[1] not in windows:  # contracts the last axis, last in both layouts
-            return [self._copy(node, [self.window_of(source, target), node.input[1]], result)]
+            return [rewired(node, [self.window_of(source, target), node.input[1]], result)]
         if op == "Concat":
-            return [self._copy(node, [self.window_of(name, target) for name in node.input], result,
-                               axis=perm.index(attrs["axis"] % rank))]
+            return [rewired(node, [self.window_of(name, target) for name in node.input], result,
+                            {"axis": perm.index(attrs["axis"] % rank)})]
         return None
 
     def _keeps_batch(self, node, source, out):

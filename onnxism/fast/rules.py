@@ -70,8 +70,7 @@ def _text(value):
 
 
 def _replace_attributes(node, updates, remove=()):
-    new = onnx.NodeProto()
-    new.CopyFrom(node)
+    new = _copy_node(node)
     kept = [a for a in new.attribute if a.name not in updates and a.name not in remove]
     del new.attribute[:]
     new.attribute.extend(kept)
@@ -344,15 +343,25 @@ def _int64_constant(name, values):
     return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.array(values, np.int64)))
 
 
+def rewired(node, inputs, output, updates=None):
+    """A copy of ``node`` reading ``inputs`` and writing ``output`` (and named after it), attributes updated."""
+    new = _replace_attributes(node, updates) if updates else _copy_node(node)
+    del new.input[:]
+    new.input.extend(inputs)
+    del new.output[:]
+    new.output.extend([output])
+    new.name = output
+    return new
+
+
+def _copy_node(node):
+    new = onnx.NodeProto()
+    new.CopyFrom(node)
+    return new
+
+
 def _renamer(template):
     def build(inputs, output):
-        new = onnx.NodeProto()
-        new.CopyFrom(template)
-        del new.input[:]
-        new.input.extend(inputs)
-        del new.output[:]
-        new.output.extend([output])
-        new.name = output
-        return [new]
+        return [rewired(template, inputs, output)]
 
     return build

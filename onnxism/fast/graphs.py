@@ -238,8 +238,7 @@ class IsmGraphBuilder:
                 self._reduce(reduce, columns, [2], self.win(out))
             return
         gathered = self.gather(source, start, np.arange(width), rule.pad_value)
-        made = rule.windowed_node(["x", "x", "x"], "y")
-        if len(made) == 1 and made[0].op_type == "Identity":  # Pad or Slice along the length only
+        if rule.length_only:
             self._node("Identity", [gathered], [self.win(out)])
             return
         inputs = [self.to_model(gathered, source) if name == source else name for name in node.input]

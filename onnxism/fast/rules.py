@@ -43,6 +43,7 @@ class LocalRule:
     transposed: bool
     pad_value: float
     windowed_node: object  # callable(inputs, output) -> list of NodeProto computing the window
+    length_only: bool = False  # a Pad or Slice along the length alone: the gathered window is the output
 
     def affected(self, lo, hi, out_length):
         """Output range [lo', hi') that input range [lo, hi) can change (arrays over positions), clipped."""
@@ -305,7 +306,7 @@ def _pad_rule(node, axis, shapes, constants):
                              [output], mode="constant"),
         ]
 
-    return LocalRule(1, 1, begin, False, value, build)
+    return LocalRule(1, 1, begin, False, value, build, length_only=not any(others))
 
 
 def _slice_rule(node, axis, shapes, constants):
@@ -336,7 +337,7 @@ def _slice_rule(node, axis, shapes, constants):
             new_inputs.append(const)
         return made + [helper.make_node("Slice", new_inputs, [output])]
 
-    return LocalRule(1, 1, -start, False, 0.0, build)
+    return LocalRule(1, 1, -start, False, 0.0, build, length_only=not keep)
 
 
 def _int64_constant(name, values):

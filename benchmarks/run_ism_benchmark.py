@@ -1,9 +1,12 @@
 """ISM benchmark: naive vs fast onnxism (and the fastISM package) side by side, in one run, on one machine.
 
-For each model and length: sequences per second of each method at each batch size (median of --repeats runs),
-over a window of --positions mutated positions in the middle of the sequence, scaled to whole sequences
-(cost per position is uniform away from the ends, and all methods are timed on the same window). Writes a
-Markdown table and a JSON file under benchmarks/results/.
+For each model and length: seconds per sequence of each method at each batch size (median of --repeats runs).
+fast is timed on whole sequences (--fast-seqs of them), as users run it: its batches group substitutions by
+window start, so a short window would not show its real batch sizes. naive and the fastISM package, whose cost
+per position is uniform, are timed on a window of --positions positions in the middle of --seqs sequences and
+scaled to whole sequences (the reference pass they run once per chunk is counted in the window's time, so the
+scaling slightly overstates them, by about one forward pass in 3 x --positions). Writes a Markdown table and a
+JSON file under benchmarks/results/.
 
     python benchmarks/run_ism_benchmark.py                          # the README's configuration
     python benchmarks/run_ism_benchmark.py --fastism                # + the fastISM package (own venv)
@@ -44,7 +47,8 @@ def export(name, length, framework, folder):
 def time_onnxism(path, seqs, method, batch, window, repeats, device, setup=None):
     model = onnxism.load(path)
     began = time.perf_counter()
-    onnxism.ism(model, seqs[:1], method=method, batch_size=batch, positions=(window[0], window[0] + 2),
+    middle = seqs.shape[1] // 2
+    onnxism.ism(model, seqs[:1], method=method, batch_size=batch, positions=(middle, middle + 2),
                 device=device)  # builds graphs and sessions (once per loaded model) before timing
     if setup is not None:
         setup.append(time.perf_counter() - began)
@@ -84,7 +88,9 @@ def main():
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, help="NAME:LENGTH entries")
     parser.add_argument("--framework", default="keras", choices=["keras", "torch"])
     parser.add_argument("--seqs", type=int, default=4)
-    parser.add_argument("--positions", type=int, default=30, help="mutated positions timed per sequence")
+    parser.add_argument("--positions", type=int, default=30, help="mutated positions timed per sequence (naive, "
+                        "fastISM)")
+    parser.add_argument("--fast-seqs", type=int, default=2, help="whole sequences timed for fast")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--naive-batch", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--fast-batch", type=int, nargs="+", default=[64, 128, 256, 1024])
@@ -102,7 +108,7 @@ def main():
             length = int(length)
             framework = "torch" if (name == "beluga" and args.framework == "keras") else args.framework
             path = export(name, length, framework, folder)
-            seqs = np.eye(4, dtype=np.float32)[np.random.default_rng(0).integers(0, 4, (args.seqs, length))]
+            seqs = np.eye(4, dtype=np.float32)[np.random.default_rng(0).integers(0, 4, (max(args.seqs, args.fast_seqs), length))]
             middle = length // 2 - args.positions // 2
             window = (middle, middle + args.positions)
             scale = length / args.positions / args.seqs  # seconds for the window -> seconds per whole sequence
@@ -110,14 +116,20 @@ def main():
             for method, batches in (("naive", args.naive_batch), ("fast", args.fast_batch)):
                 for batch in batches:
                     setup = []
-                    runs = time_onnxism(path, seqs, method, batch, window, args.repeats, args.device, setup)
+                    if method == "fast":  # whole sequences
+                        runs = time_onnxism(path, seqs[:args.fast_seqs], method, batch, None, args.repeats,
+                                            args.device, setup)
+                        per_sequence = statistics.median(runs) / args.fast_seqs
+                    else:
+                        runs = time_onnxism(path, seqs[:args.seqs], method, batch, window, args.repeats,
+                                            args.device, setup)
+                        per_sequence = statistics.median(runs) * scale
                     result.setdefault("setup_seconds", {}).setdefault(method, setup[0])
-                    result["methods"].setdefault(method, {})[batch] = statistics.median(runs) * scale
-                    print(f"{name} {length} {method} batch {batch}: {statistics.median(runs) * scale:.3f} s/seq",
-                          flush=True)
+                    result["methods"].setdefault(method, {})[batch] = per_sequence
+                    print(f"{name} {length} {method} batch {batch}: {per_sequence:.3f} s/seq", flush=True)
             if args.fastism:  # fastISM builds the same spec (same weights) in Keras 2
                 for batch in args.fastism_batch:
-                    runs, error = time_fastism(name, length, seqs, batch, window, args.repeats, folder)
+                    runs, error = time_fastism(name, length, seqs[:args.seqs], batch, window, args.repeats, folder)
                     if runs:
                         result["methods"].setdefault("fastISM", {})[batch] = statistics.median(runs) * scale
                         print(f"{name} {length} fastISM batch {batch}: {statistics.median(runs) * scale:.3f} s/seq")
@@ -136,10 +148,11 @@ def write_outputs(args, machine, rows):
     lines = [
         f"Machine: {machine}. Command: `{command.strip()}`",
         "",
-        "Seconds per sequence (all 3 alternatives at every position; median of "
-        f"{args.repeats} runs over {args.positions} central positions x {args.seqs} sequences, scaled to the whole "
-        "sequence), best batch size in brackets; speed-ups are ratios of the best times. Set-up is the one-time "
-        "cost of a fast-ISM plan per loaded model (analysis, graph building, onnxruntime sessions), not included.",
+        f"Seconds per sequence (all 3 alternatives at every position; median of {args.repeats} runs), best batch "
+        f"size in brackets. fast: {args.fast_seqs} whole sequences. naive and fastISM: {args.positions} central "
+        f"positions x {args.seqs} sequences, scaled to the whole sequence. Speed-ups are ratios of the best times. "
+        "Set-up is the one-time cost of a fast-ISM plan per loaded model (analysis, graph building, onnxruntime "
+        "sessions), not included.",
         "",
         "| model | L | naive | fast | fastISM package | fast / naive | fast vs fastISM | fast set-up (s) |",
         "|---|---|---|---|---|---|---|---|",

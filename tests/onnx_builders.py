@@ -33,3 +33,43 @@ def conv_model(*, layout="NLC", length=20, batch="N", channels=3, ir_version=10,
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = ir_version
     return model
+
+
+def linear_heads_model(*, length=30, channels=3, seed=0):
+    """Linear global layers after a conv, in the forms the exporters do not produce:
+    x (N, L, 4) -> Conv(k=5, valid) -> Relu -> r (N, C, L-4), then
+      y1 = Gemm(Flatten(Transpose(r)), W1, b1, alpha=0.5, beta=2, transB=1)  (a dense head, length-major rows)
+      y2 = MatMul(Flatten(MaxPool(r, 2)), W2)                              (a second dense head, other windows)
+      y3 = ReduceSum(r, axes=[2]), keepdims=1                              (a sum head)."""
+    rng = np.random.default_rng(seed)
+    inner = length - 4
+    pooled = inner // 2
+
+    def const(name, shape):
+        return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
+
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 2, 1]),
+        helper.make_node("Conv", ["xt", "w", "b"], ["c"]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("Transpose", ["r"], ["rt"], perm=[0, 2, 1]),
+        helper.make_node("Flatten", ["rt"], ["f1"], axis=1),
+        helper.make_node("Gemm", ["f1", "w1", "b1"], ["y1"], alpha=0.5, beta=2.0, transB=1),
+        helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2], strides=[2]),
+        helper.make_node("Reshape", ["p", "flat"], ["f2"]),
+        helper.make_node("MatMul", ["f2", "w2"], ["y2"]),
+        helper.make_node("ReduceSum", ["r", "axes"], ["y3"], keepdims=1),
+    ]
+    initializers = [const("w", (channels, 4, 5)), const("b", (channels,)), const("w1", (2, inner * channels)),
+                    const("b1", (2,)), const("w2", (pooled * channels, 3)),
+                    numpy_helper.from_array(np.array([0, -1], np.int64), "flat"),
+                    numpy_helper.from_array(np.array([2], np.int64), "axes")]
+    outputs = [helper.make_tensor_value_info("y1", TensorProto.FLOAT, ["N", 2]),
+               helper.make_tensor_value_info("y2", TensorProto.FLOAT, ["N", 3]),
+               helper.make_tensor_value_info("y3", TensorProto.FLOAT, ["N", channels, 1])]
+    graph = helper.make_graph(nodes, "linear_heads", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                                    ["N", length, 4])],
+                              outputs, initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 10
+    return model

@@ -11,7 +11,7 @@ import onnxism
 from onnxism.fast.standalone import build_standalone_fast_model
 from onnxism.runtime.sessions import make_session
 from conftest import random_onehot
-from onnx_builders import conv_model
+from onnx_builders import conv_model, linear_heads_model
 from test_cli import MODEL, SEQS, assert_clean_failure, onnxism_cli
 
 
@@ -32,6 +32,20 @@ def test_standalone_fast_graph_equals_naive_ism(zoo_export, name, framework):
         want = expected[output][:, positions]
         assert got[output].shape == want.shape
         np.testing.assert_allclose(got[output], want, atol=1e-4 * max(1.0, np.abs(want).max()), rtol=0)
+
+
+def test_standalone_graph_with_linear_heads():
+    """The standalone graph takes any positions in one call, so dense heads stay full there; the sum head is
+    incremental in both. Either way it equals naive."""
+    model = onnxism.load(linear_heads_model())
+    seqs = random_onehot(2, 30, seed=3)
+    positions = np.array([0, 7, 15, 29], np.int64)
+    session = make_session(build_standalone_fast_model(model, model.output_names, 30).SerializeToString())
+    got = session.run([f"{name}__ism" for name in model.output_names], {"x": seqs, "positions": positions})
+    expected = onnxism.ism(model, seqs, method="naive")
+    for name, value in zip(model.output_names, got):
+        want = expected[name][:, positions]
+        np.testing.assert_allclose(value, want, atol=1e-4 * max(1.0, np.abs(want).max()), rtol=0)
 
 
 def test_compiled_fast_graph_runs_in_plain_onnxruntime(tmp_path, example_seqs):

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 import onnxism
-from onnxism.fast.method import FastISM
+from onnxism.fast.linear import DenseHead, MeanHead
+from onnxism.fast.method import FastISM, FastPlan
 from onnxism.methods.naive import NaiveISM
 from conftest import SMALL_ZOO, random_onehot
-from onnx_builders import conv_model
+from onnx_builders import conv_model, linear_heads_model
 
 
 def assert_fast_equals_naive(model, seqs, **kwargs):
@@ -54,6 +55,23 @@ def test_fast_equals_naive_on_the_zoo(zoo_export, name, framework):
     length = onnxism.load(path).length
     assert_fast_equals_naive(path, random_onehot(2, length, seed=21, n_fraction=0.02), batch_size=97)
     assert_scorers_agree_on_random_values(path, length)
+
+
+def head_kinds(model, length):
+    """The kinds of linear global layers fast ISM updates incrementally in ``model`` (``fast/linear.py``)."""
+    model = onnxism.load(model)
+    plan = FastPlan(model, length, model.output_names)
+    return sorted({type(head).__name__ for head in plan.heads.values()}), len(plan.dense_heads)
+
+
+def test_linear_heads_are_updated_incrementally_and_exactly():
+    """Gemm with alpha, beta and transB on a length-major Flatten, a second dense head on other windows (batches
+    grouped by both window starts), and a ReduceSum over the length: each formed, each equal to naive."""
+    model = linear_heads_model()
+    assert head_kinds(model, 30) == (["DenseHead", "MeanHead"], 2)
+    for batch_size in (7, 1000):
+        assert_fast_equals_naive(model, random_onehot(3, 30, seed=1, n_fraction=0.05), batch_size=batch_size)
+    assert_scorers_agree_on_random_values(model, 30)
 
 
 def test_fast_on_a_length_agnostic_graph():
@@ -140,6 +158,10 @@ def _architectures():
             {"a": conv(4, 6, 5, padding=4, dilation=2), "b": conv(6, 6, 5, padding=4, dilation=2),
              "c": conv(6, 5, 7), "d": nn.Linear(5 * 17, 2)},
             lambda b, x: b["d"](F.max_pool1d(b["c"](torch.relu(b["b"](torch.relu(b["a"](x))))), 2).flatten(1))),
+        "conv_transpose_as_conv": Net(  # 16 output channels: delta (5 taps), then im2col (3 taps, dilated)
+            {"a": conv(4, 6, 3, padding=1), "t": nn.ConvTranspose1d(6, 16, 5, padding=2),
+             "u": nn.ConvTranspose1d(16, 16, 3, padding=2, dilation=2)},
+            lambda b, x: b["u"](torch.relu(b["t"](torch.relu(b["a"](x))))).sum(1)),
         "upsample_falls_back_exactly": Net({"a": conv(4, 3, 3, padding=1)},
                                            lambda b, x: F.interpolate(b["a"](x), scale_factor=2.0).sum(1)),
     }
@@ -176,8 +198,16 @@ ARCHITECTURES = [
     "valid_even_kernel", "same_even_dilated", "strided_conv_overlapping_padded_pools", "avgpool_excluding_pads",
     "pre_activation", "residual_joins", "outputs_at_different_depths", "cropping", "global_avg_and_max_heads",
     "dense_on_3d_and_softmax", "channel_concat_layernorm", "causal_conv", "conv_transpose_heads",
-    "delta_convs_dilated_stacked", "upsample_falls_back_exactly",
+    "delta_convs_dilated_stacked", "conv_transpose_as_conv", "upsample_falls_back_exactly",
 ]
+
+
+#: The linear global layers each architecture must get as incremental heads (the rest are computed in full).
+EXPECTED_HEADS = {
+    "valid_even_kernel": ["DenseHead"], "same_even_dilated": ["MeanHead"],
+    "strided_conv_overlapping_padded_pools": ["DenseHead"], "outputs_at_different_depths": ["DenseHead"],
+    "cropping": ["DenseHead"], "global_avg_and_max_heads": ["MeanHead"], "delta_convs_dilated_stacked": ["DenseHead"],
+}
 
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
@@ -196,6 +226,7 @@ def test_fast_equals_naive_on_architecture(name, tmp_path):
     count = len(outputs) if isinstance(outputs, tuple) else 1
     path = tmp_path / f"{name}.onnx"
     torch_to_onnx(module, example, path, output_names=[f"out{k}" for k in range(count)])
+    assert head_kinds(path, length)[0] == EXPECTED_HEADS.get(name, [])
     seqs = random_onehot(2, length, seed=5, n_fraction=0.05)
     assert_fast_equals_naive(path, seqs, batch_size=50)
     assert_scorers_agree_on_random_values(path, length)

@@ -26,6 +26,7 @@ from onnx import helper, numpy_helper
 
 from .analysis import graph_constants
 from .layout import inverse, rows_constant, rows_perm, rows_shape
+from .linear import DenseHead, find_heads
 from .rules import ELEMENTWISE, REDUCTIONS, UNARY_POINTWISE, LocalRule, attributes, rewired
 
 
@@ -38,7 +39,7 @@ class GatherSpec:
     start: np.ndarray
     offsets: np.ndarray  # 1-D int64: column offsets from start[p], in the order the gather returns them
     pad_row: int = 0
-    kind: str = "table"  # "table", "reference" or "col2im"
+    kind: str = "table"  # "table", "reference", "col2im" or "sequence"
     tap: np.ndarray = None  # col2im: the tap of each offset (static taps)
     column: np.ndarray = None  # col2im: the source column of each offset (static columns)
     taps: int = 1  # col2im: taps per source column
@@ -59,6 +60,7 @@ class Table:
     perm: list
     rest: list
     pad_values: list
+    gathered: bool = False  # some gather reads its [reference | window | padding] table, not just the reference
 
     @property
     def row_size(self):
@@ -68,12 +70,16 @@ class Table:
 #: A stride-1 Conv with at least this many taps runs as a delta convolution; with fewer, its col2im gather costs
 #: more than the multiplications it saves (measured on BPNet's 3-tap dilated layers), so it runs as im2col.
 DELTA_MIN_TAPS = 5
+#: A Conv with fewer output channels than this runs as onnxruntime's own op on the gathered window (in the model's
+#: layout): a MatMul form would gather k input columns (or k contributions) per output column for only a few
+#: multiply-adds each (measured on BPNet's 2-channel, 25-tap profile head).
+MATMUL_MIN_OUT_CHANNELS = 16
 
 
 class IsmGraphBuilder:
     """Turns a graph and its window analysis into the reference graph and the ISM graph."""
 
-    def __init__(self, proto, analysis, shapes, input_name, outputs):
+    def __init__(self, proto, analysis, shapes, input_name, outputs, dense_heads=True):
         self.proto = proto
         self.graph = proto.graph
         self.analysis = analysis
@@ -86,6 +92,8 @@ class IsmGraphBuilder:
         self.tables = {}
         self.gathers = []
         self.materialised = {}
+        self.heads = find_heads(proto.graph, analysis, shapes, self.constants, dense=dense_heads)
+        self.dense_heads = []
 
     # -- naming and small helpers ---------------------------------------------------------------------------
     def win(self, name):
@@ -135,6 +143,7 @@ class IsmGraphBuilder:
         """``source`` (substituted) at columns start[p] + offsets of its length axis, in the rows layout:
         (rows, *offsets.shape, *rest)."""
         table = self._table(source)
+        table.gathered = True
         if pad_value not in table.pad_values:
             table.pad_values.append(pad_value)
         offsets = np.asarray(offsets, np.int64)
@@ -156,6 +165,17 @@ class IsmGraphBuilder:
         rows = self._node("Gather", [f"{source}__ref", spec.index_name], [f"{source}__r{k}_rows"], axis=0)
         return self._reshape(rows, [-1, width] + self.tables[source].rest, f"{source}__r{k}")
 
+    def per_sequence(self, name):
+        """Reference value of the non-windowed tensor ``name`` for each row's sequence: (rows, *shape[1:])."""
+        if name not in self.tables:
+            shape = self.shapes[name]
+            self.tables[name] = Table(name, list(range(len(shape))), list(shape[1:]), [])
+        k = len(self.gathers)
+        spec = GatherSpec(f"idx__{k}", name, np.zeros(1, np.int64), np.zeros(1, np.int64), kind="sequence")
+        self.gathers.append(spec)
+        rows = self._node("Gather", [f"{name}__ref", spec.index_name], [f"{name}__s{k}_rows"], axis=0)
+        return self._reshape(rows, [-1] + list(self.shapes[name][1:]), f"{name}__s{k}")
+
     def _table(self, source):
         if source not in self.tables:
             perm = self.perm(source)
@@ -175,7 +195,10 @@ class IsmGraphBuilder:
             return name
         if name not in self.materialised:
             window = self.analysis.windows[name]
-            full = self.gather(name, np.zeros_like(window.start), np.arange(window.length))
+            if window.width == window.length:  # the window is the whole tensor
+                full = self.win(name)
+            else:
+                full = self.gather(name, np.zeros_like(window.start), np.arange(window.length))
             self.materialised[name] = self.to_model(full, name, f"{name}__full")
         return self.materialised[name]
 
@@ -189,7 +212,9 @@ class IsmGraphBuilder:
         for index, node in enumerate(self.graph.node):
             key = node.name or f"node{index}"
             mode = self.analysis.modes[key]
-            if mode == "static":
+            if key in self.heads:
+                self._head(key, self.heads[key])
+            elif mode == "static":
                 self.nodes.append(node)
             elif mode == "shape":
                 source = node.input[0]
@@ -216,22 +241,68 @@ class IsmGraphBuilder:
                 self._node("Identity", [self.materialise(name)], [final])
         return self._ism_model(), self._reference_model()
 
+    def _head(self, key, head):
+        """A linear global layer as reference + the change on the window (``linear.py``)."""
+        if isinstance(head, DenseHead):
+            if key == head.dense:
+                self._dense_head(head)
+            return  # the Flatten is folded into the dense weight rows
+        window = self.analysis.windows[head.source]
+        change = self._node("Sub", [self.win(head.source), self.reference(head.source, window.start, window.width)],
+                            [self._fresh("change")])
+        summed = self._reduce("ReduceSum", change, [1], self._fresh("summed"))
+        if head.scale != 1.0:
+            scale = self._const(self._fresh("scale"), np.array(head.scale, np.float32))
+            summed = self._node("Mul", [summed, scale], [self._fresh("scaled")])
+        summed = self._reshape(summed, [-1] + list(self.shapes[head.output][1:]))
+        self._node("Add", [self.per_sequence(head.output), summed], [head.output])
+
+    def _dense_head(self, head):
+        """y = y_ref + alpha * change @ W[window rows]; the window start is the batch's ``start_input``."""
+        window = self.analysis.windows[head.source]
+        head.start_input = f"start__{len(self.dense_heads)}"
+        self.dense_heads.append(head)
+        width, row, out = window.width, head.weight_rows.shape[1], head.weight_rows.shape[2]
+        change = self._node("Sub", [self.win(head.source), self.reference(head.source, window.start, width)],
+                            [self._fresh("change")])
+        change = self._reshape(change, [-1, width * row])
+        end = self._node("Add", [head.start_input, self._const(self._fresh("width"), np.array([width], np.int64))],
+                         [self._fresh("end")])
+        axes = self._const(self._fresh("axes"), np.array([0], np.int64))
+        rows = self._node("Slice", [self._const(self._fresh("weight_rows"), head.weight_rows), head.start_input,
+                                    end, axes], [self._fresh("weight_window")])
+        rows = self._reshape(rows, [width * row, out])
+        product = self._node("MatMul", [change, rows], [self._fresh("dense_change")])
+        if head.scale != 1.0:
+            scale = self._const(self._fresh("alpha"), np.array(head.scale, head.weight_rows.dtype))
+            product = self._node("Mul", [product, scale], [self._fresh("scaled")])
+        self._node("Add", [self.per_sequence(head.output), product], [head.output])
+
     def _local(self, node, rule):
         windows = self.analysis.windows
         out = node.output[0]
         target = windows[out]
         source = next(name for name in node.input if name in windows)
         start, width = rule.needed(target.start, target.width)
+        if windows[source].width == windows[source].length and target.width == target.length:
+            # both whole: the op itself on the whole tensor, its own padding included, nothing gathered
+            inputs = [self.to_model(self.win(name), name) if name == source else name for name in node.input]
+            self.nodes.append(rewired(node, inputs, self._fresh("whole")))
+            self.to_rows(self.nodes[-1].output[0], out, self.win(out))
+            return
         kernel = self._length_kernel(node, source, out)
-        if (kernel is not None and node.op_type == "Conv" and rule.stride == 1 and kernel[0] >= DELTA_MIN_TAPS
-                and windows[source].width < width):
+        if (kernel is not None and node.op_type in ("Conv", "ConvTranspose")
+                and self.conv_weight(node).shape[0] < MATMUL_MIN_OUT_CHANNELS):
+            kernel = None  # few output channels: gathering k columns per output costs more than the op itself
+        if (kernel is not None and node.op_type in ("Conv", "ConvTranspose") and rule.stride == 1
+                and kernel[0] >= DELTA_MIN_TAPS and windows[source].width < width):
             self._delta_conv(node, source, rule, *kernel)
             return
-        if kernel is not None and node.op_type in ("Conv", "MaxPool", "AveragePool"):
+        if kernel is not None:  # a Conv, stride-1 ConvTranspose, MaxPool or AveragePool along the length alone
             size, dilation = kernel
             offsets = (np.arange(target.width)[:, None] * rule.stride + np.arange(size)[None, :] * dilation)
             columns = self.gather(source, start, offsets, rule.pad_value)  # (rows, w, k, *rest)
-            if node.op_type == "Conv":
+            if node.op_type in ("Conv", "ConvTranspose"):
                 self._conv_as_matmul(node, columns, size, target.width)
             else:
                 reduce = "ReduceMax" if node.op_type == "MaxPool" else "ReduceMean"
@@ -255,7 +326,7 @@ class IsmGraphBuilder:
         axis = self.analysis.windows[source].axis
         in_shape, out_shape = self.shapes[source], self.shapes[out]
         spatial = len(in_shape) - 2
-        if node.op_type == "Conv":
+        if node.op_type in ("Conv", "ConvTranspose"):
             weight = self.constants.get(node.input[1])
             if weight is None or attrs.get("group", 1) != 1:
                 return None
@@ -274,11 +345,20 @@ class IsmGraphBuilder:
         dilations = list(attrs.get("dilations", [1] * spatial))
         return kernel[axis - 2], dilations[axis - 2]
 
+    def conv_weight(self, node):
+        """A Conv's weight (C_out, C_in, k...); a stride-1 ConvTranspose's as the Conv it equals (in and out
+        channels swapped, taps reversed, on the input range ``LocalRule.needed`` gives)."""
+        weight = self.constants[node.input[1]]
+        if node.op_type == "ConvTranspose":
+            spatial = tuple(range(2, weight.ndim))
+            weight = np.ascontiguousarray(np.flip(weight, spatial).swapaxes(0, 1))
+        return weight
+
     def _conv_as_matmul(self, node, columns, size, width):
         """Conv on gathered input columns (rows, w, k, C_in, 1...) as one MatMul with the (k * C_in, C_out)
         weight matrix, plus the bias."""
         out = node.output[0]
-        weight = self.constants[node.input[1]]
+        weight = self.conv_weight(node)
         c_out, c_in = weight.shape[:2]
         matrix = weight.reshape(c_out, c_in, size).transpose(2, 1, 0).reshape(size * c_in, c_out)
         flat = self._reshape(columns, [-1, width, size * c_in])
@@ -297,7 +377,7 @@ class IsmGraphBuilder:
         windows = self.analysis.windows
         out = node.output[0]
         target, window = windows[out], windows[source]
-        weight = self.constants[node.input[1]]
+        weight = self.conv_weight(node)
         c_out, c_in = weight.shape[:2]
         before = self.reference(source, window.start, window.width)
         change = self._node("Sub", [self.win(source), before], [self._fresh("change")])
@@ -309,7 +389,7 @@ class IsmGraphBuilder:
         zero = self._const(self._fresh("zero"), np.zeros((1, c_out), weight.dtype))
         product = self._node("Concat", [product, zero], [self._fresh("contributions_zero")], axis=0)
         k = len(self.gathers)
-        shift = target.start - rule.begin - window.start  # output column j, tap t reads source column shift + j + t*d
+        shift = rule.needed(target.start, target.width)[0] - window.start  # output j, tap t: source shift + j + t*d
         outputs = np.arange(target.width)[:, None]
         if window.width < size:  # enumerate (j, source column): fewer terms per output column than taps
             columns = np.arange(window.width)[None, :]
@@ -356,7 +436,7 @@ class IsmGraphBuilder:
         result = self.win(out)
         windowed = [name for name in node.input if name in windows]
         same_rank = all(len(shapes[name]) == rank for name in windowed)
-        if not same_rank and op not in ("Transpose", "Squeeze", "Unsqueeze", "MatMul") + tuple(REDUCTIONS):
+        if not same_rank and op not in ("Transpose", "Squeeze", "Unsqueeze", "Reshape", "MatMul") + tuple(REDUCTIONS):
             return None
         attrs = attributes(node)
         if op in UNARY_POINTWISE:
@@ -396,10 +476,18 @@ class IsmGraphBuilder:
             model_perm = attrs.get("perm") or list(reversed(range(rank)))
             in_perm = self.perm(source)
             order = [in_perm.index(model_perm[axis]) for axis in perm]
+            if order == sorted(order):  # e.g. NCL <-> NLC: both are (rows, window, channels) here
+                return [helper.make_node("Identity", [self.window_of(source, target)], [result], name=result)]
+            moved = [axis for axis in order if self.shapes[source][in_perm[axis]] != 1]
+            if moved == sorted(moved):  # only axes of size 1 move: a Reshape
+                shape_name = self._const(self._fresh("shape"), np.array(rows_shape(shapes[out], target.axis,
+                                                                                  target.width), np.int64))
+                return [helper.make_node("Reshape", [self.window_of(source, target), shape_name], [result],
+                                         name=result)]
             return [helper.make_node("Transpose", [self.window_of(source, target)], [result], perm=order,
                                      name=result)]
-        if op in ("Squeeze", "Unsqueeze"):
-            if not self._keeps_batch(node, source, out):
+        if op in ("Squeeze", "Unsqueeze", "Reshape"):  # Reshape: only ever a unit-axis one (rules.py)
+            if op != "Reshape" and not self._keeps_batch(node, source, out):
                 return None
             shape_name = self._const(self._fresh("shape"), np.array(rows_shape(shapes[out], target.axis,
                                                                               target.width), np.int64))
@@ -429,6 +517,8 @@ class IsmGraphBuilder:
     # -- models ---------------------------------------------------------------------------------------------
     def _table_nodes(self):
         for name, table in self.tables.items():
+            if not table.gathered:
+                continue
             shape = self._const(f"{name}__rows_shape", np.array([-1, table.row_size], np.int64))
             window_rows = self._node("Reshape", [self.win(name), shape], [f"{name}__win_rows"])
             pads = np.array([[value] * table.row_size for value in table.pad_values], np.float32)
@@ -446,6 +536,8 @@ class IsmGraphBuilder:
                                                         ["ref_rows_" + str(len(inputs)), table.row_size]))
         for spec in self.gathers:
             inputs.append(helper.make_tensor_value_info(spec.index_name, onnx.TensorProto.INT64, ["rows", spec.width]))
+        for head in self.dense_heads:
+            inputs.append(helper.make_tensor_value_info(head.start_input, onnx.TensorProto.INT64, [1]))
         outputs = []
         for final in self.output_names():
             outputs.append(helper.make_tensor_value_info(final, onnx.TensorProto.FLOAT, None))

@@ -2,7 +2,7 @@
 
 Three kinds of gather (``GatherSpec.kind``), for substitution m (sequence n, position p) and target column
 c = start[p] + offset:
-  "table"      rows of T's table [reference rows of every sequence in the chunk (n_seq * L_T) | window rows of every
+  "table"      rows of T's table [reference rows of the n_seq sequences fed (n_seq * L_T) | window rows of every
                substitution in the batch (rows * width_T) | padding rows]: the window row when c lies in T's window
                for p, the reference row n * L_T + c otherwise, the padding row outside [0, L_T).
   "reference"  rows of T's reference table only (n * L_T + c); c always lies in [0, L_T).
@@ -11,6 +11,7 @@ c = start[p] + offset:
                static and c = start[p] + offset (valid when 0 <= c < block), or (``column`` set) the source column c
                is static and start[p] + offset = t * dilation (valid when it is a multiple in [0, taps * dilation));
                invalid entries read the zero row.
+  "sequence"   rows of a non-windowed tensor's reference table (one row per sequence): row n, width 1.
 """
 
 import numpy as np
@@ -19,6 +20,8 @@ import numpy as np
 def gather_indices(spec, window, seq, pos, n_seq):
     """(rows, spec.width) int64 indices for ``spec`` (``window``: the Window of ``spec.source``)."""
     rows = len(seq)
+    if spec.kind == "sequence":
+        return seq[:, None].astype(np.int64)
     columns = spec.start[pos][:, None] + spec.offsets[None, :]
     if spec.kind == "col2im":
         if spec.column is None:

@@ -21,19 +21,31 @@ from .probe import probe_shapes
 class FastPlan:
     """The compiled graphs and window data for one model, length and output selection."""
 
-    def __init__(self, model, length, outputs):
+    def __init__(self, model, length, outputs, dense_heads=True):
         layout_axis = 1 if model.layout == "NLC" else 2
         shape = [2, length, 4] if model.layout == "NLC" else [2, 4, length]
         shapes = probe_shapes(model.proto, model.input_name, shape, model.input_dtype)
         self.analysis = analyse(model.proto.graph, model.input_name, layout_axis, shapes)
         _check_batch_axis(shapes, self.analysis)
-        builder = IsmGraphBuilder(model.proto, self.analysis, shapes, model.input_name, outputs)
+        builder = IsmGraphBuilder(model.proto, self.analysis, shapes, model.input_name, outputs, dense_heads)
         self.ism_model, self.reference_model = builder.build()
         self.gathers = builder.gathers
         self.tables = list(builder.tables)
+        self.table_rows = {name: shapes[name][self.analysis.windows[name].axis] if name in self.analysis.windows
+                           else 1 for name in self.tables}  # rows of each reference table per sequence
         self.outputs = outputs
         self.ism_outputs = builder.output_names()
         self.input_window = builder.win(model.input_name)
+        self.heads = builder.heads  # node key -> the linear global layer it belongs to (``linear.py``)
+        self.dense_heads = builder.dense_heads  # the ISM graph takes one window start per head per batch
+
+    def groups(self, positions):
+        """Per sequence position, the group of the batches it may join (0, 1, ...): positions share a group when
+        their windows start at the same column at every dense head, as one batch's substitutions must."""
+        if not self.dense_heads:
+            return np.zeros(len(positions), np.int64)
+        starts = np.stack([self.analysis.windows[head.source].start[positions] for head in self.dense_heads], 1)
+        return np.unique(starts, axis=0, return_inverse=True)[1].reshape(-1)
 
 
 def _compiled(model, length, outputs, device):
@@ -58,6 +70,14 @@ def _check_batch_axis(shapes, analysis):
 GLOBAL_OPS = {"Flatten", "Reshape", "Gemm", "MatMul", "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool", "Shape",
               "Size", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
               "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin", "Softmax", "LogSoftmax", "TopK"}
+
+
+def _batches(group, size):
+    """(first, stop) of consecutive batches of at most ``size`` rows, each inside one run of equal ``group``."""
+    cuts = np.flatnonzero(np.diff(group)) + 1
+    for begin, end in zip(np.r_[0, cuts], np.r_[cuts, len(group)]):
+        for first in range(int(begin), int(end), size):
+            yield first, min(first + size, int(end))
 
 
 class FastISM(NaiveISM):
@@ -88,6 +108,15 @@ class FastISM(NaiveISM):
                 f"{' and more' if len(unexpected) > 5 else ''}; computing them on the full length (exact, slower)",
                 OnnxismWarning, stacklevel=4)
 
+    def rows_per_sequence(self):
+        """Rows per sequence that can share a batch (chunks hold enough sequences to fill batches): those of one
+        group of positions (``FastPlan.groups``)."""
+        rows = super().rows_per_sequence()
+        if self.fallback or not self.plan.dense_heads:
+            return rows
+        groups = len(np.unique(self.plan.groups(np.arange(*self.window))))
+        return max(1, rows // groups)
+
     def score(self, onehot, advance=None):
         if self.fallback:
             return super().score(onehot, advance)
@@ -97,23 +126,32 @@ class FastISM(NaiveISM):
         feeds_ref = {self.model.input_name: self.model.to_model_layout(onehot)}
         values = self.reference.run(self.outputs + [f"{t}__ref" for t in plan.tables], feeds_ref)
         reference = {name: np.asarray(v, np.float32) for name, v in zip(self.outputs, values)}
-        tables = {f"{t}__ref": v for t, v in zip(plan.tables, values[len(self.outputs):])}
+        tables = dict(zip(plan.tables, values[len(self.outputs):]))
         scores = {name: np.zeros((count, width, 4) + self.shapes[name], dtype=np.float32) for name in self.outputs}
         seq, pos, base = substitutions(onehot, self.window)
         total = len(seq)
         windows = plan.analysis.windows
-        for first in range(0, total, self.batch_size):
-            part = slice(first, first + self.batch_size)
-            s, p, b = seq[part], pos[part] + start, base[part]
+        group = plan.groups(pos + start)
+        order = np.argsort(group, kind="stable")  # batches never mix groups
+        seq, pos, base, group = seq[order], pos[order], base[order], group[order]
+        for first, stop in _batches(group, self.batch_size):
+            s, p, b = seq[first:stop], pos[first:stop] + start, base[first:stop]
             column = np.zeros((len(s), 4), np.float32)
             column[np.arange(len(s)), b] = 1.0
-            feeds = dict(tables)
+            # the batch's sequences are consecutive: feed only their reference rows (views, no copies), so the
+            # graph's [reference | window | padding] tables grow with the batch, not with the chunk
+            first_seq, seqs_in_batch = int(s[0]), int(s[-1]) - int(s[0]) + 1
+            feeds = {f"{name}__ref": table[first_seq * plan.table_rows[name]:][:seqs_in_batch * plan.table_rows[name]]
+                     for name, table in tables.items()}
             feeds[plan.input_window] = column[:, None, :]  # the rows layout: (rows, window 1, 4)
             for spec in plan.gathers:
-                feeds[spec.index_name] = gather_indices(spec, windows[spec.source], s, p, count)
+                feeds[spec.index_name] = gather_indices(spec, windows.get(spec.source), s - first_seq, p,
+                                                        seqs_in_batch)
+            for head in plan.dense_heads:
+                feeds[head.start_input] = windows[head.source].start[p[:1]].astype(np.int64)
             outs = self.ism.run(plan.ism_outputs, feeds)
             for name, value in zip(self.outputs, outs):
-                scores[name][s, pos[part], b] = value - reference[name][s]
+                scores[name][s, p - start, b] = value - reference[name][s]
             if advance is not None:
                 advance(len(s) * count / max(total, 1))
         return reference, scores

@@ -118,6 +118,8 @@ def rule_for(node, axis, shapes, constants, dependent):
         return PointwiseRule(list(perm).index(axis))
     if op in ("Unsqueeze", "Squeeze"):
         return _squeeze_rule(node, axis, shapes, constants)
+    if op == "Reshape":
+        return _unit_reshape_rule(node, axis, shapes)
     if op in ("Softmax", "LogSoftmax", "Hardmax"):
         rank = len(out_shape)
         chosen = attributes(node).get("axis", -1) % rank
@@ -178,6 +180,19 @@ def _squeeze_rule(node, axis, shapes, constants):
     if axes is None or axes == [] or axis in axes:
         return None
     return PointwiseRule(axis - sum(a < axis for a in axes))
+
+
+def _unit_reshape_rule(node, axis, shapes):
+    """A Reshape that only inserts or removes axes of size 1 (a Squeeze/Unsqueeze in disguise, as exporters write
+    around 2-D convolutions), keeping the batch first: the length keeps its place among the other axes."""
+    in_shape, out_shape = list(shapes[node.input[0]]), list(shapes[node.output[0]])
+    if in_shape[axis] == 1 or in_shape[0] == 1 or out_shape[0] != in_shape[0]:
+        return None
+    kept_in = [d for d in range(len(in_shape)) if in_shape[d] != 1]
+    kept_out = [d for d in range(len(out_shape)) if out_shape[d] != 1]
+    if [in_shape[d] for d in kept_in] != [out_shape[d] for d in kept_out]:
+        return None
+    return PointwiseRule(kept_out[kept_in.index(axis)])
 
 
 def _reduce_rule(node, axis, shapes, constants):

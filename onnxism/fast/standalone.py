@@ -54,7 +54,7 @@ def build_standalone_fast_model(model, outputs, length):
     if clash or POSITIONS in model.output_names or model.input_name == POSITIONS:
         raise UnsupportedGraphError("the model's input or output names clash with the compiled graph's")
     try:
-        plan = FastPlan(model, length, outputs)
+        plan = FastPlan(model, length, outputs, dense_heads=False)
     except (ValueError, KeyError) as err:
         raise UnsupportedGraphError(f"fast ISM cannot analyse {model.source}: {err}") from err
     reference, ism = plan.reference_model, plan.ism_model
@@ -79,12 +79,12 @@ def build_standalone_fast_model(model, outputs, length):
         feeds[f"{table}__ref"] = f"{table}__ref"
     windows = plan.analysis.windows
     for spec in plan.gathers:
-        feeds[spec.index_name] = _gather_indices(e, spec, windows[spec.source], seq, pos, row, n, rows_count)
+        feeds[spec.index_name] = _gather_indices(e, spec, windows.get(spec.source), seq, pos, row, n, rows_count)
 
     nodes = list(reference.graph.node) + e.nodes
     for name, source in feeds.items():
         nodes.append(helper.make_node("Identity", [source], [_PREFIX + name], name=f"standalone__feed_{name}"))
-    nodes += [_prefixed(node, weights) for node in ism.graph.node]
+    nodes += [_prefixed(node, weights, index) for index, node in enumerate(ism.graph.node)]
 
     # deltas against the reference prediction, shaped (n, P, 4, *shape), exactly 0 at the reference base
     start = len(e.nodes)
@@ -116,9 +116,9 @@ def build_standalone_fast_model(model, outputs, length):
     return proto
 
 
-def _prefixed(node, weights):
-    """A copy of an ISM-graph node whose tensor names carry the prefix (weights shared with the reference keep
-    theirs)."""
+def _prefixed(node, weights, number):
+    """A copy of ISM-graph node number ``number`` whose tensor names carry the prefix (weights shared with the
+    reference keep theirs); an unnamed node is named by its index."""
     if any(attribute.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for attribute in node.attribute):
         raise UnsupportedGraphError(f"fast ISM cannot compile {node.op_type} node {node.name!r} with subgraphs")
     copy = onnx.NodeProto()
@@ -127,12 +127,14 @@ def _prefixed(node, weights):
         for index, name in enumerate(field):
             if name and name not in weights:
                 field[index] = _PREFIX + name
-    copy.name = _PREFIX + node.name
+    copy.name = _PREFIX + (node.name or f"node{number}")
     return copy
 
 
 def _gather_indices(e, spec, window, seq, pos, row, n, rows_count):
     """In-graph ``indices.gather_indices``: (R, spec.width) int64 indices for ``spec``."""
+    if spec.kind == "sequence":
+        return e.op("Unsqueeze", [seq, e.ints([1])])
     length, width = window.length, window.width
     columns = e.op("Add", [e.op("Unsqueeze", [e.op("Gather", [e.const(spec.start), pos], axis=0), e.ints([1])]),
                            e.const(spec.offsets.astype(np.int64)[None, :])])

@@ -90,7 +90,7 @@ def main():
     parser.add_argument("--seqs", type=int, default=4)
     parser.add_argument("--positions", type=int, default=30, help="mutated positions timed per sequence (naive, "
                         "fastISM)")
-    parser.add_argument("--fast-seqs", type=int, default=2, help="whole sequences timed for fast")
+    parser.add_argument("--fast-seqs", type=int, default=4, help="whole sequences timed for fast")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--naive-batch", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--fast-batch", type=int, nargs="+", default=[64, 128, 256, 1024])

@@ -165,6 +165,12 @@ class IsmGraphBuilder:
         rows = self._node("Gather", [f"{source}__ref", spec.index_name], [f"{source}__r{k}_rows"], axis=0)
         return self._reshape(rows, [-1, width] + self.tables[source].rest, f"{source}__r{k}")
 
+    def change(self, name):
+        """The substituted minus the reference values of windowed tensor ``name`` on its own window (rows layout)."""
+        window = self.analysis.windows[name]
+        return self._node("Sub", [self.win(name), self.reference(name, window.start, window.width)],
+                          [self._fresh("change")])
+
     def per_sequence(self, name):
         """Reference value of the non-windowed tensor ``name`` for each row's sequence: (rows, *shape[1:])."""
         if name not in self.tables:
@@ -247,9 +253,7 @@ class IsmGraphBuilder:
             if key == head.dense:
                 self._dense_head(head)
             return  # the Flatten is folded into the dense weight rows
-        window = self.analysis.windows[head.source]
-        change = self._node("Sub", [self.win(head.source), self.reference(head.source, window.start, window.width)],
-                            [self._fresh("change")])
+        change = self.change(head.source)
         summed = self._reduce("ReduceSum", change, [1], self._fresh("summed"))
         if head.scale != 1.0:
             scale = self._const(self._fresh("scale"), np.array(head.scale, np.float32))
@@ -263,9 +267,7 @@ class IsmGraphBuilder:
         head.start_input = f"start__{len(self.dense_heads)}"
         self.dense_heads.append(head)
         width, row, out = window.width, head.weight_rows.shape[1], head.weight_rows.shape[2]
-        change = self._node("Sub", [self.win(head.source), self.reference(head.source, window.start, width)],
-                            [self._fresh("change")])
-        change = self._reshape(change, [-1, width * row])
+        change = self._reshape(self.change(head.source), [-1, width * row])
         end = self._node("Add", [head.start_input, self._const(self._fresh("width"), np.array([width], np.int64))],
                          [self._fresh("end")])
         axes = self._const(self._fresh("axes"), np.array([0], np.int64))
@@ -379,9 +381,7 @@ class IsmGraphBuilder:
         target, window = windows[out], windows[source]
         weight = self.conv_weight(node)
         c_out, c_in = weight.shape[:2]
-        before = self.reference(source, window.start, window.width)
-        change = self._node("Sub", [self.win(source), before], [self._fresh("change")])
-        change = self._reshape(change, [-1, window.width, c_in])
+        change = self._reshape(self.change(source), [-1, window.width, c_in])
         matrix = weight.reshape(c_out, c_in, size).transpose(1, 2, 0).reshape(c_in, size * c_out)
         product = self._node("MatMul", [change, self._const(self._fresh("weight"), matrix.astype(weight.dtype))],
                              [self._fresh("contributions")])

@@ -10,7 +10,7 @@ import onnxism
 from onnxism.fast.linear import DenseHead, MeanHead
 from onnxism.fast.method import FastISM, FastPlan
 from onnxism.methods.naive import NaiveISM
-from conftest import SMALL_ZOO, random_onehot
+from conftest import SMALL_ZOO, random_onehot, require_cuda
 from onnx_builders import conv_model, linear_heads_model
 
 
@@ -76,6 +76,51 @@ def test_linear_heads_are_updated_incrementally_and_exactly():
 
 def test_fast_on_a_length_agnostic_graph():
     assert_fast_equals_naive(conv_model(length="L"), random_onehot(2, 31, seed=2))
+
+
+def test_the_ism_graph_returns_deltas_from_whole_chunk_tables():
+    """The executor's ISM graph, run by plain onnxruntime: it slices the batch's sequences out of the chunk's tables
+    (here sequence 2 of 3, so a slice that ignored its start would read sequence 0) and returns output changes."""
+    import onnxruntime as ort
+
+    from onnxism.fast.graphs import SEQ_FIRST, SEQ_STOP
+    from onnxism.fast.indices import gather_indices
+
+    model = onnxism.load(linear_heads_model())
+    seqs = random_onehot(3, 30, seed=5)
+    plan = FastPlan(model, 30, model.output_names, deltas=True, sliced=True)
+    reference = ort.InferenceSession(plan.reference_model.SerializeToString(), providers=["CPUExecutionProvider"])
+    ism = ort.InferenceSession(plan.ism_model.SerializeToString(), providers=["CPUExecutionProvider"])
+    tables = reference.run([f"{name}__ref" for name in plan.tables], {model.input_name: seqs})
+    naive = onnxism.ism(model, seqs, method="naive")
+    position = 17
+    alternatives = [b for b in range(4) if seqs[2, position, b] == 0]
+    pos = np.full(len(alternatives), position)
+    feeds = {f"{name}__ref_all": table for name, table in zip(plan.tables, tables)}
+    feeds.update({SEQ_FIRST: np.array([2]), SEQ_STOP: np.array([3]),
+                  plan.input_window: np.eye(4, dtype=np.float32)[alternatives][:, None, :]})
+    for spec in plan.gathers:
+        feeds[spec.index_name] = gather_indices(spec, plan.analysis.windows.get(spec.source), np.zeros_like(pos),
+                                                pos, 1)
+    for head in plan.dense_heads:
+        feeds[head.start_input] = plan.analysis.windows[head.source].start[pos[:1]].astype(np.int64)
+    for name, delta in zip(model.output_names, ism.run(plan.ism_outputs, feeds)):
+        np.testing.assert_allclose(delta, naive[name][2, position, alternatives], rtol=0, atol=1e-4, err_msg=name)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("batch_size", [7, 1000])
+def test_fast_on_cuda_equals_naive_on_the_cpu(zoo_export, batch_size):
+    """IO binding on CUDA: tables stay on the GPU, deltas come back; the same scores as naive ISM on the CPU."""
+    require_cuda()
+    path, _ = zoo_export("bpnet_small", "keras")
+    for model, seqs in [(linear_heads_model(), random_onehot(3, 30, seed=6)),
+                        (path, random_onehot(2, onnxism.load(path).length, seed=7))]:
+        naive = onnxism.ism(model, seqs, method="naive")
+        fast = onnxism.ism(model, seqs, method="fast", device="cuda", batch_size=batch_size)
+        for name in naive:
+            scale = max(1.0, float(np.abs(naive[name]).max()))
+            np.testing.assert_allclose(fast[name], naive[name], rtol=0, atol=1e-4 * scale, err_msg=name)
 
 
 def test_fixed_batch_graph_falls_back_to_naive_with_a_notice():

@@ -74,13 +74,18 @@ DELTA_MIN_TAPS = 5
 #: layout): a MatMul form would gather k input columns (or k contributions) per output column for only a few
 #: multiply-adds each (measured on BPNet's 2-channel, 25-tap profile head).
 MATMUL_MIN_OUT_CHANNELS = 16
+#: Inputs of a ``sliced`` ISM graph: its batch's sequences are [SEQ_FIRST, SEQ_STOP) of the chunk's tables.
+SEQ_FIRST, SEQ_STOP = "seq__first", "seq__stop"
 
 
 class IsmGraphBuilder:
     """Turns a graph and its window analysis into the reference graph and the ISM graph."""
 
-    def __init__(self, proto, analysis, shapes, input_name, outputs, dense_heads=True):
+    def __init__(self, proto, analysis, shapes, input_name, outputs, dense_heads=True, *, deltas=False,
+                 sliced=False):
         self.proto = proto
+        self.deltas = deltas  # the ISM graph returns f(mutant) - f(reference) (``result_names``)
+        self.sliced = sliced  # the ISM graph takes whole-chunk tables and slices its batch's sequences out
         self.graph = proto.graph
         self.analysis = analysis
         self.shapes = shapes
@@ -172,14 +177,15 @@ class IsmGraphBuilder:
                           [self._fresh("change")])
 
     def per_sequence(self, name):
-        """Reference value of the non-windowed tensor ``name`` for each row's sequence: (rows, *shape[1:])."""
-        if name not in self.tables:
+        """Reference value of the whole tensor ``name`` for each row's sequence: (rows, *shape[1:])."""
+        key = f"{name}__whole" if name in self.analysis.windows else name  # a windowed tensor's table is by rows
+        if key not in self.tables:
             shape = self.shapes[name]
-            self.tables[name] = Table(name, list(range(len(shape))), list(shape[1:]), [])
+            self.tables[key] = Table(name, list(range(len(shape))), list(shape[1:]), [])
         k = len(self.gathers)
-        spec = GatherSpec(f"idx__{k}", name, np.zeros(1, np.int64), np.zeros(1, np.int64), kind="sequence")
+        spec = GatherSpec(f"idx__{k}", key, np.zeros(1, np.int64), np.zeros(1, np.int64), kind="sequence")
         self.gathers.append(spec)
-        rows = self._node("Gather", [f"{name}__ref", spec.index_name], [f"{name}__s{k}_rows"], axis=0)
+        rows = self._node("Gather", [f"{key}__ref", spec.index_name], [f"{key}__s{k}_rows"], axis=0)
         return self._reshape(rows, [-1] + list(self.shapes[name][1:]), f"{name}__s{k}")
 
     def _table(self, source):
@@ -211,6 +217,10 @@ class IsmGraphBuilder:
     def output_names(self):
         """The ISM graph's name for each model output (a windowed output is materialised under a new name)."""
         return [f"{name}__out" if name in self.analysis.windows else name for name in self.outputs]
+
+    def result_names(self):
+        """The ISM graph's outputs: the model outputs, or with ``deltas`` their change from the reference."""
+        return [f"{name}__delta" for name in self.outputs] if self.deltas else self.output_names()
 
     # -- nodes ----------------------------------------------------------------------------------------------
     def build(self):
@@ -245,6 +255,9 @@ class IsmGraphBuilder:
         for name, final in zip(self.outputs, self.output_names()):
             if final != name:
                 self._node("Identity", [self.materialise(name)], [final])
+        if self.deltas:  # reduced on the device: only the change leaves the ISM graph
+            for name, final, result in zip(self.outputs, self.output_names(), self.result_names()):
+                self._node("Sub", [final, self.per_sequence(name)], [result])
         return self._ism_model(), self._reference_model()
 
     def _head(self, key, head):
@@ -525,21 +538,40 @@ class IsmGraphBuilder:
             pad_rows = self._const(f"{name}__pad_rows", pads)
             self._node("Concat", [f"{name}__ref", window_rows, pad_rows], [f"{name}__table"], axis=0)
 
+    def _sliced_tables(self):
+        """Each table ``K__ref`` as the rows of sequences [SEQ_FIRST, SEQ_STOP) of the whole-chunk ``K__ref_all``."""
+        axes = self._const("tables__axes", np.array([0], np.int64))
+        for name, table in self.tables.items():
+            rows = self._const(f"{name}__seq_rows", np.array([self.table_rows(name)], np.int64))
+            first = self._node("Mul", [SEQ_FIRST, rows], [f"{name}__first_row"])
+            stop = self._node("Mul", [SEQ_STOP, rows], [f"{name}__stop_row"])
+            self._node("Slice", [f"{name}__ref_all", first, stop, axes], [f"{name}__ref"])
+
+    def table_rows(self, name):
+        """Rows of table ``name`` per sequence: the length of a windowed tensor's rows table, else 1."""
+        window = self.analysis.windows.get(name)
+        return self.shapes[name][window.axis] if window is not None else 1
+
     def _ism_model(self):
         self._table_nodes()
+        if self.sliced:
+            self._sliced_tables()
         graph = self.graph
         window = self.analysis.windows[self.input_name]
         input_shape = ["rows"] + rows_shape(self.shapes[self.input_name], window.axis, 1)[1:]
         inputs = [helper.make_tensor_value_info(self.win(self.input_name), onnx.TensorProto.FLOAT, input_shape)]
         for name, table in self.tables.items():
-            inputs.append(helper.make_tensor_value_info(f"{name}__ref", onnx.TensorProto.FLOAT,
+            inputs.append(helper.make_tensor_value_info(f"{name}__ref_all" if self.sliced else f"{name}__ref",
+                                                        onnx.TensorProto.FLOAT,
                                                         ["ref_rows_" + str(len(inputs)), table.row_size]))
+        if self.sliced:
+            inputs += [helper.make_tensor_value_info(name, onnx.TensorProto.INT64, [1]) for name in (SEQ_FIRST, SEQ_STOP)]
         for spec in self.gathers:
             inputs.append(helper.make_tensor_value_info(spec.index_name, onnx.TensorProto.INT64, ["rows", spec.width]))
         for head in self.dense_heads:
             inputs.append(helper.make_tensor_value_info(head.start_input, onnx.TensorProto.INT64, [1]))
         outputs = []
-        for final in self.output_names():
+        for final in self.result_names():
             outputs.append(helper.make_tensor_value_info(final, onnx.TensorProto.FLOAT, None))
         ism = helper.make_graph(self.nodes, "onnxism_fast_ism", inputs, outputs, list(graph.initializer))
         model = helper.make_model(ism, opset_imports=list(self.proto.opset_import))
@@ -557,7 +589,8 @@ class IsmGraphBuilder:
         for name, table in self.tables.items():
             shape_name = f"{name}__ref_shape"
             graph.node.extend([
-                helper.make_node("Transpose", [name], [f"{name}__ref_t"], perm=table.perm, name=f"{name}__ref_t"),
+                helper.make_node("Transpose", [table.tensor], [f"{name}__ref_t"], perm=table.perm,
+                                 name=f"{name}__ref_t"),
                 helper.make_node("Constant", [], [shape_name], name=shape_name,
                                  value=numpy_helper.from_array(np.array([-1, table.row_size], np.int64))),
                 helper.make_node("Reshape", [f"{name}__ref_t", shape_name], [f"{name}__ref"], name=f"{name}__ref"),

@@ -1,7 +1,8 @@
 """FastISM: exact ISM that recomputes only the window each substitution can change (the fastISM idea, on ONNX).
 
-Per chunk of sequences: one reference run caches the tables; then batches of substitutions (sequences x positions
-x alternatives together) go through the ISM graph in one onnxruntime call each.
+Per chunk of sequences: one reference run caches the tables on the device; then batches of substitutions
+(sequences x positions x alternatives together) go through the ISM graph in one onnxruntime call each, which
+returns only the change of each output (``runner.py``: IO binding, on the CPU and on CUDA alike).
 """
 
 import warnings
@@ -16,25 +17,26 @@ from .analysis import analyse
 from .graphs import IsmGraphBuilder
 from .indices import gather_indices
 from .probe import probe_shapes
+from .runner import BoundRunner
 
 
 class FastPlan:
     """The compiled graphs and window data for one model, length and output selection."""
 
-    def __init__(self, model, length, outputs, dense_heads=True):
+    def __init__(self, model, length, outputs, dense_heads=True, *, deltas=False, sliced=False):
         layout_axis = 1 if model.layout == "NLC" else 2
         shape = [2, length, 4] if model.layout == "NLC" else [2, 4, length]
         shapes = probe_shapes(model.proto, model.input_name, shape, model.input_dtype)
         self.analysis = analyse(model.proto.graph, model.input_name, layout_axis, shapes)
         _check_batch_axis(shapes, self.analysis)
-        builder = IsmGraphBuilder(model.proto, self.analysis, shapes, model.input_name, outputs, dense_heads)
+        builder = IsmGraphBuilder(model.proto, self.analysis, shapes, model.input_name, outputs, dense_heads,
+                                  deltas=deltas, sliced=sliced)
         self.ism_model, self.reference_model = builder.build()
         self.gathers = builder.gathers
         self.tables = list(builder.tables)
-        self.table_rows = {name: shapes[name][self.analysis.windows[name].axis] if name in self.analysis.windows
-                           else 1 for name in self.tables}  # rows of each reference table per sequence
+        self.table_rows = {name: builder.table_rows(name) for name in self.tables}  # rows per sequence
         self.outputs = outputs
-        self.ism_outputs = builder.output_names()
+        self.ism_outputs = builder.result_names()
         self.input_window = builder.win(model.input_name)
         self.heads = builder.heads  # node key -> the linear global layer it belongs to (``linear.py``)
         self.dense_heads = builder.dense_heads  # the ISM graph takes one window start per head per batch
@@ -54,7 +56,7 @@ def _compiled(model, length, outputs, device):
     cache = model.__dict__.setdefault("_fast_plans", {})
     key = (length, tuple(outputs), parse_device(device))
     if key not in cache:
-        plan = FastPlan(model, length, outputs)
+        plan = FastPlan(model, length, outputs, deltas=True, sliced=True)
         cache[key] = (plan, make_session(plan.reference_model.SerializeToString(), device),
                       make_session(plan.ism_model.SerializeToString(), device))
     return cache[key]
@@ -123,10 +125,8 @@ class FastISM(NaiveISM):
         start, end = self.window
         count, width = len(onehot), end - start
         plan = self.plan
-        feeds_ref = {self.model.input_name: self.model.to_model_layout(onehot)}
-        values = self.reference.run(self.outputs + [f"{t}__ref" for t in plan.tables], feeds_ref)
-        reference = {name: np.asarray(v, np.float32) for name, v in zip(self.outputs, values)}
-        tables = dict(zip(plan.tables, values[len(self.outputs):]))
+        runner = BoundRunner(plan, self.reference, self.ism, self.model.input_name, self.device)
+        reference = runner.start_chunk(self.model.to_model_layout(onehot))
         scores = {name: np.zeros((count, width, 4) + self.shapes[name], dtype=np.float32) for name in self.outputs}
         seq, pos, base = substitutions(onehot, self.window)
         total = len(seq)
@@ -138,20 +138,19 @@ class FastISM(NaiveISM):
             s, p, b = seq[first:stop], pos[first:stop] + start, base[first:stop]
             column = np.zeros((len(s), 4), np.float32)
             column[np.arange(len(s)), b] = 1.0
-            # the batch's sequences are consecutive: feed only their reference rows (views, no copies), so the
-            # graph's [reference | window | padding] tables grow with the batch, not with the chunk
+            # the batch's sequences are consecutive: the graph slices their reference rows out of the chunk's
+            # tables, so its [reference | window | padding] tables grow with the batch, not with the chunk
             first_seq, seqs_in_batch = int(s[0]), int(s[-1]) - int(s[0]) + 1
-            feeds = {f"{name}__ref": table[first_seq * plan.table_rows[name]:][:seqs_in_batch * plan.table_rows[name]]
-                     for name, table in tables.items()}
-            feeds[plan.input_window] = column[:, None, :]  # the rows layout: (rows, window 1, 4)
+            feeds = {plan.input_window: column[:, None, :]}  # the rows layout: (rows, window 1, 4)
             for spec in plan.gathers:
                 feeds[spec.index_name] = gather_indices(spec, windows.get(spec.source), s - first_seq, p,
                                                         seqs_in_batch)
             for head in plan.dense_heads:
                 feeds[head.start_input] = windows[head.source].start[p[:1]].astype(np.int64)
-            outs = self.ism.run(plan.ism_outputs, feeds)
-            for name, value in zip(self.outputs, outs):
-                scores[name][s, p - start, b] = value - reference[name][s]
+            deltas = runner.batch(first_seq, first_seq + seqs_in_batch, feeds)
+            for name, value in zip(self.outputs, deltas):
+                scores[name][s, p - start, b] = value
             if advance is not None:
                 advance(len(s) * count / max(total, 1))
+        runner.end_chunk()
         return reference, scores

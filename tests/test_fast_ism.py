@@ -203,7 +203,7 @@ def _architectures():
             {"a": conv(4, 6, 5, padding=4, dilation=2), "b": conv(6, 6, 5, padding=4, dilation=2),
              "c": conv(6, 5, 7), "d": nn.Linear(5 * 17, 2)},
             lambda b, x: b["d"](F.max_pool1d(b["c"](torch.relu(b["b"](torch.relu(b["a"](x))))), 2).flatten(1))),
-        "conv_transpose_as_conv": Net(  # 16 output channels: delta (5 taps), then im2col (3 taps, dilated)
+        "conv_transpose_as_conv": Net(  # 16 output channels: delta (5 taps), then the Conv form (3 taps, dilated)
             {"a": conv(4, 6, 3, padding=1), "t": nn.ConvTranspose1d(6, 16, 5, padding=2),
              "u": nn.ConvTranspose1d(16, 16, 3, padding=2, dilation=2)},
             lambda b, x: b["u"](torch.relu(b["t"](torch.relu(b["a"](x))))).sum(1)),

@@ -5,8 +5,10 @@ with the length axis moved next to the batch and flattened to rows (n * L_T, K).
 
 ISM graph: takes the substituted input columns (one per row), the tables and per-gather row indices, and returns
 the model outputs for every row. Every windowed tensor is held in the rows layout (``layout.py``): (rows, window,
-other axes). A convolution or pooling along the length is one Gather of its input columns (im2col, straight from
-the table of [reference rows | window rows | padding rows]) and a MatMul or a reduction. A stride-1 convolution
+other axes). A convolution along the length is one Gather of the input columns it reads (straight from the table
+of [reference rows | window rows | padding rows]) and onnxruntime's Conv without padding on them, viewed as NHWC so
+that its blocked kernel takes them without a separate transpose; a pooling is a Gather of every window (im2col)
+and a reduction. A stride-1 convolution
 whose input changed on fewer columns than it reads is a delta convolution instead: only the changed columns are
 multiplied, and the change is added to the cached reference output (on the one-hot input this is a lookup of
 weight differences). A point-wise op runs on the window with its constants moved to the rows layout; an op with
@@ -68,12 +70,13 @@ class Table:
 
 
 #: A stride-1 Conv with at least this many taps runs as a delta convolution; with fewer, its col2im gather costs
-#: more than the multiplications it saves (measured on BPNet's 3-tap dilated layers), so it runs as im2col.
+#: more than the multiplications it saves (measured on BPNet's 3-tap dilated layers), so it runs as onnxruntime's
+#: blocked Conv on the gathered window (``_conv_native``).
 DELTA_MIN_TAPS = 5
-#: A Conv with fewer output channels than this runs as onnxruntime's own op on the gathered window (in the model's
-#: layout): a MatMul form would gather k input columns (or k contributions) per output column for only a few
-#: multiply-adds each (measured on BPNet's 2-channel, 25-tap profile head).
-MATMUL_MIN_OUT_CHANNELS = 16
+#: A Conv with fewer output channels than this runs as the model's own op on the gathered window, in the model's
+#: layout: neither the MatMul forms nor onnxruntime's blocked (NCHWc) kernel pay for a few output channels
+#: (measured on BPNet's 2-channel, 25-tap profile head).
+NATIVE_MIN_OUT_CHANNELS = 16
 #: Inputs of a ``sliced`` ISM graph: its batch's sequences are [SEQ_FIRST, SEQ_STOP) of the chunk's tables.
 SEQ_FIRST, SEQ_STOP = "seq__first", "seq__stop"
 
@@ -299,29 +302,29 @@ class IsmGraphBuilder:
         target = windows[out]
         source = next(name for name in node.input if name in windows)
         start, width = rule.needed(target.start, target.width)
-        if windows[source].width == windows[source].length and target.width == target.length:
-            # both whole: the op itself on the whole tensor, its own padding included, nothing gathered
-            inputs = [self.to_model(self.win(name), name) if name == source else name for name in node.input]
+        kernel = self._length_kernel(node, source, out)
+        conv = (kernel is not None and node.op_type in ("Conv", "ConvTranspose")
+                and self.conv_weight(node).shape[0] >= NATIVE_MIN_OUT_CHANNELS)
+        if (conv and rule.stride == 1 and kernel[0] >= DELTA_MIN_TAPS and windows[source].width < width
+                and target.width < target.length):
+            self._delta_conv(node, source, rule, *kernel)
+            return
+        if conv:
+            self._conv_native(node, source, rule, start, width, kernel[1])
+            return
+        if target.width == target.length:
+            # a whole output: the op itself on the whole input, its own padding included (nothing gathered where
+            # the input window is whole too)
+            inputs = [self.materialise(name) if name == source else name for name in node.input]
             self.nodes.append(rewired(node, inputs, self._fresh("whole")))
             self.to_rows(self.nodes[-1].output[0], out, self.win(out))
             return
-        kernel = self._length_kernel(node, source, out)
-        if (kernel is not None and node.op_type in ("Conv", "ConvTranspose")
-                and self.conv_weight(node).shape[0] < MATMUL_MIN_OUT_CHANNELS):
-            kernel = None  # few output channels: gathering k columns per output costs more than the op itself
-        if (kernel is not None and node.op_type in ("Conv", "ConvTranspose") and rule.stride == 1
-                and kernel[0] >= DELTA_MIN_TAPS and windows[source].width < width):
-            self._delta_conv(node, source, rule, *kernel)
-            return
-        if kernel is not None:  # a Conv, stride-1 ConvTranspose, MaxPool or AveragePool along the length alone
+        if kernel is not None and node.op_type in ("MaxPool", "AveragePool"):  # along the length alone
             size, dilation = kernel
             offsets = (np.arange(target.width)[:, None] * rule.stride + np.arange(size)[None, :] * dilation)
             columns = self.gather(source, start, offsets, rule.pad_value)  # (rows, w, k, *rest)
-            if node.op_type in ("Conv", "ConvTranspose"):
-                self._conv_as_matmul(node, columns, size, target.width)
-            else:
-                reduce = "ReduceMax" if node.op_type == "MaxPool" else "ReduceMean"
-                self._reduce(reduce, columns, [2], self.win(out))
+            reduce = "ReduceMax" if node.op_type == "MaxPool" else "ReduceMean"
+            self._reduce(reduce, columns, [2], self.win(out))
             return
         gathered = self.gather(source, start, np.arange(width), rule.pad_value)
         if rule.length_only:
@@ -369,20 +372,25 @@ class IsmGraphBuilder:
             weight = np.ascontiguousarray(np.flip(weight, spatial).swapaxes(0, 1))
         return weight
 
-    def _conv_as_matmul(self, node, columns, size, width):
-        """Conv on gathered input columns (rows, w, k, C_in, 1...) as one MatMul with the (k * C_in, C_out)
-        weight matrix, plus the bias."""
+    def _conv_native(self, node, source, rule, start, width, dilation):
+        """A Conv (or stride-1 ConvTranspose, as its Conv) along the length on its gathered input columns
+        [start, start + width), as onnxruntime's own 2-D Conv without padding. The gathered rows (rows, width, C)
+        are viewed as NHWC (rows, 1, width, C), so that onnxruntime's NCHWc layout pass folds both Transposes into
+        its reorders and runs its blocked convolution kernel with the bias (measured on BPNet's 64-channel dilated
+        layers: 2x the im2col MatMul)."""
         out = node.output[0]
+        target = self.analysis.windows[out]
         weight = self.conv_weight(node)
         c_out, c_in = weight.shape[:2]
-        matrix = weight.reshape(c_out, c_in, size).transpose(2, 1, 0).reshape(size * c_in, c_out)
-        flat = self._reshape(columns, [-1, width, size * c_in])
-        product = self._node("MatMul", [flat, self._const(self._fresh("weight"), matrix.astype(weight.dtype))],
-                             [self._fresh("conv")])
+        gathered = self._reshape(self.gather(source, start, np.arange(width), rule.pad_value), [-1, 1, width, c_in])
+        inputs = [self._transpose(gathered, [0, 3, 1, 2]),
+                  self._const(self._fresh("weight"), weight.reshape(c_out, c_in, 1, -1))]
         if len(node.input) > 2 and node.input[2]:
-            bias = self.constants[node.input[2]]
-            product = self._node("Add", [product, self._const(self._fresh("bias"), bias)], [self._fresh("biased")])
-        self._reshape(product, rows_shape(self.shapes[out], self.analysis.windows[out].axis, width), self.win(out))
+            inputs.append(self._const(self._fresh("bias"), self.constants[node.input[2]]))
+        conv = self._node("Conv", inputs, [self._fresh("conv")], dilations=[1, int(dilation)],
+                          strides=[1, int(rule.stride)], pads=[0, 0, 0, 0])
+        conv = self._transpose(conv, [0, 2, 3, 1])  # (rows, 1, w, C_out)
+        self._reshape(conv, rows_shape(self.shapes[out], target.axis, target.width), self.win(out))
 
     def _delta_conv(self, node, source, rule, size, dilation):
         """A stride-1 Conv whose input changes on fewer columns than its output window reads: the change of the

@@ -34,7 +34,6 @@ class FastPlan:
         self.ism_model, self.reference_model = builder.build()
         self.gathers = builder.gathers
         self.tables = list(builder.tables)
-        self.table_rows = {name: builder.table_rows(name) for name in self.tables}  # rows per sequence
         self.outputs = outputs
         self.ism_outputs = builder.result_names()
         self.input_window = builder.win(model.input_name)

@@ -199,9 +199,10 @@ def _architectures():
             {"a": conv(4, 6, 5, padding=2), "t": nn.ConvTranspose1d(6, 2, 7, padding=3),
              "s": nn.ConvTranspose1d(6, 1, 4, stride=2, padding=1)},
             lambda b, x: (b["t"](torch.relu(b["a"](x))), b["s"](torch.relu(b["a"](x))))),
-        "delta_convs_dilated_stacked": Net(  # delta convolutions: by source column (narrow input), then by tap
-            {"a": conv(4, 6, 5, padding=4, dilation=2), "b": conv(6, 6, 5, padding=4, dilation=2),
-             "c": conv(6, 5, 7), "d": nn.Linear(5 * 17, 2)},
+        "delta_convs_dilated_stacked": Net(  # delta convolutions (16 channels, 5 taps dilated): by source column
+            # (its input changes on 3 columns, fewer than its taps), then by tap
+            {"a": conv(4, 16, 3, padding=1), "b": conv(16, 16, 5, padding=4, dilation=2),
+             "c": conv(16, 16, 5, padding=4, dilation=2), "d": nn.Linear(16 * 20, 2)},
             lambda b, x: b["d"](F.max_pool1d(b["c"](torch.relu(b["b"](torch.relu(b["a"](x))))), 2).flatten(1))),
         "conv_transpose_as_conv": Net(  # 16 output channels: delta (5 taps), then the Conv form (3 taps, dilated)
             {"a": conv(4, 6, 3, padding=1), "t": nn.ConvTranspose1d(6, 16, 5, padding=2),
@@ -255,6 +256,18 @@ EXPECTED_HEADS = {
 }
 
 
+#: How each architecture's delta convolutions sum their contributions (``graphs._delta_conv``): "column" when
+#: the input changes on fewer columns than the taps, "tap" otherwise; the rest have none.
+EXPECTED_DELTA_CONVS = {"delta_convs_dilated_stacked": ["column", "tap"], "conv_transpose_as_conv": ["column"]}
+
+
+def delta_conv_modes(model, length):
+    """The col2im mode of each delta convolution fast ISM builds for ``model``, in graph order."""
+    model = onnxism.load(model)
+    plan = FastPlan(model, length, model.output_names)
+    return ["column" if spec.column is not None else "tap" for spec in plan.gathers if spec.kind == "col2im"]
+
+
 @pytest.mark.parametrize("name", ARCHITECTURES)
 def test_fast_equals_naive_on_architecture(name, tmp_path):
     torch = pytest.importorskip("torch")
@@ -272,6 +285,7 @@ def test_fast_equals_naive_on_architecture(name, tmp_path):
     path = tmp_path / f"{name}.onnx"
     torch_to_onnx(module, example, path, output_names=[f"out{k}" for k in range(count)])
     assert head_kinds(path, length)[0] == EXPECTED_HEADS.get(name, [])
+    assert delta_conv_modes(path, length) == EXPECTED_DELTA_CONVS.get(name, [])
     seqs = random_onehot(2, length, seed=5, n_fraction=0.05)
     assert_fast_equals_naive(path, seqs, batch_size=50)
     assert_scorers_agree_on_random_values(path, length)

@@ -402,13 +402,15 @@ class IsmGraphBuilder:
         target, window = windows[out], windows[source]
         weight = self.conv_weight(node)
         c_out, c_in = weight.shape[:2]
-        change = self._reshape(self.change(source), [-1, window.width, c_in])
+        # one zero row after the rows' changed columns: its products are the zero rows invalid entries read
+        # (appended to the change, C_in wide, rather than to the product, taps * C_out wide)
+        change = self._reshape(self.change(source), [-1, c_in])
+        zero = self._const(self._fresh("zero"), np.zeros((1, c_in), weight.dtype))
+        change = self._node("Concat", [change, zero], [self._fresh("change_zero")], axis=0)
         matrix = weight.reshape(c_out, c_in, size).transpose(1, 2, 0).reshape(c_in, size * c_out)
         product = self._node("MatMul", [change, self._const(self._fresh("weight"), matrix.astype(weight.dtype))],
                              [self._fresh("contributions")])
-        product = self._reshape(product, [-1, c_out])
-        zero = self._const(self._fresh("zero"), np.zeros((1, c_out), weight.dtype))
-        product = self._node("Concat", [product, zero], [self._fresh("contributions_zero")], axis=0)
+        product = self._reshape(product, [-1, c_out])  # row (m * w_s + c) * k + t; then k zero rows
         k = len(self.gathers)
         shift = rule.needed(target.start, target.width)[0] - window.start  # output j, tap t: source shift + j + t*d
         outputs = np.arange(target.width)[:, None]

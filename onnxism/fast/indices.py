@@ -6,11 +6,11 @@ c = start[p] + offset:
                substitution in the batch (rows * width_T) | padding rows]: the window row when c lies in T's window
                for p, the reference row n * L_T + c otherwise, the padding row outside [0, L_T).
   "reference"  rows of T's reference table only (n * L_T + c); c always lies in [0, L_T).
-  "col2im"     rows of a per-batch product Y (rows * block * taps rows, then one zero row): row
+  "col2im"     rows of a per-batch product Y (rows * block * taps rows, then zero rows): row
                (m * block + c) * taps + t holds source column c's contribution through tap t. Either the tap t is
                static and c = start[p] + offset (valid when 0 <= c < block), or (``column`` set) the source column c
                is static and start[p] + offset = t * dilation (valid when it is a multiple in [0, taps * dilation));
-               invalid entries read the zero row.
+               invalid entries read the first zero row.
   "sequence"   rows of a non-windowed tensor's reference table (one row per sequence): row n, width 1.
 """
 

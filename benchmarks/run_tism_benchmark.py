@@ -117,7 +117,8 @@ def main():
 def write_outputs(args, machine, rows):
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out + ".json", "w") as handle:
-        json.dump({"machine": machine, "args": vars(args), "rows": rows}, handle, indent=1)
+        recorded = dict(vars(args), out=os.path.relpath(args.out, os.path.dirname(HERE)))  # no machine paths
+        json.dump({"machine": machine, "args": recorded, "rows": rows}, handle, indent=1)
     command = "python benchmarks/run_tism_benchmark.py " + " ".join(sys.argv[1:])
     lines = [
         f"Machine: {machine}. Command: `{command.strip()}`",

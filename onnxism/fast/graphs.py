@@ -551,7 +551,7 @@ class IsmGraphBuilder:
     def _sliced_tables(self):
         """Each table ``K__ref`` as the rows of sequences [SEQ_FIRST, SEQ_STOP) of the whole-chunk ``K__ref_all``."""
         axes = self._const("tables__axes", np.array([0], np.int64))
-        for name, table in self.tables.items():
+        for name in self.tables:
             rows = self._const(f"{name}__seq_rows", np.array([self.table_rows(name)], np.int64))
             first = self._node("Mul", [SEQ_FIRST, rows], [f"{name}__first_row"])
             stop = self._node("Mul", [SEQ_STOP, rows], [f"{name}__stop_row"])

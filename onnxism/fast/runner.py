@@ -18,8 +18,7 @@ class BoundRunner:
     """IO-bound runs of one plan's reference session and ISM session on one device."""
 
     def __init__(self, plan, reference, ism, input_name, device):
-        kind, index = parse_device(device)
-        self.device = (kind, index)
+        self.device = parse_device(device)  # (kind, index), as bind_output takes them
         self.plan, self.reference, self.ism, self.input_name = plan, reference, ism, input_name
         self.binding = None
 

@@ -5,8 +5,10 @@ fast is timed on whole sequences (--fast-seqs of them), as users run it: its bat
 window start, so a short window would not show its real batch sizes. naive and the fastISM package, whose cost
 per position is uniform, are timed on a window of --positions positions in the middle of --seqs sequences and
 scaled to whole sequences (the reference pass they run once per chunk is counted in the window's time, so the
-scaling slightly overstates them, by about one forward pass in 3 x --positions). Writes a Markdown table and a
-JSON file under benchmarks/results/.
+scaling slightly overstates them, by about one forward pass in 3 x --positions). Batch sizes: naive from 1 up (it
+is fastest at small batches on some models: BPNet's wide activations stay in cache), fast from 16 up (below, its
+per-call cost dominates). Writes a Markdown table and a JSON file (every batch size's time) under
+benchmarks/results/.
 
     python benchmarks/run_ism_benchmark.py                          # the README's configuration
     python benchmarks/run_ism_benchmark.py --fastism                # + the fastISM package (own venv)
@@ -92,8 +94,8 @@ def main():
                         "fastISM)")
     parser.add_argument("--fast-seqs", type=int, default=4, help="whole sequences timed for fast")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--naive-batch", type=int, nargs="+", default=[64, 256])
-    parser.add_argument("--fast-batch", type=int, nargs="+", default=[64, 128, 256, 1024])
+    parser.add_argument("--naive-batch", type=int, nargs="+", default=[1, 4, 16, 64, 256])
+    parser.add_argument("--fast-batch", type=int, nargs="+", default=[16, 32, 64, 256])
     parser.add_argument("--fastism", action="store_true", help="also time the fastISM package (own venv)")
     parser.add_argument("--fastism-batch", type=int, nargs="+", default=[4])
     parser.add_argument("--device", default="cpu")

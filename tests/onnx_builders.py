@@ -73,3 +73,45 @@ def linear_heads_model(*, length=30, channels=3, seed=0):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 10
     return model
+
+
+def wrapped_residual_model(*, length=40, channels=16, seed=0):
+    """tf2onnx's form of a BPNet-like trunk (channels-last input, each Conv1D wrapped as a 2-D Conv):
+    x (N, L, 4) -> Unsqueeze -> Transpose -> Conv2D(1 x 3, 4 -> C, with a bias) -> Transpose -> Squeeze -> Add(bias)
+    -> Relu = h1 (N, L, C); then twice h += Relu(Add(Squeeze(Conv2D(1 x 3, dilation 2 and 4, no bias)), bias)),
+    the residual read from the tensor the Conv reads; y = ReduceMean over the length (N, C)."""
+    rng = np.random.default_rng(seed)
+    initializers = [numpy_helper.from_array(np.array([1], np.int64), "axis_1"),
+                    numpy_helper.from_array(np.array([1], np.int64), "axes_len")]
+    nodes = []
+
+    def conv(source, c_in, dilation, label):
+        weight = 0.3 * rng.standard_normal((channels, c_in, 1, 3))
+        bias = rng.standard_normal(channels)
+        initializers.extend([numpy_helper.from_array(weight.astype(np.float32), f"w_{label}"),
+                             numpy_helper.from_array(bias.astype(np.float32), f"b_{label}"),
+                             numpy_helper.from_array(rng.standard_normal(channels).astype(np.float32), f"c_{label}")])
+        nodes.extend([
+            helper.make_node("Unsqueeze", [source, "axis_1"], [f"{label}_4d"]),  # (N, 1, L, C)
+            helper.make_node("Transpose", [f"{label}_4d"], [f"{label}_nchw"], perm=[0, 3, 1, 2]),
+            helper.make_node("Conv", [f"{label}_nchw", f"w_{label}"] + ([f"c_{label}"] if c_in == 4 else []),
+                             [f"{label}_conv"], dilations=[1, dilation], pads=[0, dilation, 0, dilation]),
+            helper.make_node("Transpose", [f"{label}_conv"], [f"{label}_nhwc"], perm=[0, 2, 3, 1]),
+            helper.make_node("Squeeze", [f"{label}_nhwc", "axis_1"], [f"{label}_pre"]),
+            helper.make_node("Add", [f"{label}_pre", f"b_{label}"], [f"{label}_biased"]),
+            helper.make_node("Relu", [f"{label}_biased"], [f"{label}_relu"]),
+        ])
+        return f"{label}_relu"
+
+    h = conv("x", 4, 1, "first")
+    for k, dilation in enumerate((2, 4)):
+        branch = conv(h, channels, dilation, f"dilated{k}")
+        nodes.append(helper.make_node("Add", [h, branch], [f"sum{k}"]))
+        h = f"sum{k}"
+    nodes.append(helper.make_node("ReduceMean", [h, "axes_len"], ["y"], keepdims=0))
+    graph = helper.make_graph(nodes, "wrapped_residual",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", length, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", channels])], initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 10
+    return model

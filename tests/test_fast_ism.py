@@ -11,7 +11,7 @@ from onnxism.fast.linear import DenseHead, MeanHead
 from onnxism.fast.method import FastISM, FastPlan
 from onnxism.methods.naive import NaiveISM
 from conftest import SMALL_ZOO, random_onehot, require_cuda
-from onnx_builders import conv_model, linear_heads_model
+from onnx_builders import conv_model, linear_heads_model, wrapped_residual_model
 
 
 def assert_fast_equals_naive(model, seqs, **kwargs):
@@ -72,6 +72,48 @@ def test_linear_heads_are_updated_incrementally_and_exactly():
     for batch_size in (7, 1000):
         assert_fast_equals_naive(model, random_onehot(3, 30, seed=1, n_fraction=0.05), batch_size=batch_size)
     assert_scorers_agree_on_random_values(model, 30)
+
+
+@pytest.mark.parametrize("length", [40, 12])
+def test_conv_epilogues_fold_and_reshaped_tensors_share_tables(length):
+    """tf2onnx's Conv2D wrapping with a separate bias Add and Relu (``wrapped_residual_model``): each Conv of the
+    ISM graph carries the bias and feeds the Relu directly (one onnxruntime kernel), the Convs gather from the
+    tables of the tensors their wrappers reshape (no table per wrapper), and where the last Conv's output is the
+    whole length (L = 12) its input and the residual are one Gather, the Conv padding the sequence ends itself."""
+    model = wrapped_residual_model(length=length)
+    loaded = onnxism.load(model)
+    plan = FastPlan(loaded, length, loaded.output_names, deltas=True, sliced=True)
+    graph = plan.ism_model.graph
+    convs = [node for node in graph.node if node.op_type == "Conv"]
+    assert len(convs) == 3
+    for conv in convs:
+        assert len(conv.input) == 3
+        assert [node.op_type for node in graph.node if conv.output[0] in node.input] == ["Relu"]
+    assert not [node for node in graph.node if node.op_type == "Add" and any(i.startswith("b_") for i in node.input)]
+    assert {"first_relu", "sum0"} <= set(plan.tables)
+    assert not [name for name in plan.tables if name.endswith(("_4d", "_nchw", "_conv", "_nhwc", "_pre"))]
+    last_input = [spec for spec in plan.gathers if spec.source == "sum0" and spec.kind == "table"]
+    assert len(last_input) == (1 if length == 12 else 2)
+    pads = next(list(attribute.ints) for attribute in convs[-1].attribute if attribute.name == "pads")
+    assert pads == ([0, 4, 0, 4] if length == 12 else [0, 0, 0, 0])
+    assert_fast_equals_naive(model, random_onehot(2, length, seed=3, n_fraction=0.05), batch_size=7)
+    assert_scorers_agree_on_random_values(model, length)
+
+
+def test_fast_chooses_its_default_batch_from_its_widest_window():
+    """On the CPU, fast's default batch holds about 2 ** 21 values of its widest windowed tensor (a power of two in
+    [16, 256]); a given batch size is kept, and naive keeps the length-scaled default."""
+    from onnxism.methods.ism import _plan
+
+    def batch(model, length, method="fast", batch_size=None):
+        seqs = random_onehot(1, length, seed=0)
+        return _plan(model, seqs, method, None, "cpu", batch_size, None)["scorer"].batch_size
+
+    assert batch(conv_model(length=20), 20) == 256  # 5-column windows of 3 channels
+    wide = wrapped_residual_model(length=40, channels=800)  # windows up to 15 columns x 800 channels
+    assert batch(wide, 40) == 128  # 2 ** 21 / 12000 = 175: 2 ** 7.45
+    assert batch(conv_model(length=20), 20, batch_size=7) == 7
+    assert batch(conv_model(length=20), 20, method="naive") == 256  # 131072 / L, clipped to [8, 256]
 
 
 def test_fast_on_a_length_agnostic_graph():

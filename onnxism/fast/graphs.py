@@ -27,6 +27,7 @@ import onnx_graphsurgeon as gs
 from onnx import helper, numpy_helper
 
 from .analysis import graph_constants
+from .epilogues import fold_epilogues
 from .layout import inverse, rows_constant, rows_perm, rows_shape
 from .linear import DenseHead, find_heads
 from .rules import ELEMENTWISE, REDUCTIONS, UNARY_POINTWISE, LocalRule, attributes, rewired
@@ -100,8 +101,11 @@ class IsmGraphBuilder:
         self.tables = {}
         self.gathers = []
         self.materialised = {}
+        self.gathered = {}  # (source, pad value, starts, offsets) -> the gather's rows
+        self.aliases = {}  # windowed tensor -> the tensor it reshapes in the rows layout (``root``)
         self.heads = find_heads(proto.graph, analysis, shapes, self.constants, dense=dense_heads)
         self.dense_heads = []
+        self.native_convs = []  # outputs of the Convs _conv_native writes (their epilogues are folded in)
 
     # -- naming and small helpers ---------------------------------------------------------------------------
     def win(self, name):
@@ -150,28 +154,45 @@ class IsmGraphBuilder:
     def gather(self, source, start, offsets, pad_value=0.0):
         """``source`` (substituted) at columns start[p] + offsets of its length axis, in the rows layout:
         (rows, *offsets.shape, *rest)."""
-        table = self._table(source)
-        table.gathered = True
-        if pad_value not in table.pad_values:
-            table.pad_values.append(pad_value)
+        rest, source = self._rest(source), self.root(source)
         offsets = np.asarray(offsets, np.int64)
-        k = len(self.gathers)
-        spec = GatherSpec(f"idx__{k}", source, np.asarray(start, np.int64), offsets.reshape(-1),
-                          pad_row=table.pad_values.index(pad_value))
-        self.gathers.append(spec)
-        rows = self._node("Gather", [f"{source}__table", spec.index_name], [f"{source}__g{k}_rows"], axis=0)
-        return self._reshape(rows, [-1] + list(offsets.shape) + table.rest, f"{source}__g{k}")
+        key = (source, float(pad_value), np.asarray(start, np.int64).tobytes(), offsets.shape, offsets.tobytes())
+        if key not in self.gathered:  # else the same columns were gathered before (e.g. a residual in a Conv's input)
+            table = self._table(source)
+            table.gathered = True
+            if pad_value not in table.pad_values:
+                table.pad_values.append(pad_value)
+            k = len(self.gathers)
+            spec = GatherSpec(f"idx__{k}", source, np.asarray(start, np.int64), offsets.reshape(-1),
+                              pad_row=table.pad_values.index(pad_value))
+            self.gathers.append(spec)
+            self.gathered[key] = self._node("Gather", [f"{source}__table", spec.index_name],
+                                            [f"{source}__g{k}_rows"], axis=0)
+        return self._reshape(self.gathered[key], [-1] + list(offsets.shape) + rest)
 
     def reference(self, source, start, width):
         """``source``'s reference values (no substitution) at columns start[p] + [0, width), in the rows layout;
         every column must lie inside the tensor."""
+        rest, source = self._rest(source), self.root(source)
         self._table(source)
         k = len(self.gathers)
         spec = GatherSpec(f"idx__{k}", source, np.asarray(start, np.int64), np.arange(width, dtype=np.int64),
                           kind="reference")
         self.gathers.append(spec)
         rows = self._node("Gather", [f"{source}__ref", spec.index_name], [f"{source}__r{k}_rows"], axis=0)
-        return self._reshape(rows, [-1, width] + self.tables[source].rest, f"{source}__r{k}")
+        return self._reshape(rows, [-1, width] + rest, f"{source}__r{k}")
+
+    def root(self, name):
+        """The windowed tensor whose rows table holds ``name``'s rows: ``name`` itself, or the tensor it is a
+        rows-layout reshape of (same window, same values per column in the same order; tf2onnx's Unsqueeze,
+        Transpose and Squeeze around each Conv), so that both share one table."""
+        while name in self.aliases:
+            name = self.aliases[name]
+        return name
+
+    def _rest(self, name):
+        """The dims after (rows, column) of windowed tensor ``name`` in the rows layout."""
+        return [self.shapes[name][d] for d in self.perm(name)[2:]]
 
     def change(self, name):
         """The substituted minus the reference values of windowed tensor ``name`` on its own window (rows layout)."""
@@ -194,7 +215,7 @@ class IsmGraphBuilder:
     def _table(self, source):
         if source not in self.tables:
             perm = self.perm(source)
-            self.tables[source] = Table(source, perm, [self.shapes[source][d] for d in perm[2:]], [])
+            self.tables[source] = Table(source, perm, self._rest(source), [])
         return self.tables[source]
 
     def window_of(self, name, target):
@@ -382,13 +403,22 @@ class IsmGraphBuilder:
         target = self.analysis.windows[out]
         weight = self.conv_weight(node)
         c_out, c_in = weight.shape[:2]
+        left = right = 0
+        if rule.pad_value == 0 and np.all(start == start[0]):
+            # every row reads the same columns (a whole output): the Conv pads those outside the input itself
+            length = self.analysis.windows[source].length
+            left, right = max(0, -int(start[0])), max(0, int(start[0]) + width - length)
+            if left + right >= width:
+                left = right = 0
+            start, width = start + left, width - left - right
         gathered = self._reshape(self.gather(source, start, np.arange(width), rule.pad_value), [-1, 1, width, c_in])
         inputs = [self._transpose(gathered, [0, 3, 1, 2]),
                   self._const(self._fresh("weight"), weight.reshape(c_out, c_in, 1, -1))]
         if len(node.input) > 2 and node.input[2]:
             inputs.append(self._const(self._fresh("bias"), self.constants[node.input[2]]))
         conv = self._node("Conv", inputs, [self._fresh("conv")], dilations=[1, int(dilation)],
-                          strides=[1, int(rule.stride)], pads=[0, 0, 0, 0])
+                          strides=[1, int(rule.stride)], pads=[0, left, 0, right])
+        self.native_convs.append(conv)
         conv = self._transpose(conv, [0, 2, 3, 1])  # (rows, 1, w, C_out)
         self._reshape(conv, rows_shape(self.shapes[out], target.axis, target.width), self.win(out))
 
@@ -441,6 +471,9 @@ class IsmGraphBuilder:
         out = node.output[0]
         target = windows[out]
         translated = self._rows_form(node, target)
+        if (translated is not None and len(translated) == 1 and translated[0].op_type in ("Reshape", "Identity")
+                and translated[0].input[0] == self.win(node.input[0])):
+            self.aliases[out] = self.root(node.input[0])
         if translated is None:  # run the op in the model's layout
             inputs = [self.to_model(self.window_of(name, target), name) if name in windows else name
                       for name in node.input]
@@ -566,6 +599,7 @@ class IsmGraphBuilder:
         self._table_nodes()
         if self.sliced:
             self._sliced_tables()
+        self.nodes = fold_epilogues(self.nodes, self.native_convs, set(self.result_names()))
         graph = self.graph
         window = self.analysis.windows[self.input_name]
         input_shape = ["rows"] + rows_shape(self.shapes[self.input_name], window.axis, 1)[1:]

@@ -101,7 +101,9 @@ def _plan(model, seqs, method, positions, device, batch_size, outputs):
     names = model.select_outputs(outputs)
     shapes = model.output_shapes(sequences.length, device)
     rows = resolve_batch_size(batch_size, sequences.length, device)
-    scorer = METHODS[method](model, names, shapes, window, length=sequences.length, device=device, batch_size=rows)
+    scorer = METHODS[method](model, names, shapes, window, length=sequences.length, device=device, batch_size=rows,
+                             default_batch=batch_size is None)
+    rows = scorer.batch_size  # fast chooses its own default on the CPU (``FastPlan.default_batch_size``)
     width = window[1] - window[0]
     result_values = sum(width * 4 * math.prod(shapes[name]) for name in names)
     chunk = sequences_per_chunk(rows, scorer.rows_per_sequence(), result_values)

@@ -14,7 +14,8 @@ class NaiveISM:
 
     name = "naive"
 
-    def __init__(self, model, outputs, shapes, window, *, length=None, device="cpu", batch_size=128):
+    def __init__(self, model, outputs, shapes, window, *, length=None, device="cpu", batch_size=128,
+                 default_batch=False):
         self.model = model
         self.outputs = outputs
         self.shapes = shapes

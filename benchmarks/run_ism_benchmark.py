@@ -46,7 +46,9 @@ def export(name, length, framework, folder):
     return path
 
 
-def time_onnxism(path, seqs, method, batch, window, repeats, device, setup=None):
+def prepared(path, seqs, method, batch, window, device, setup=None):
+    """A function that runs one timed ISM of ``seqs`` (on ``window``, or whole sequences when None) and returns
+    its seconds; the plan and sessions are built before (their time appended to ``setup``)."""
     model = onnxism.load(path)
     began = time.perf_counter()
     middle = seqs.shape[1] // 2
@@ -54,12 +56,17 @@ def time_onnxism(path, seqs, method, batch, window, repeats, device, setup=None)
                 device=device)  # builds graphs and sessions (once per loaded model) before timing
     if setup is not None:
         setup.append(time.perf_counter() - began)
-    runs = []
-    for _ in range(repeats):
+
+    def run():
         began = time.perf_counter()
         onnxism.ism(model, seqs, method=method, batch_size=batch, positions=window, device=device)
-        runs.append(time.perf_counter() - began)
-    return runs
+        return time.perf_counter() - began
+    return run
+
+
+def time_onnxism(path, seqs, method, batch, window, repeats, device, setup=None):
+    run = prepared(path, seqs, method, batch, window, device, setup)
+    return [run() for _ in range(repeats)]
 
 
 def fastism_python():
@@ -96,6 +103,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--naive-batch", type=int, nargs="+", default=[1, 4, 16, 64, 256])
     parser.add_argument("--fast-batch", type=int, nargs="+", default=[16, 32, 64, 256])
+    parser.add_argument("--pairs", type=int, default=5, help="alternating naive and fast runs at their best batch "
+                        "sizes, for the paired ratio")
     parser.add_argument("--fastism", action="store_true", help="also time the fastISM package (own venv)")
     parser.add_argument("--fastism-batch", type=int, nargs="+", default=[4])
     parser.add_argument("--device", default="cpu")
@@ -129,6 +138,10 @@ def main():
                     result.setdefault("setup_seconds", {}).setdefault(method, setup[0])
                     result["methods"].setdefault(method, {})[batch] = per_sequence
                     print(f"{name} {length} {method} batch {batch}: {per_sequence:.3f} s/seq", flush=True)
+            if args.pairs:
+                result["paired"] = paired_ratio(args, path, seqs, window, scale, result["methods"])
+                print(f"{name} {length} paired fast / naive: {result['paired']['ratio']:.1f}x "
+                      f"({min(result['paired']['ratios']):.1f}x to {max(result['paired']['ratios']):.1f}x)", flush=True)
             if args.fastism:  # fastISM builds the same spec (same weights) in Keras 2
                 for batch in args.fastism_batch:
                     runs, error = time_fastism(name, length, seqs[:args.seqs], batch, window, args.repeats, folder)
@@ -140,6 +153,21 @@ def main():
                         print(f"{name} {length} fastISM failed: {error}")
             rows.append(result)
     write_outputs(args, machine, rows)
+
+
+def paired_ratio(args, path, seqs, window, scale, methods):
+    """naive and fast at their best batch sizes, run alternately --pairs times: each pair's naive / fast, so that a
+    change in the machine's speed between the sweeps (10 to 30% on a shared machine) falls on both."""
+    batches = {method: min(methods[method], key=methods[method].get) for method in ("naive", "fast")}
+    naive = prepared(path, seqs[:args.seqs], "naive", batches["naive"], window, args.device)
+    fast = prepared(path, seqs[:args.fast_seqs], "fast", batches["fast"], None, args.device)
+    ratios = []
+    for _ in range(args.pairs):
+        per_naive = naive() * scale
+        per_fast = fast() / args.fast_seqs
+        ratios.append(per_naive / per_fast)
+    return {"naive_batch": batches["naive"], "fast_batch": batches["fast"], "ratios": ratios,
+            "ratio": statistics.median(ratios)}
 
 
 def write_outputs(args, machine, rows):
@@ -154,11 +182,13 @@ def write_outputs(args, machine, rows):
         f"Seconds per sequence (all 3 alternatives at every position; median of {args.repeats} runs), best batch "
         f"size in brackets. fast: {args.fast_seqs} whole sequences. naive and fastISM: {args.positions} central "
         f"positions x {args.seqs} sequences, scaled to the whole sequence. Speed-ups are ratios of the best times. "
-        "Set-up is the one-time cost of a fast-ISM plan per loaded model (analysis, graph building, onnxruntime "
-        "sessions), not included.",
+        f"Paired: naive and fast at those batch sizes run alternately {args.pairs} times, median (range) of the "
+        "pairs' ratios. Set-up is the one-time cost of a fast-ISM plan per loaded model (analysis, graph building, "
+        "onnxruntime sessions), not included.",
         "",
-        "| model | L | naive | fast | fastISM package | fast / naive | fast vs fastISM | fast set-up (s) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | L | naive | fast | fastISM package | fast / naive | paired fast / naive | fast vs fastISM | "
+        "fast set-up (s) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         best = {m: min(v.items(), key=lambda kv: kv[1]) for m, v in row["methods"].items()}
@@ -170,9 +200,12 @@ def write_outputs(args, machine, rows):
 
         ratio = best["naive"][1] / best["fast"][1]
         versus = f"{best['fastISM'][1] / best['fast'][1]:.1f}x faster" if "fastISM" in best else "-"
+        paired = row.get("paired")
+        pairs = (f"{paired['ratio']:.1f}x ({min(paired['ratios']):.1f}x to {max(paired['ratios']):.1f}x)"
+                 if paired else "-")
         label = row["model"] + (" (torch export)" if row["framework"] == "torch" else "")
         lines.append(f"| {label} | {row['length']} | {cell('naive')} | {cell('fast')} | {cell('fastISM')} | "
-                     f"{ratio:.1f}x | {versus} | {row.get('setup_seconds', {}).get('fast', 0):.1f} |")
+                     f"{ratio:.1f}x | {pairs} | {versus} | {row.get('setup_seconds', {}).get('fast', 0):.1f} |")
     with open(args.out + ".md", "w") as handle:
         handle.write("\n".join(lines) + "\n")
     print("\n".join(lines))

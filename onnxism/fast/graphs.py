@@ -13,7 +13,9 @@ whose input changed on fewer columns than it reads is a delta convolution instea
 multiplied, and the change is added to the cached reference output (on the one-hot input this is a lookup of
 weight differences). A point-wise op runs on the window with its constants moved to the rows layout; an op with
 no rows-layout form runs in the model's layout between two Transposes; an op without a local rule runs on the
-full tensor, gathered the same way.
+full tensor, gathered the same way. A tensor that only reshapes another in the rows layout shares its table
+(``root``), identical gathers are built once, and each native Conv's bias Add and activation are folded into it
+(``epilogues.py``).
 
 Invariant: for every row (sequence n, position p, base b), the outputs equal the model's outputs on sequence n
 with position p set to base b.

@@ -47,15 +47,16 @@ def fold_epilogues(nodes, convs, outputs):
         transpose = only_consumer(conv_output)
         if transpose is None or transpose.op_type != "Transpose" or list(transpose.attribute[0].ints) != [0, 2, 3, 1]:
             continue
-        chain = [transpose]
+        chain, shape = [transpose], np.array([-1, 1, 1, c_out])  # the chain's last node and its output shape
         following = only_consumer(transpose.output[0])
         while following is not None and following.op_type == "Reshape":
-            shape = constant(following.input[1])
-            if shape is None or _channel_axis(shape) is None or shape[_channel_axis(shape)] != c_out:
+            target = constant(following.input[1])
+            axis = None if target is None else _channel_axis(target)
+            if axis is None or target[axis] != c_out:
                 break
             chain.append(following)
+            shape = target
             following = only_consumer(following.output[0])
-        shape = constant(chain[-1].input[1]) if len(chain) > 1 else np.array([-1, 1, 1, c_out])
         bias = _channel_bias(following, chain[-1].output[0], constant, c_out, shape)
         if bias is not None:
             end = following

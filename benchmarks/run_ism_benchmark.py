@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 import numpy as np  # noqa: E402
 
 import onnxism  # noqa: E402
+from onnxism.runtime.workers import resolve_workers  # noqa: E402
 from converters.zoo import export_zoo_model  # noqa: E402
 
 DEFAULT_MODELS = ["basset:1000", "basset:2000", "factorized_basset:1000", "factorized_basset:2000", "bpnet:1000",
@@ -46,26 +47,26 @@ def export(name, length, framework, folder):
     return path
 
 
-def prepared(path, seqs, method, batch, window, device, setup=None):
+def prepared(path, seqs, method, batch, window, device, setup=None, workers=None):
     """A function that runs one timed ISM of ``seqs`` (on ``window``, or whole sequences when None) and returns
     its seconds; the plan and sessions are built before (their time appended to ``setup``)."""
     model = onnxism.load(path)
     began = time.perf_counter()
     middle = seqs.shape[1] // 2
     onnxism.ism(model, seqs[:1], method=method, batch_size=batch, positions=(middle, middle + 2),
-                device=device)  # builds graphs and sessions (once per loaded model) before timing
+                device=device, workers=workers)  # builds graphs and sessions (once per loaded model) before timing
     if setup is not None:
         setup.append(time.perf_counter() - began)
 
     def run():
         began = time.perf_counter()
-        onnxism.ism(model, seqs, method=method, batch_size=batch, positions=window, device=device)
+        onnxism.ism(model, seqs, method=method, batch_size=batch, positions=window, device=device, workers=workers)
         return time.perf_counter() - began
     return run
 
 
-def time_onnxism(path, seqs, method, batch, window, repeats, device, setup=None):
-    run = prepared(path, seqs, method, batch, window, device, setup)
+def time_onnxism(path, seqs, method, batch, window, repeats, device, setup=None, workers=None):
+    run = prepared(path, seqs, method, batch, window, device, setup, workers)
     return [run() for _ in range(repeats)]
 
 
@@ -108,10 +109,14 @@ def main():
     parser.add_argument("--fastism", action="store_true", help="also time the fastISM package (own venv)")
     parser.add_argument("--fastism-batch", type=int, nargs="+", default=[4])
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--workers", type=int, default=None, help="onnxruntime calls in flight, naive and fast alike "
+                        "(default: onnxism's own)")
     parser.add_argument("--out", default=os.path.join(HERE, "results", "ism_cpu"))
     args = parser.parse_args()
 
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.device}"
+    workers = resolve_workers(args.workers, args.device)
+    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.device}, "
+               f"{workers} onnxruntime call{'s' if workers > 1 else ''} in flight (naive and fast alike)")
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for entry in args.models:
@@ -129,11 +134,11 @@ def main():
                     setup = []
                     if method == "fast":  # whole sequences
                         runs = time_onnxism(path, seqs[:args.fast_seqs], method, batch, None, args.repeats,
-                                            args.device, setup)
+                                            args.device, setup, args.workers)
                         per_sequence = statistics.median(runs) / args.fast_seqs
                     else:
                         runs = time_onnxism(path, seqs[:args.seqs], method, batch, window, args.repeats,
-                                            args.device, setup)
+                                            args.device, setup, args.workers)
                         per_sequence = statistics.median(runs) * scale
                     result.setdefault("setup_seconds", {}).setdefault(method, setup[0])
                     result["methods"].setdefault(method, {})[batch] = per_sequence
@@ -159,8 +164,8 @@ def paired_ratio(args, path, seqs, window, scale, methods):
     """naive and fast at their best batch sizes, run alternately --pairs times: each pair's naive / fast, so that a
     change in the machine's speed between the sweeps (10 to 30% on a shared machine) falls on both."""
     batches = {method: min(methods[method], key=methods[method].get) for method in ("naive", "fast")}
-    naive = prepared(path, seqs[:args.seqs], "naive", batches["naive"], window, args.device)
-    fast = prepared(path, seqs[:args.fast_seqs], "fast", batches["fast"], None, args.device)
+    naive = prepared(path, seqs[:args.seqs], "naive", batches["naive"], window, args.device, workers=args.workers)
+    fast = prepared(path, seqs[:args.fast_seqs], "fast", batches["fast"], None, args.device, workers=args.workers)
     ratios = []
     for _ in range(args.pairs):
         per_naive = naive() * scale

@@ -113,6 +113,7 @@ def _bad_inputs(folder):
         "fasta unequal": ([MODEL, folder / "unequal.fa"], "same length"),
         "fasta letters": ([MODEL, folder / "letters.fa"], "has 'X' at position 2"),
         "cuda missing": ([MODEL, SEQS, "--device", "cuda"], "cuda"),
+        "no workers": ([MODEL, SEQS, "--workers", "0"], "workers must be a positive integer; got 0"),
     })
     return files
 
@@ -120,7 +121,7 @@ def _bad_inputs(folder):
 BAD_CASES = [
     "missing model", "missing seqs", "not onnx", "no sequence input", "wrong rank", "wrong length",
     "wrong alphabet", "not one-hot", "nan", "empty", "unknown output", "invalid window", "window text",
-    "fasta unequal", "fasta letters", "cuda missing",
+    "fasta unequal", "fasta letters", "cuda missing", "no workers",
 ]
 
 

@@ -65,9 +65,9 @@ def test_rows_evaluated_are_three_per_position_plus_one_per_n():
     rows = []
     original = model.run
 
-    def counting(batch, outputs, device="cpu"):
+    def counting(batch, outputs, device="cpu", threads=None):
         rows.append(len(batch))
-        return original(batch, outputs, device)
+        return original(batch, outputs, device, threads)
 
     model.run = counting
     naive_ism(model, seqs, positions=(0, 10), batch_size=8)
@@ -101,6 +101,8 @@ def test_progress_callback_reaches_the_total():
         ({"positions": 7}, onnxism.InputError, r"\(start, end\)"),
         ({"method": "magic"}, onnxism.InputError, "unknown method 'magic'; available: fast, naive"),
         ({"batch_size": 0}, onnxism.InputError, "positive integer"),
+        ({"workers": 0}, onnxism.InputError, "workers must be a positive integer; got 0"),
+        ({"workers": 1.5}, onnxism.InputError, "workers must be a positive integer; got 1.5"),
         ({"device": "tpu"}, onnxism.DeviceError, "unknown device 'tpu'"),
         ({"outputs": ["nope"]}, onnxism.InputError, "unknown output name 'nope'"),
     ],

@@ -11,6 +11,7 @@ from ..methods.tism import ATTRIBUTIONS, tism_chunks, tism_shapes
 from ..model import load
 from ..sequences import read_sequences
 from ..methods.options import resolve_window
+from ..runtime.workers import resolve_workers
 
 
 def add_parser(verbs):
@@ -38,6 +39,8 @@ def add_parser(verbs):
                              "such as 5 or 500,0 (one element)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:K")
     parser.add_argument("--batch-size", type=int, default=None, help="model rows per call (default: scaled to L)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="ISM: onnxruntime calls in flight at once (default: 2 on the CPU, 1 on CUDA)")
     parser.add_argument("--positions", default=None, metavar="START:END",
                         help="mutate only positions START <= i < END (default: all)")
     parser.add_argument("--outputs", nargs="+", default=None, metavar="NAME", help="output names (default: all)")
@@ -70,6 +73,9 @@ def handle(args):
     window = resolve_window(positions, sequences.length)
     if args.method != "tism" and (args.attribution is not None or args.target is not None):
         raise InputError("--attribution and --target apply to --method tism only")
+    if args.method == "tism" and args.workers is not None:
+        raise InputError("--workers applies to --method fast and naive only")
+    resolve_workers(args.workers, args.device)  # checked before any output is written
     args.attribution = args.attribution or "tism"
     if args.method == "tism":
         target = parse_target(args.target or "all")
@@ -88,7 +94,8 @@ def handle(args):
             archive.put("ids", sequences.ids)
         if args.method != "tism":
             chunks = ism_chunks(model, sequences, method=args.method, positions=window, device=args.device,
-                                batch_size=args.batch_size, outputs=args.outputs, progress=progress)
+                                batch_size=args.batch_size, outputs=args.outputs, progress=progress,
+                                workers=args.workers)
         else:
             chunks = tism_chunks(model, sequences, targets=target, attribution=args.attribution, positions=window,
                                  device=args.device, batch_size=args.batch_size, outputs=args.outputs,

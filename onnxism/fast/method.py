@@ -13,6 +13,7 @@ from ..errors import OnnxismWarning
 from ..methods.mutations import substitutions
 from ..methods.naive import NaiveISM
 from ..runtime.sessions import make_session, parse_device
+from ..runtime.workers import run_in_order
 from .analysis import analyse
 from .graphs import IsmGraphBuilder
 from .indices import gather_indices
@@ -63,15 +64,15 @@ class FastPlan:
         return np.unique(starts, axis=0, return_inverse=True)[1].reshape(-1)
 
 
-def _compiled(model, length, outputs, device):
-    """(plan, reference session, ISM session), built once per model, length, outputs and device and kept on the
-    loaded model, so that repeated calls pay the analysis and session start-up once."""
+def _compiled(model, length, outputs, device, threads=None):
+    """(plan, reference session, ISM session), built once per model, length, outputs, device and session threads
+    and kept on the loaded model, so that repeated calls pay the analysis and session start-up once."""
     cache = model.__dict__.setdefault("_fast_plans", {})
-    key = (length, tuple(outputs), parse_device(device))
+    key = (length, tuple(outputs), parse_device(device), threads)
     if key not in cache:
         plan = FastPlan(model, length, outputs, deltas=True, sliced=True)
-        cache[key] = (plan, make_session(plan.reference_model.SerializeToString(), device),
-                      make_session(plan.ism_model.SerializeToString(), device))
+        cache[key] = (plan, make_session(plan.reference_model.SerializeToString(), device, threads=threads),
+                      make_session(plan.ism_model.SerializeToString(), device, threads=threads))
     return cache[key]
 
 
@@ -105,13 +106,15 @@ class FastISM(NaiveISM):
     name = "fast"
 
     def __init__(self, model, outputs, shapes, window, *, length=None, device="cpu", batch_size=128,
-                 default_batch=False):
-        super().__init__(model, outputs, shapes, window, length=length, device=device, batch_size=batch_size)
+                 default_batch=False, workers=None):
+        super().__init__(model, outputs, shapes, window, length=length, device=device, batch_size=batch_size,
+                         workers=workers)
         self.fallback = False
         try:
             if model.fixed_batch is not None:
                 raise ValueError(f"the graph has a fixed batch size ({model.fixed_batch})")
-            self.plan, self.reference, self.ism = _compiled(model, model.sequence_length(length), outputs, device)
+            self.plan, self.reference, self.ism = _compiled(model, model.sequence_length(length), outputs, device,
+                                                            self.threads)
         except (ValueError, KeyError) as err:
             warnings.warn(f"fast ISM cannot analyse {model.source} ({err}); using exact naive ISM",
                           OnnxismWarning, stacklevel=4)
@@ -150,7 +153,9 @@ class FastISM(NaiveISM):
         group = plan.groups(pos + start)
         order = np.argsort(group, kind="stable")  # batches never mix groups
         seq, pos, base, group = seq[order], pos[order], base[order], group[order]
-        for first, stop in _batches(group, self.batch_size):
+
+        def work(batch):
+            first, stop = batch
             s, p, b = seq[first:stop], pos[first:stop] + start, base[first:stop]
             column = np.zeros((len(s), 4), np.float32)
             column[np.arange(len(s)), b] = 1.0
@@ -163,10 +168,16 @@ class FastISM(NaiveISM):
                                                         seqs_in_batch)
             for head in plan.dense_heads:
                 feeds[head.start_input] = windows[head.source].start[p[:1]].astype(np.int64)
-            deltas = runner.batch(first_seq, first_seq + seqs_in_batch, feeds)
+            return runner.batch(first_seq, first_seq + seqs_in_batch, feeds)
+
+        def consume(batch, deltas):
+            first, stop = batch
+            s, p, b = seq[first:stop], pos[first:stop], base[first:stop]
             for name, value in zip(self.outputs, deltas):
-                scores[name][s, p - start, b] = value
+                scores[name][s, p, b] = value
             if advance is not None:
                 advance(len(s) * count / max(total, 1))
+
+        run_in_order(_batches(group, self.batch_size), work, consume, self.workers)
         runner.end_chunk()
         return reference, scores

@@ -5,8 +5,11 @@ batch of the (``sliced``) ISM graph reads them in place, selecting its own seque
 only its small inputs (substituted columns, gather indices, window starts, which sequences) and gets back only the
 change of each output (the ISM graph is built with ``deltas``): the outputs are reduced on the device.
 
-Invariant: ``batch`` returns, for each row, f(mutant) - f(reference) of each selected output, as host arrays.
+Invariant: ``batch`` returns, for each row, f(mutant) - f(reference) of each selected output, as host arrays. It
+may be called from several threads at once: each thread binds its own inputs, over the same device tables.
 """
+
+import threading
 
 import numpy as np
 
@@ -20,7 +23,9 @@ class BoundRunner:
     def __init__(self, plan, reference, ism, input_name, device):
         self.device = parse_device(device)  # (kind, index), as bind_output takes them
         self.plan, self.reference, self.ism, self.input_name = plan, reference, ism, input_name
-        self.binding = None
+        self.tables = None  # the chunk's reference tables (device OrtValues), by ISM input name
+        self.chunk = 0  # counts chunks, so that a thread's binding of an earlier chunk is not reused
+        self.local = threading.local()
 
     def start_chunk(self, inputs):
         """Run the reference graph on a chunk (model layout); keep its tables on the device for the chunk's batches.
@@ -36,24 +41,34 @@ class BoundRunner:
         values = binding.get_outputs()
         count = len(plan.outputs)
         reference = {name: np.asarray(value.numpy(), np.float32) for name, value in zip(plan.outputs, values)}
-        self.binding = self.ism.io_binding()
-        for name, value in zip(plan.tables, values[count:]):
-            self.binding.bind_ortvalue_input(f"{name}__ref_all", value)
+        self.tables = {f"{name}__ref_all": value for name, value in zip(plan.tables, values[count:])}
+        self.chunk += 1
         return reference
+
+    def _binding(self):
+        """This thread's IO binding of the ISM session, with the current chunk's tables bound."""
+        local = self.local
+        if getattr(local, "chunk", None) != self.chunk:
+            local.binding = self.ism.io_binding()
+            for name, value in self.tables.items():
+                local.binding.bind_ortvalue_input(name, value)
+            local.chunk = self.chunk
+        return local.binding
 
     def batch(self, first_seq, stop_seq, feeds):
         """The ISM graph on one batch whose sequences are chunk sequences [first_seq, stop_seq); ``feeds`` holds the
         per-batch inputs (host arrays). Returns one host array per output."""
-        self.binding.bind_cpu_input(SEQ_FIRST, np.array([first_seq], np.int64))
-        self.binding.bind_cpu_input(SEQ_STOP, np.array([stop_seq], np.int64))
+        binding = self._binding()
+        binding.bind_cpu_input(SEQ_FIRST, np.array([first_seq], np.int64))
+        binding.bind_cpu_input(SEQ_STOP, np.array([stop_seq], np.int64))
         for name, value in feeds.items():
-            self.binding.bind_cpu_input(name, np.ascontiguousarray(value))
-        self.binding.clear_binding_outputs()  # the batch's own output shapes, allocated by onnxruntime
+            binding.bind_cpu_input(name, np.ascontiguousarray(value))
+        binding.clear_binding_outputs()  # the batch's own output shapes, allocated by onnxruntime
         for name in self.plan.ism_outputs:
-            self.binding.bind_output(name, "cpu")
-        self.ism.run_with_iobinding(self.binding)
-        return self.binding.copy_outputs_to_cpu()
+            binding.bind_output(name, "cpu")
+        self.ism.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()
 
     def end_chunk(self):
-        """Release the chunk's device tables."""
-        self.binding = None
+        """Release the chunk's device tables (a thread's binding of them goes with the next chunk or the runner)."""
+        self.tables = None

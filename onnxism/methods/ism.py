@@ -20,13 +20,13 @@ METHODS = {"naive": NaiveISM, "fast": FastISM}
 
 
 def ism_chunks(model, seqs, *, method="fast", positions=None, device="cpu", batch_size=None, outputs=None,
-               progress=None):
+               progress=None, workers=None):
     """Yield ``(start, stop, reference, scores)`` per chunk of sequences, in order.
 
     Arguments as for :func:`ism`; ``reference`` maps output names to (n, *shape) predictions on the chunk.
     Memory is bounded by the chunk, whatever the number of sequences.
     """
-    plan = _plan(model, seqs, method, positions, device, batch_size, outputs)
+    plan = _plan(model, seqs, method, positions, device, batch_size, outputs, workers)
     yield from score_in_chunks(plan, progress)
 
 
@@ -54,7 +54,7 @@ def ism_shapes(model, seqs, *, positions=None, outputs=None, device="cpu"):
 
 
 def ism(model, seqs, *, method="fast", positions=None, device="cpu", batch_size=None, outputs=None,
-        progress=None):
+        progress=None, workers=None):
     """In-silico saturation mutagenesis.
 
     Parameters
@@ -73,6 +73,9 @@ def ism(model, seqs, *, method="fast", positions=None, device="cpu", batch_size=
         Output names to score; all by default.
     progress : bool or callable, optional
         True draws a bar on stderr; a callable gets (done, total) in sequences.
+    workers : int, optional
+        onnxruntime calls in flight at once, each on its share of the cores: 2 on the CPU by default (1 on a
+        1-core machine), 1 on CUDA. The results do not depend on it.
 
     Returns
     -------
@@ -85,14 +88,14 @@ def ism(model, seqs, *, method="fast", positions=None, device="cpu", batch_size=
     results = {name: np.empty(shape, dtype=np.float32) for name, shape in plan_shapes.items()}
     for start, stop, _, scores in ism_chunks(
         model, sequences, method=method, positions=positions, device=device, batch_size=batch_size,
-        outputs=outputs, progress=progress,
+        outputs=outputs, progress=progress, workers=workers,
     ):
         for name, value in scores.items():
             results[name][start:stop] = value
     return results
 
 
-def _plan(model, seqs, method, positions, device, batch_size, outputs):
+def _plan(model, seqs, method, positions, device, batch_size, outputs, workers=None):
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; available: {', '.join(sorted(METHODS))}")
     model = load(model)
@@ -102,7 +105,7 @@ def _plan(model, seqs, method, positions, device, batch_size, outputs):
     shapes = model.output_shapes(sequences.length, device)
     rows = resolve_batch_size(batch_size, sequences.length, device)
     scorer = METHODS[method](model, names, shapes, window, length=sequences.length, device=device, batch_size=rows,
-                             default_batch=batch_size is None)
+                             default_batch=batch_size is None, workers=workers)
     rows = scorer.batch_size  # fast chooses its own default on the CPU (``FastPlan.default_batch_size``)
     width = window[1] - window[0]
     result_values = sum(width * 4 * math.prod(shapes[name]) for name in names)

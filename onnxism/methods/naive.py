@@ -1,11 +1,12 @@
 """Naive ISM: every substitution run through the whole model, batched across sequences and substitutions.
 
-It is the reference every faster method is tested against. Memory per call: one batch of mutants plus the
-chunk's score arrays; mutants are built batch by batch, never all at once.
+It is the reference every faster method is tested against. Memory: ``workers`` batches of mutants in flight (at
+most twice that many built) plus the chunk's score arrays; mutants are built batch by batch, never all at once.
 """
 
 import numpy as np
 
+from ..runtime.workers import resolve_workers, run_in_order, session_threads
 from .mutations import build_mutants, substitutions
 
 
@@ -15,13 +16,15 @@ class NaiveISM:
     name = "naive"
 
     def __init__(self, model, outputs, shapes, window, *, length=None, device="cpu", batch_size=128,
-                 default_batch=False):
+                 default_batch=False, workers=None):
         self.model = model
         self.outputs = outputs
         self.shapes = shapes
         self.window = window
         self.device = device
         self.batch_size = batch_size
+        self.workers = resolve_workers(workers, device)  # concurrent onnxruntime calls (``runtime/workers.py``)
+        self.threads = session_threads(self.workers, device)
 
     def rows_per_sequence(self):
         """Model rows evaluated per sequence (used for chunking and progress): 3 per position."""
@@ -31,18 +34,23 @@ class NaiveISM:
         """(n, L, 4) chunk -> (reference outputs, scores) dicts; scores are (n, W, 4, *shape)."""
         start, end = self.window
         count, width = len(onehot), end - start
-        reference = dict(zip(self.outputs, self.model.run(onehot, self.outputs, self.device)))
+        reference = dict(zip(self.outputs, self.model.run(onehot, self.outputs, self.device, self.threads)))
         scores = {
             name: np.zeros((count, width, 4) + self.shapes[name], dtype=np.float32) for name in self.outputs
         }
         seq, pos, base = substitutions(onehot, self.window)
         total = len(seq)
-        for first in range(0, total, self.batch_size):
-            part = slice(first, first + self.batch_size)
+
+        def work(part):
             mutants = build_mutants(onehot, start, seq[part], pos[part], base[part])
-            values = self.model.run(mutants, self.outputs, self.device)
+            return self.model.run(mutants, self.outputs, self.device, self.threads)
+
+        def consume(part, values):
             for name, value in zip(self.outputs, values):
                 scores[name][seq[part], pos[part], base[part]] = value - reference[name][seq[part]]
             if advance is not None:
-                advance(len(mutants) * count / max(total, 1))
+                advance(len(seq[part]) * count / max(total, 1))
+
+        parts = (slice(first, first + self.batch_size) for first in range(0, total, self.batch_size))
+        run_in_order(parts, work, consume, self.workers)
         return reference, scores

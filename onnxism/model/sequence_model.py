@@ -55,12 +55,13 @@ class SequenceModel:
             self._bytes = self.proto.SerializeToString()
         return self._bytes
 
-    def session(self, device="cpu"):
-        """The reusable onnxruntime session on ``device``."""
-        key = parse_device(device)
+    def session(self, device="cpu", threads=None):
+        """The reusable onnxruntime session on ``device`` (``threads``: its intra-op threads, onnxruntime's default
+        when None)."""
+        key = (parse_device(device), threads)
         if key not in self._sessions:
             try:
-                self._sessions[key] = make_session(self.serialized, device)
+                self._sessions[key] = make_session(self.serialized, device, threads=threads)
             except OnnxismError:
                 raise
             except Exception as err:  # onnxruntime's own exception types
@@ -121,12 +122,13 @@ class SequenceModel:
             seqs = seqs.transpose(0, 2, 1)
         return np.ascontiguousarray(seqs, dtype=self.input_dtype)
 
-    def run(self, seqs, outputs, device="cpu"):
+    def run(self, seqs, outputs, device="cpu", threads=None):
         """Run (n, L, 4) sequences through the graph; returns float32 arrays (n, *shape) for ``outputs``.
 
-        A graph with a fixed batch size gets batches of exactly that size (the last one zero-padded).
+        A graph with a fixed batch size gets batches of exactly that size (the last one zero-padded). Safe to call
+        from several threads at once (onnxruntime sessions are).
         """
-        session = self.session(device)
+        session = self.session(device, threads)
         count = len(seqs)
         step = self.fixed_batch or count
         parts = []

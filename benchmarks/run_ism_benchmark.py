@@ -7,8 +7,9 @@ per position is uniform, are timed on a window of --positions positions in the m
 scaled to whole sequences (the reference pass they run once per chunk is counted in the window's time, so the
 scaling slightly overstates them, by about one forward pass in 3 x --positions). Batch sizes: naive from 1 up (it
 is fastest at small batches on some models: BPNet's wide activations stay in cache), fast from 16 up (below, its
-per-call cost dominates). Writes a Markdown table and a JSON file (every batch size's time) under
-benchmarks/results/.
+per-call cost dominates). Each batch size is timed with each --workers count (onnxruntime calls in flight, each on
+its share of the cores), naive and fast alike, and each method's best combination is compared. Writes a Markdown
+table and a JSON file (every combination's time) under benchmarks/results/.
 
     python benchmarks/run_ism_benchmark.py                          # the README's configuration
     python benchmarks/run_ism_benchmark.py --fastism                # + the fastISM package (own venv)
@@ -109,14 +110,14 @@ def main():
     parser.add_argument("--fastism", action="store_true", help="also time the fastISM package (own venv)")
     parser.add_argument("--fastism-batch", type=int, nargs="+", default=[4])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--workers", type=int, default=None, help="onnxruntime calls in flight, naive and fast alike "
-                        "(default: onnxism's own)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="onnxruntime calls in flight, each "
+                        "count timed at each batch size, naive and fast alike")
     parser.add_argument("--out", default=os.path.join(HERE, "results", "ism_cpu"))
     args = parser.parse_args()
 
-    workers = resolve_workers(args.workers, args.device)
-    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.device}, "
-               f"{workers} onnxruntime call{'s' if workers > 1 else ''} in flight (naive and fast alike)")
+    for count in args.workers:
+        resolve_workers(count, args.device)
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.device}"
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for entry in args.models:
@@ -130,19 +131,21 @@ def main():
             scale = length / args.positions / args.seqs  # seconds for the window -> seconds per whole sequence
             result = {"model": name, "length": length, "framework": framework, "methods": {}}
             for method, batches in (("naive", args.naive_batch), ("fast", args.fast_batch)):
-                for batch in batches:
-                    setup = []
-                    if method == "fast":  # whole sequences
-                        runs = time_onnxism(path, seqs[:args.fast_seqs], method, batch, None, args.repeats,
-                                            args.device, setup, args.workers)
-                        per_sequence = statistics.median(runs) / args.fast_seqs
-                    else:
-                        runs = time_onnxism(path, seqs[:args.seqs], method, batch, window, args.repeats,
-                                            args.device, setup, args.workers)
-                        per_sequence = statistics.median(runs) * scale
-                    result.setdefault("setup_seconds", {}).setdefault(method, setup[0])
-                    result["methods"].setdefault(method, {})[batch] = per_sequence
-                    print(f"{name} {length} {method} batch {batch}: {per_sequence:.3f} s/seq", flush=True)
+                for workers in args.workers:
+                    for batch in batches:
+                        setup = []
+                        if method == "fast":  # whole sequences
+                            runs = time_onnxism(path, seqs[:args.fast_seqs], method, batch, None, args.repeats,
+                                                args.device, setup, workers)
+                            per_sequence = statistics.median(runs) / args.fast_seqs
+                        else:
+                            runs = time_onnxism(path, seqs[:args.seqs], method, batch, window, args.repeats,
+                                                args.device, setup, workers)
+                            per_sequence = statistics.median(runs) * scale
+                        result.setdefault("setup_seconds", {}).setdefault(method, setup[0])
+                        result["methods"].setdefault(method, {})[config_key(batch, workers)] = per_sequence
+                        print(f"{name} {length} {method} batch {batch} workers {workers}: {per_sequence:.3f} s/seq",
+                              flush=True)
             if args.pairs:
                 result["paired"] = paired_ratio(args, path, seqs, window, scale, result["methods"])
                 print(f"{name} {length} paired fast / naive: {result['paired']['ratio']:.1f}x "
@@ -160,19 +163,31 @@ def main():
     write_outputs(args, machine, rows)
 
 
+def config_key(batch, workers):
+    """The JSON key of a timed combination: "BATCH" for one worker, "BATCHxWORKERS" otherwise."""
+    return str(batch) if workers == 1 else f"{batch}x{workers}"
+
+
+def parse_key(key):
+    """(batch, workers) from ``config_key``'s text."""
+    batch, _, workers = str(key).partition("x")
+    return int(batch), int(workers or 1)
+
+
 def paired_ratio(args, path, seqs, window, scale, methods):
-    """naive and fast at their best batch sizes, run alternately --pairs times: each pair's naive / fast, so that a
-    change in the machine's speed between the sweeps (10 to 30% on a shared machine) falls on both."""
-    batches = {method: min(methods[method], key=methods[method].get) for method in ("naive", "fast")}
-    naive = prepared(path, seqs[:args.seqs], "naive", batches["naive"], window, args.device, workers=args.workers)
-    fast = prepared(path, seqs[:args.fast_seqs], "fast", batches["fast"], None, args.device, workers=args.workers)
+    """naive and fast at their best batch sizes and worker counts, run alternately --pairs times: each pair's
+    naive / fast, so that a change in the machine's speed between the sweeps (10 to 30% on a shared machine) falls
+    on both."""
+    best = {method: min(methods[method], key=methods[method].get) for method in ("naive", "fast")}
+    (naive_batch, naive_workers), (fast_batch, fast_workers) = parse_key(best["naive"]), parse_key(best["fast"])
+    naive = prepared(path, seqs[:args.seqs], "naive", naive_batch, window, args.device, workers=naive_workers)
+    fast = prepared(path, seqs[:args.fast_seqs], "fast", fast_batch, None, args.device, workers=fast_workers)
     ratios = []
     for _ in range(args.pairs):
         per_naive = naive() * scale
         per_fast = fast() / args.fast_seqs
         ratios.append(per_naive / per_fast)
-    return {"naive_batch": batches["naive"], "fast_batch": batches["fast"], "ratios": ratios,
-            "ratio": statistics.median(ratios)}
+    return {"naive": best["naive"], "fast": best["fast"], "ratios": ratios, "ratio": statistics.median(ratios)}
 
 
 def write_outputs(args, machine, rows):
@@ -185,9 +200,10 @@ def write_outputs(args, machine, rows):
         f"Machine: {machine}. Command: `{command.strip()}`",
         "",
         f"Seconds per sequence (all 3 alternatives at every position; median of {args.repeats} runs), best batch "
-        f"size in brackets. fast: {args.fast_seqs} whole sequences. naive and fastISM: {args.positions} central "
-        f"positions x {args.seqs} sequences, scaled to the whole sequence. Speed-ups are ratios of the best times. "
-        f"Paired: naive and fast at those batch sizes run alternately {args.pairs} times, median (range) of the "
+        f"size in brackets (xW: W onnxruntime calls in flight, each on its share of the cores; workers timed: "
+        f"{', '.join(map(str, args.workers))}). fast: {args.fast_seqs} whole sequences. naive and fastISM: "
+        f"{args.positions} central positions x {args.seqs} sequences, scaled to the whole sequence. Speed-ups are ratios of the best times. "
+        f"Paired: naive and fast at those batch sizes and workers run alternately {args.pairs} times, median (range) of the "
         "pairs' ratios. Set-up is the one-time cost of a fast-ISM plan per loaded model (analysis, graph building, "
         "onnxruntime sessions), not included.",
         "",

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 import onnxism
+from onnxism.fast.method import FastISM
+from onnxism.methods.naive import NaiveISM
 from onnxism.runtime.workers import resolve_workers, run_in_order, session_threads, usable_cores
 from conftest import random_onehot
 from onnx_builders import wrapped_residual_model
@@ -58,9 +60,14 @@ def test_run_in_order_raises_the_first_failure_and_stops_consuming():
 
 
 def test_default_workers_and_threads():
+    model = onnxism.load(wrapped_residual_model(length=12))
+    shapes = model.output_shapes(12)
+    assert NaiveISM(model, model.output_names, shapes, (0, 12), length=12).workers == 1
+    assert FastISM(model, model.output_names, shapes, (0, 12), length=12).workers == min(2, usable_cores())
     cores = usable_cores()
-    assert resolve_workers(None, "cpu") == min(2, cores)
-    assert resolve_workers(None, "cuda") == 1
+    assert resolve_workers(None, "cpu") == 1
+    assert resolve_workers(None, "cpu", cpu_default=2) == min(2, cores)
+    assert resolve_workers(None, "cuda", cpu_default=2) == 1
     assert resolve_workers(3, "cpu") == 3
     assert session_threads(1, "cpu") is None  # onnxruntime's own default
     assert session_threads(2, "cuda") is None

@@ -40,7 +40,8 @@ def add_parser(verbs):
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:K")
     parser.add_argument("--batch-size", type=int, default=None, help="model rows per call (default: scaled to L)")
     parser.add_argument("--workers", type=int, default=None,
-                        help="ISM: onnxruntime calls in flight at once (default: 2 on the CPU, 1 on CUDA)")
+                        help="ISM: onnxruntime calls in flight at once (default on the CPU: 2 for fast, 1 for "
+                             "naive; 1 on CUDA)")
     parser.add_argument("--positions", default=None, metavar="START:END",
                         help="mutate only positions START <= i < END (default: all)")
     parser.add_argument("--outputs", nargs="+", default=None, metavar="NAME", help="output names (default: all)")

@@ -74,8 +74,8 @@ def ism(model, seqs, *, method="fast", positions=None, device="cpu", batch_size=
     progress : bool or callable, optional
         True draws a bar on stderr; a callable gets (done, total) in sequences.
     workers : int, optional
-        onnxruntime calls in flight at once, each on its share of the cores: 2 on the CPU by default (1 on a
-        1-core machine), 1 on CUDA. The results do not depend on it.
+        onnxruntime calls in flight at once, each on its share of the cores. By default on the CPU: 2 for fast
+        (1 on a 1-core machine), 1 for naive; 1 on CUDA. The results do not depend on it.
 
     Returns
     -------

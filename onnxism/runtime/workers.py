@@ -14,8 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from ..errors import InputError
 from .sessions import parse_device
 
-#: Concurrent onnxruntime calls on the CPU by default (measured best on 2 cores; see the README).
-DEFAULT_CPU_WORKERS = 2
 
 
 def usable_cores():
@@ -26,11 +24,11 @@ def usable_cores():
         return max(1, os.cpu_count() or 1)
 
 
-def resolve_workers(workers, device="cpu"):
-    """Concurrent calls: ``workers`` if given (checked), else DEFAULT_CPU_WORKERS on the CPU (at most one per
-    core) and 1 on CUDA."""
+def resolve_workers(workers, device="cpu", cpu_default=1):
+    """Concurrent calls: ``workers`` if given (checked), else ``cpu_default`` on the CPU (at most one per core) and
+    1 on CUDA."""
     if workers is None:
-        return min(DEFAULT_CPU_WORKERS, usable_cores()) if parse_device(device)[0] == "cpu" else 1
+        return min(cpu_default, usable_cores()) if parse_device(device)[0] == "cpu" else 1
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InputError(f"workers must be a positive integer; got {workers!r}")
     return workers

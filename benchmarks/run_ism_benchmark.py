@@ -202,10 +202,10 @@ def write_outputs(args, machine, rows):
         f"Seconds per sequence (all 3 alternatives at every position; median of {args.repeats} runs), best batch "
         f"size in brackets (xW: W onnxruntime calls in flight, each on its share of the cores; workers timed: "
         f"{', '.join(map(str, args.workers))}). fast: {args.fast_seqs} whole sequences. naive and fastISM: "
-        f"{args.positions} central positions x {args.seqs} sequences, scaled to the whole sequence. Speed-ups are ratios of the best times. "
-        f"Paired: naive and fast at those batch sizes and workers run alternately {args.pairs} times, median (range) of the "
-        "pairs' ratios. Set-up is the one-time cost of a fast-ISM plan per loaded model (analysis, graph building, "
-        "onnxruntime sessions), not included.",
+        f"{args.positions} central positions x {args.seqs} sequences, scaled to the whole sequence. Speed-ups are "
+        f"ratios of the best times. Paired: naive and fast at those batch sizes and workers run alternately "
+        f"{args.pairs} times, median (range) of the pairs' ratios. Set-up is the one-time cost of a fast-ISM plan "
+        "per loaded model (analysis, graph building, onnxruntime sessions), not included.",
         "",
         "| model | L | naive | fast | fastISM package | fast / naive | paired fast / naive | fast vs fastISM | "
         "fast set-up (s) |",

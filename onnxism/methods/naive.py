@@ -14,8 +14,8 @@ class NaiveISM:
     """Scores a chunk of sequences by running each mutant through ``model``."""
 
     name = "naive"
-    #: CPU default of concurrent calls: one, of every core (its default batches are large enough to use them; two
-    #: calls of 256 Basset mutants each measured 1.6x slower than one)
+    #: CPU default of concurrent calls (``runtime/workers.py``): one, of every core; its default batches are large
+    #: enough to use them (in the benchmark, two calls of 256 Basset 1 kb mutants each ran 1.4x slower than one)
     default_workers = 1
 
     def __init__(self, model, outputs, shapes, window, *, length=None, device="cpu", batch_size=128,
@@ -26,7 +26,7 @@ class NaiveISM:
         self.window = window
         self.device = device
         self.batch_size = batch_size
-        self.workers = resolve_workers(workers, device, self.default_workers)  # concurrent onnxruntime calls (``runtime/workers.py``)
+        self.workers = resolve_workers(workers, device, self.default_workers)
         self.threads = session_threads(self.workers, device)
 
     def rows_per_sequence(self):

@@ -114,6 +114,8 @@ def _bad_inputs(folder):
         "fasta letters": ([MODEL, folder / "letters.fa"], "has 'X' at position 2"),
         "cuda missing": ([MODEL, SEQS, "--device", "cuda"], "cuda"),
         "no workers": ([MODEL, SEQS, "--workers", "0"], "workers must be a positive integer; got 0"),
+        "workers with tism": ([MODEL, SEQS, "--method", "tism", "--workers", "2"],
+                              "--workers applies to --method fast and naive only"),
     })
     return files
 
@@ -121,7 +123,7 @@ def _bad_inputs(folder):
 BAD_CASES = [
     "missing model", "missing seqs", "not onnx", "no sequence input", "wrong rank", "wrong length",
     "wrong alphabet", "not one-hot", "nan", "empty", "unknown output", "invalid window", "window text",
-    "fasta unequal", "fasta letters", "cuda missing", "no workers",
+    "fasta unequal", "fasta letters", "cuda missing", "no workers", "workers with tism",
 ]
 
 

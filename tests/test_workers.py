@@ -72,3 +72,13 @@ def test_default_workers_and_threads():
     assert session_threads(1, "cpu") is None  # onnxruntime's own default
     assert session_threads(2, "cuda") is None
     assert session_threads(2, "cpu") == max(1, cores // 2)
+
+
+def test_another_worker_count_reuses_the_fast_plan():
+    """The plan (analysis and graphs) does not depend on the threads; only new sessions are made."""
+    model = onnxism.load(wrapped_residual_model(length=12))
+    seqs = random_onehot(1, 12, seed=2)
+    onnxism.ism(model, seqs, workers=1)
+    onnxism.ism(model, seqs, workers=2)
+    assert len(model.__dict__["_fast_plans"]) == 1
+    assert len(model.__dict__["_fast_sessions"]) == 2  # threads None (one worker) and cores // 2

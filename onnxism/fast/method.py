@@ -65,15 +65,19 @@ class FastPlan:
 
 
 def _compiled(model, length, outputs, device, threads=None):
-    """(plan, reference session, ISM session), built once per model, length, outputs, device and session threads
-    and kept on the loaded model, so that repeated calls pay the analysis and session start-up once."""
-    cache = model.__dict__.setdefault("_fast_plans", {})
-    key = (length, tuple(outputs), parse_device(device), threads)
-    if key not in cache:
-        plan = FastPlan(model, length, outputs, deltas=True, sliced=True)
-        cache[key] = (plan, make_session(plan.reference_model.SerializeToString(), device, threads=threads),
-                      make_session(plan.ism_model.SerializeToString(), device, threads=threads))
-    return cache[key]
+    """(plan, reference session, ISM session), kept on the loaded model so that repeated calls pay the analysis
+    and session start-up once: the plan per length and outputs, its sessions per device and session threads."""
+    plans = model.__dict__.setdefault("_fast_plans", {})
+    sessions = model.__dict__.setdefault("_fast_sessions", {})
+    key = (length, tuple(outputs))
+    if key not in plans:
+        plans[key] = FastPlan(model, length, outputs, deltas=True, sliced=True)
+    plan = plans[key]
+    placed = key + (parse_device(device), threads)
+    if placed not in sessions:
+        sessions[placed] = (make_session(plan.reference_model.SerializeToString(), device, threads=threads),
+                            make_session(plan.ism_model.SerializeToString(), device, threads=threads))
+    return (plan,) + sessions[placed]
 
 
 def _check_batch_axis(shapes, analysis):

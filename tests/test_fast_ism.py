@@ -333,6 +333,55 @@ def test_fast_equals_naive_on_architecture(name, tmp_path):
     assert_scorers_agree_on_random_values(path, length)
 
 
+def narrow_convs(model, length):
+    """How many Convs/ConvTransposes fast ISM builds in the narrow whole-length form (``_narrow_whole_conv``)."""
+    model = onnxism.load(model)
+    plan = FastPlan(model, length, model.output_names)
+    return sum(node.op_type == "Concat" and node.output[0].endswith("narrow_conv") for node in plan.ism_model.graph.node)
+
+
+@pytest.mark.parametrize("head", ["conv_1_channel", "conv_transpose_2_channels", "conv_even_kernel_same",
+                                  "conv_transpose_shorter"])
+def test_narrow_whole_length_heads_equal_naive(head, tmp_path):
+    """Profile-style heads (few output channels, 'same' length, on a trunk whose window is the whole length) run as
+    a Gemm and a diagonal sum with exact ends; every position of the output, edges included, matches naive."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+    from converters import torch_to_onnx
+
+    length = 40
+    layers = {"conv_1_channel": nn.Conv1d(8, 1, 7, padding=3),
+              "conv_transpose_2_channels": nn.ConvTranspose1d(8, 2, 9, padding=4),
+              "conv_even_kernel_same": nn.Conv1d(8, 3, 6, padding="same"),
+              "conv_transpose_shorter": nn.ConvTranspose1d(8, 1, 5, padding=4)}  # L - 4 long: not this form
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.trunk = nn.Conv1d(4, 8, 41, padding=20)  # its window is the whole length
+            self.head = layers[head]
+
+        def forward(self, x):
+            h = torch.relu(self.trunk(x))
+            out = self.head(h)
+            if out.shape[2] != x.shape[2]:  # a head of another length still runs, in the model's own form
+                out = out[:, :, : x.shape[2]]
+            return out, out.sum(2)
+
+    torch.manual_seed(3)
+    module = Net().eval()
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    path = tmp_path / f"{head}.onnx"
+    torch_to_onnx(module, torch.zeros(2, 4, length), path, output_names=["profile", "total"])
+    expected = 0 if head == "conv_transpose_shorter" else 1
+    assert narrow_convs(path, length) == expected
+    seqs = random_onehot(2, length, seed=7, n_fraction=0.05)
+    assert_fast_equals_naive(path, seqs, batch_size=50)
+    assert_scorers_agree_on_random_values(path, length)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name, framework", [("basset", "torch"), ("factorized_basset", "keras"), ("bpnet", "keras"),
                                              ("bpnet", "torch"), ("deepsea", "torch"), ("beluga", "torch")])

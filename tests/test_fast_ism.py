@@ -116,6 +116,20 @@ def test_fast_chooses_its_default_batch_from_its_widest_window():
     assert batch(conv_model(length=20), 20, method="naive") == 256  # 131072 / L, clipped to [8, 256]
 
 
+def test_fast_and_tism_hold_no_session_of_the_whole_model():
+    """Fast ISM and TISM run graphs of their own: the output-shape probe lets its session go, so no extra copy of
+    the weights stays beside theirs; predict and naive keep theirs for reuse."""
+    model = onnxism.load(conv_model())
+    seqs = random_onehot(2, 20, seed=1)
+    onnxism.ism(model, seqs, method="fast")
+    onnxism.tism(model, seqs)
+    assert model._sessions == {}
+    onnxism.predict(model, seqs)
+    assert len(model._sessions) == 1
+    onnxism.ism(model, seqs, positions=(3, 9), method="naive", workers=1)
+    assert len(model._sessions) == 1
+
+
 def test_fast_on_a_length_agnostic_graph():
     assert_fast_equals_naive(conv_model(length="L"), random_onehot(2, 31, seed=2))
 

@@ -35,6 +35,17 @@ from .linear import DenseHead, find_heads
 from .rules import ELEMENTWISE, REDUCTIONS, UNARY_POINTWISE, LocalRule, attributes, rewired
 
 
+def _names_used(graph):
+    """Every tensor name the graph's nodes read, those of their subgraphs included."""
+    used = set()
+    for node in graph.node:
+        used.update(node.input)
+        for attr in node.attribute:
+            for sub in list(attr.graphs) + ([attr.g] if attr.HasField("g") else []):
+                used |= _names_used(sub)
+    return used
+
+
 @dataclass
 class GatherSpec:
     """One gather of the ISM graph: rows for target columns start[p] + offsets (see ``indices.py``)."""
@@ -108,6 +119,7 @@ class IsmGraphBuilder:
         self.heads = find_heads(proto.graph, analysis, shapes, self.constants, dense=dense_heads)
         self.dense_heads = []
         self.native_convs = []  # outputs of the Convs _conv_native writes (their epilogues are folded in)
+        self.initializers = {}  # large arrays of the builder (a dense head's weight rows), attached at the end
 
     # -- naming and small helpers ---------------------------------------------------------------------------
     def win(self, name):
@@ -123,6 +135,11 @@ class IsmGraphBuilder:
     def _const(self, name, array):
         self.nodes.append(helper.make_node("Constant", [], [name], name=f"const_{name}",
                                            value=numpy_helper.from_array(np.asarray(array))))
+        return name
+
+    def _initializer(self, name, array):
+        """A large constant: kept out of the node list, so that the graph surgery never copies it."""
+        self.initializers[name] = array
         return name
 
     def _reshape(self, value, shape, output=None):
@@ -310,7 +327,7 @@ class IsmGraphBuilder:
         end = self._node("Add", [head.start_input, self._const(self._fresh("width"), np.array([width], np.int64))],
                          [self._fresh("end")])
         axes = self._const(self._fresh("axes"), np.array([0], np.int64))
-        rows = self._node("Slice", [self._const(self._fresh("weight_rows"), head.weight_rows), head.start_input,
+        rows = self._node("Slice", [self._initializer(self._fresh("weight_rows"), head.weight_rows), head.start_input,
                                     end, axes], [self._fresh("weight_window")])
         rows = self._reshape(rows, [width * row, out])
         product = self._node("MatMul", [change, rows], [self._fresh("dense_change")])
@@ -689,13 +706,28 @@ class IsmGraphBuilder:
         outputs = []
         for final in self.result_names():
             outputs.append(helper.make_tensor_value_info(final, onnx.TensorProto.FLOAT, None))
-        ism = helper.make_graph(self.nodes, "onnxism_fast_ism", inputs, outputs, list(graph.initializer))
-        model = helper.make_model(ism, opset_imports=list(self.proto.opset_import))
-        model.ir_version = self.proto.ir_version
-        cleaned = gs.import_onnx(model)
+        # onnx-graphsurgeon sorts the nodes and drops those no output needs, on a skeleton whose weights are only
+        # declared (as inputs): the weights, attached after, are copied once, and only those the graph still uses
+        weights = {init.name: init for init in graph.initializer}
+        declared = [helper.make_tensor_value_info(init.name, init.data_type, list(init.dims))
+                    for init in weights.values()]
+        declared += [helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(array.dtype), array.shape)
+                     for name, array in self.initializers.items()]
+        skeleton = helper.make_graph(self.nodes, "onnxism_fast_ism", inputs + declared, outputs)
+        skeleton = helper.make_model(skeleton, opset_imports=list(self.proto.opset_import))
+        cleaned = gs.import_onnx(skeleton)
         cleaned.toposort().cleanup()
         model = gs.export_onnx(cleaned)
         model.ir_version = self.proto.ir_version
+        used = _names_used(model.graph)
+        kept = [value for value in model.graph.input
+                if value.name not in weights and value.name not in self.initializers]
+        del model.graph.input[:]
+        model.graph.input.extend(kept)
+        model.graph.initializer.extend(init for name, init in weights.items() if name in used)
+        for name, array in self.initializers.items():
+            if name in used:
+                model.graph.initializer.append(numpy_helper.from_array(array, name))
         return model
 
     def _reference_model(self):

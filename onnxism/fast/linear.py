@@ -105,7 +105,7 @@ def _dense_head(node, key, source, shapes, constants, consumers, outputs, keys, 
     moved = np.transpose(grid, [d - 1 for d in perm[1:]] + [len(in_shape) - 1])
     rows = np.ascontiguousarray(moved.reshape(in_shape[perm[1]], -1, weight.shape[1]))
     scale = float(attrs.get("alpha", 1.0)) if dense.op_type == "Gemm" else 1.0
-    return DenseHead(key, keys[id(dense)], source, dense.output[0], rows.astype(weight.dtype), scale)
+    return DenseHead(key, keys[id(dense)], source, dense.output[0], rows.astype(weight.dtype, copy=False), scale)
 
 
 def _mean_head(node, key, source, shapes, constants, window):

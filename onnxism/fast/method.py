@@ -17,6 +17,7 @@ from ..runtime.workers import run_in_order
 from .analysis import analyse
 from .graphs import IsmGraphBuilder
 from .indices import gather_indices
+from .linear import DenseHead
 from .probe import probe_shapes
 from .runner import BoundRunner
 
@@ -46,6 +47,9 @@ class FastPlan:
         self.ism_outputs = builder.result_names()
         self.input_window = builder.win(model.input_name)
         self.heads = builder.heads  # node key -> the linear global layer it belongs to (``linear.py``)
+        for head in self.heads.values():  # a dense head's weight rows are in the ISM graph now
+            if isinstance(head, DenseHead):
+                head.weight_rows = None
         self.dense_heads = builder.dense_heads  # the ISM graph takes one window start per head per batch
 
     def default_batch_size(self, shapes):
@@ -65,19 +69,24 @@ class FastPlan:
 
 
 def _compiled(model, length, outputs, device, threads=None):
-    """(plan, reference session, ISM session), kept on the loaded model so that repeated calls pay the analysis
-    and session start-up once: the plan per length and outputs, its sessions per device and session threads."""
-    plans = model.__dict__.setdefault("_fast_plans", {})
-    sessions = model.__dict__.setdefault("_fast_sessions", {})
-    key = (length, tuple(outputs))
-    if key not in plans:
-        plans[key] = FastPlan(model, length, outputs, deltas=True, sliced=True)
-    plan = plans[key]
-    placed = key + (parse_device(device), threads)
-    if placed not in sessions:
-        sessions[placed] = (make_session(plan.reference_model.SerializeToString(), device, threads=threads),
-                            make_session(plan.ism_model.SerializeToString(), device, threads=threads))
-    return (plan,) + sessions[placed]
+    """(plan, reference session, ISM session), kept on the loaded model per length, outputs, device and session
+    threads, so that repeated calls pay the analysis and session start-up once. The plan lets each graph go as its
+    session is made (the sessions hold the weights; for a model with a large Dense layer each graph is another copy
+    of it): another device or thread count builds its plan again."""
+    compiled = model.__dict__.setdefault("_fast_compiled", {})
+    key = (length, tuple(outputs), parse_device(device), threads)
+    if key not in compiled:
+        plan = FastPlan(model, length, outputs, deltas=True, sliced=True)
+        reference = _session_of(plan, "reference_model", device, threads)
+        compiled[key] = (plan, reference, _session_of(plan, "ism_model", device, threads))
+    return compiled[key]
+
+
+def _session_of(plan, graph, device, threads):
+    """A session of the plan's ``graph`` ("reference_model" or "ism_model"), which the plan lets go first."""
+    serialized = getattr(plan, graph).SerializeToString()
+    setattr(plan, graph, None)
+    return make_session(serialized, device, threads=threads)
 
 
 def _check_batch_axis(shapes, analysis):

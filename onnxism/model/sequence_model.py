@@ -38,7 +38,6 @@ class SequenceModel:
         self.fixed_batch = found.batch
         self.input_dtype = found.dtype
         self.output_names = [value.name for value in proto.graph.output]
-        self._bytes = None
         self._sessions = {}
         self._output_shapes = {}
 
@@ -50,23 +49,24 @@ class SequenceModel:
 
     @property
     def serialized(self):
-        """The model as bytes, made once."""
-        if self._bytes is None:
-            self._bytes = self.proto.SerializeToString()
-        return self._bytes
+        """The model as bytes, made anew each time (sessions are made rarely; a large model's bytes are not kept)."""
+        return self.proto.SerializeToString()
 
     def session(self, device="cpu", threads=None):
         """The reusable onnxruntime session on ``device`` (``threads``: its intra-op threads, onnxruntime's default
         when None)."""
         key = (parse_device(device), threads)
         if key not in self._sessions:
-            try:
-                self._sessions[key] = make_session(self.serialized, device, threads=threads)
-            except OnnxismError:
-                raise
-            except Exception as err:  # onnxruntime's own exception types
-                raise ModelError(f"onnxruntime cannot load {self.source}: {_first_line(err)}") from err
+            self._sessions[key] = self._new_session(device, threads)
         return self._sessions[key]
+
+    def _new_session(self, device, threads=None):
+        try:
+            return make_session(self.serialized, device, threads=threads)
+        except OnnxismError:
+            raise
+        except Exception as err:  # onnxruntime's own exception types
+            raise ModelError(f"onnxruntime cannot load {self.source}: {_first_line(err)}") from err
 
     def select_outputs(self, outputs=None):
         """The output names to compute: all by default, else the named ones (checked)."""
@@ -93,12 +93,18 @@ class SequenceModel:
         return int(length)
 
     def output_shapes(self, length=None, device="cpu"):
-        """Per output name, its shape without the batch axis, found by running zero sequences once."""
+        """Per output name, its shape without the batch axis, found by running zero sequences once.
+
+        The run uses a session already held for ``device`` if there is one, else a session made for it and let go
+        after it: fast ISM and TISM run graphs of their own, so no copy of the model's weights stays for the probe.
+        """
         length = self.sequence_length(length)
         if length not in self._output_shapes:
             batch = self.fixed_batch or 2
             probe = np.zeros((batch, length, 4), dtype=np.float32)
-            session = self.session(device)
+            placed = parse_device(device)
+            held = [session for (where, _), session in self._sessions.items() if where == placed]
+            session = held[0] if held else self._new_session(device)
             try:
                 results = session.run(self.output_names, {self.input_name: self.to_model_layout(probe)})
             except Exception as err:  # onnxruntime's own exception types

@@ -142,6 +142,13 @@ class IsmGraphBuilder:
         self.initializers[name] = array
         return name
 
+    def _slice(self, value, first, stop, axis, label):
+        """value[first:stop] along ``axis``; ``first`` and ``stop`` are ints or the names of (1,) int64 tensors."""
+        def bound(end, name):
+            return end if isinstance(end, str) else self._const(self._fresh(name), np.array([end], np.int64))
+        axes = self._const(self._fresh("axes"), np.array([axis], np.int64))
+        return self._node("Slice", [value, bound(first, "first"), bound(stop, "stop"), axes], [self._fresh(label)])
+
     def _reshape(self, value, shape, output=None):
         shape_name = self._const(self._fresh("shape"), np.array(shape, np.int64))
         return self._node("Reshape", [value, shape_name], [output or self._fresh("reshaped")])
@@ -326,9 +333,8 @@ class IsmGraphBuilder:
         change = self._reshape(self.change(head.source), [-1, width * row])
         end = self._node("Add", [head.start_input, self._const(self._fresh("width"), np.array([width], np.int64))],
                          [self._fresh("end")])
-        axes = self._const(self._fresh("axes"), np.array([0], np.int64))
-        rows = self._node("Slice", [self._initializer(self._fresh("weight_rows"), head.weight_rows), head.start_input,
-                                    end, axes], [self._fresh("weight_window")])
+        rows = self._slice(self._initializer(self._fresh("weight_rows"), head.weight_rows), head.start_input, end, 0,
+                           "weight_window")
         rows = self._reshape(rows, [width * row, out])
         product = self._node("MatMul", [change, rows], [self._fresh("dense_change")])
         if head.scale != 1.0:
@@ -472,27 +478,20 @@ class IsmGraphBuilder:
         products = self._node("Gemm", [self._const(self._fresh("taps"), np.ascontiguousarray(
             taps.transpose(0, 2, 1).reshape(c_out * size, c_in))), columns], [self._fresh("products")], transB=1)
         flat = self._reshape(products, [c_out, -1])  # channel c: tap k' of column j at k' * R + j
-        axes = self._const(self._fresh("axes"), np.array([1], np.int64))
-        shifted = self._node("Slice", [flat, self._const(self._fresh("first"), np.array([offset], np.int64)),
-                                       self._const(self._fresh("stop"), np.array([offset - size], np.int64)), axes],
-                             [self._fresh("shifted")])  # (C_out, K * (R - 1))
+        shifted = self._slice(flat, offset, offset - size, 1, "shifted")  # (C_out, K * (R - 1))
         diagonal = self._reshape(shifted, [c_out, size, -1])  # [c, k', j]: tap k' of column j + offset - k'
         summed = self._reduce("ReduceSum", diagonal, [1], self._fresh("summed"))  # (C_out, R - 1)
         summed = self._node("Pad", [summed, self._const(self._fresh("pads"), np.array([0, 0, 0, 1], np.int64))],
                             [self._fresh("padded")])  # the last column is an edge column, recomputed below
         by_column = self._transpose(summed, [1, 0]) if c_out > 1 else summed
         middle = self._reshape(by_column, [-1, length, c_out])
-        middle = self._node("Slice", [middle, self._const(self._fresh("first"), np.array([edge], np.int64)),
-                                      self._const(self._fresh("stop"), np.array([length - edge], np.int64)), axes],
-                            [self._fresh("middle")])
+        middle = self._slice(middle, edge, length - edge, 1, "middle")
         rows_in = self._reshape(columns, [-1, length, c_in])
         per_tap = self._const(self._fresh("taps"), np.ascontiguousarray(taps.transpose(1, 0, 2).reshape(c_in, -1)))
         ends = []
         for base, outputs in ((0, range(edge)), (length - edge - size, range(length - edge, length))):
             span = edge + size  # the input columns [base, base + span) every edge output reads
-            part = self._node("Slice", [rows_in, self._const(self._fresh("first"), np.array([base], np.int64)),
-                                        self._const(self._fresh("stop"), np.array([base + span], np.int64)), axes],
-                              [self._fresh("edge_columns")])
+            part = self._slice(rows_in, base, base + span, 1, "edge_columns")
             product = self._reshape(self._node("MatMul", [part, per_tap], [self._fresh("edge_products")]),
                                     [-1, span * c_out * size])  # [row, (i * C_out + c) * K + k']
             select = np.zeros((span, c_out, size, len(outputs), c_out), np.float32)

@@ -57,6 +57,26 @@ def test_run_fasta_with_window_matches_npy(tmp_path):
         np.testing.assert_array_equal(a["positions"], np.arange(90, 200))
 
 
+def test_run_without_output_writes_to_the_current_folder(tmp_path):
+    """No -o: the sequences file's name with .ism.npz (.tism.npz for TISM) in the current folder, never over an
+    existing file without --force."""
+    fasta = tmp_path / "inputs" / "my.seqs.fa.gz"
+    fasta.parent.mkdir()
+    import gzip
+    with open(os.path.join(EXAMPLES, "seqs.fa"), "rb") as plain, gzip.open(fasta, "wb") as packed:
+        packed.write(plain.read())
+    work = tmp_path / "work"
+    work.mkdir()
+    result = onnxism_cli("run", MODEL, fasta, "--positions", "0:20", cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith("-> my.seqs.ism.npz")
+    assert onnxism_cli("run", MODEL, SEQS, "--method", "tism", "--positions", "0:20", cwd=work).returncode == 0
+    assert sorted(p.name for p in work.iterdir()) == ["my.seqs.ism.npz", "seqs.tism.npz"]
+    with np.load(work / "my.seqs.ism.npz") as archive:
+        assert archive["logit"].shape[:2] == (8, 20)
+    assert_clean_failure(onnxism_cli("run", MODEL, fasta, cwd=work), "my.seqs.ism.npz")
+
+
 def test_demo_recovers_the_planted_motif(tmp_path):
     out = tmp_path / "demo.npz"
     assert onnxism_cli("run", MODEL, SEQS, "-o", out).returncode == 0

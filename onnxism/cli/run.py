@@ -1,6 +1,7 @@
 """``onnxism run``: score every substitution of the sequences in a file and write an .npz archive."""
 
 import argparse
+import os
 import sys
 import time
 
@@ -29,7 +30,9 @@ def add_parser(verbs):
     )
     parser.add_argument("model", help="ONNX model file")
     parser.add_argument("seqs", help=".npy one-hot array (N, L, 4) in A, C, G, T order, or FASTA (.fa/.fasta)")
-    parser.add_argument("-o", "--output", required=True, help="output .npz file")
+    parser.add_argument("-o", "--output", default=None,
+                        help="output .npz file (default: SEQS's name with .ism.npz, or .tism.npz with --method tism, "
+                             "in the current folder)")
     parser.add_argument("--method", default="fast", choices=sorted(METHODS) + ["tism"],
                         help="exact ISM (fast, naive) or Taylor ISM from gradients (tism)")
     parser.add_argument("--attribution", default=None, choices=ATTRIBUTIONS,
@@ -53,6 +56,19 @@ def add_parser(verbs):
     parser.set_defaults(handler=handle)
 
 
+SEQUENCE_SUFFIXES = (".gz", ".npy", ".fa", ".fasta", ".fna")
+
+
+def default_output(seqs, method):
+    """The archive ``onnxism run`` writes without -o: the sequences file's name, its suffixes (.npy, FASTA, .gz)
+    replaced by .ism.npz (.tism.npz for TISM), in the current folder."""
+    name = os.path.basename(os.path.normpath(seqs))
+    for suffix in SEQUENCE_SUFFIXES:
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+    return name + (".tism.npz" if method == "tism" else ".ism.npz")
+
+
 def parse_positions(text):
     """"START:END" (either side may be empty) -> (start, end) with None for an empty side."""
     if text is None:
@@ -68,6 +84,7 @@ def parse_positions(text):
 
 def handle(args):
     began = time.perf_counter()
+    args.output = args.output or default_output(args.seqs, args.method)
     model = load(args.model, input=args.input, layout=args.layout)
     sequences = read_sequences(args.seqs, length=model.length)
     positions = parse_positions(args.positions)

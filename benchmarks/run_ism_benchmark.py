@@ -18,7 +18,6 @@ table and a JSON file (every combination's time) under benchmarks/results/.
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 import numpy as np  # noqa: E402
 
 import onnxism  # noqa: E402
+from benchmarks.machine import describe_machine  # noqa: E402
 from onnxism.runtime.workers import resolve_workers  # noqa: E402
 from converters.zoo import export_zoo_model  # noqa: E402
 
@@ -117,7 +117,7 @@ def main():
 
     for count in args.workers:
         resolve_workers(count, args.device)
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.device}"
+    machine = describe_machine(args.device)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for entry in args.models:

@@ -19,7 +19,6 @@ JSON under benchmarks/results/.
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -32,6 +31,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 import numpy as np  # noqa: E402
 
 import onnxism  # noqa: E402
+from benchmarks.machine import describe_machine  # noqa: E402
 from converters.zoo import export_zoo_model  # noqa: E402
 
 # NAME:LENGTH:OUTPUT:KIND — KIND "one" (its first element) or "all" (every element)
@@ -81,7 +81,7 @@ def main():
     import torch
 
     torch.set_num_threads(args.threads)
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.device}"
+    machine = describe_machine(args.device)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for entry in args.cases:

@@ -1,5 +1,6 @@
 """The CLI end to end through a subprocess: outputs, and every bad-input case as one line with no traceback."""
 
+import gzip
 import os
 import subprocess
 import sys
@@ -62,7 +63,6 @@ def test_run_without_output_writes_to_the_current_folder(tmp_path):
     existing file without --force."""
     fasta = tmp_path / "inputs" / "my.seqs.fa.gz"
     fasta.parent.mkdir()
-    import gzip
     with open(os.path.join(EXAMPLES, "seqs.fa"), "rb") as plain, gzip.open(fasta, "wb") as packed:
         packed.write(plain.read())
     work = tmp_path / "work"

@@ -15,7 +15,6 @@ from ..errors import InputError
 from .sessions import parse_device
 
 
-
 def usable_cores():
     """CPU cores this process may run on."""
     try:

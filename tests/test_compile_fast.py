@@ -48,6 +48,29 @@ def test_standalone_graph_with_linear_heads():
         np.testing.assert_allclose(value, want, atol=1e-4 * max(1.0, np.abs(want).max()), rtol=0)
 
 
+@pytest.mark.parametrize("name", ["strided_conv_transposes", "nearest_upsampling", "avgpool_excluding_pads"])
+def test_standalone_graph_computes_every_gather_kind_in_the_graph(tmp_path, name):
+    """The windows of a strided ConvTranspose (a per-row shift), a nearest Resize (a column map) and an average
+    pool that excludes its pads (divisors by output column), at both ends and inside: equal to naive."""
+    torch = pytest.importorskip("torch")
+    from converters import torch_to_onnx
+    from test_fast_ism import _architectures
+
+    torch.manual_seed(3)
+    module = _architectures()[name].eval()
+    torch_to_onnx(module, torch.zeros(2, 4, 40), tmp_path / "model.onnx")
+    model = onnxism.load(tmp_path / "model.onnx")
+    seqs = random_onehot(2, 40, seed=9, n_fraction=0.05)
+    positions = np.array([0, 1, 2, 17, 20, 37, 38, 39], np.int64)
+    session = make_session(build_standalone_fast_model(model, model.output_names, 40).SerializeToString())
+    got = session.run([f"{output}__ism" for output in model.output_names],
+                      {model.input_name: model.to_model_layout(seqs), "positions": positions})
+    expected = onnxism.ism(model, seqs, method="naive")
+    for output, value in zip(model.output_names, got):
+        want = expected[output][:, positions]
+        np.testing.assert_allclose(value, want, atol=1e-4 * max(1.0, np.abs(want).max()), rtol=0)
+
+
 def test_compiled_fast_graph_runs_in_plain_onnxruntime(tmp_path, example_seqs):
     compiled = tmp_path / "motif.ism.onnx"
     result = onnxism_cli("compile", MODEL, "--method", "fast", "-o", compiled)

@@ -8,7 +8,7 @@ import pytest
 
 import onnxism
 from onnxism.fast.linear import DenseHead, MeanHead
-from onnxism.fast.method import FastISM, FastPlan
+from onnxism.fast.method import GLOBAL_OPS, FastISM, FastPlan
 from onnxism.methods.naive import NaiveISM
 from conftest import SMALL_ZOO, random_onehot, require_cuda
 from onnx_builders import conv_model, linear_heads_model, wrapped_residual_model
@@ -188,11 +188,15 @@ def test_op_without_a_local_rule_is_computed_in_full_with_a_notice(tmp_path):
     torch = pytest.importorskip("torch")
     from converters import torch_to_onnx
 
-    module = torch.nn.Sequential(torch.nn.Conv1d(4, 3, 3, padding=1), torch.nn.Upsample(scale_factor=2),
+    class ReflectPad(torch.nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.pad(x, (2, 2), mode="reflect")
+
+    module = torch.nn.Sequential(torch.nn.Conv1d(4, 3, 3, padding=1), ReflectPad(),
                                  torch.nn.Conv1d(3, 2, 3, padding=1), torch.nn.Flatten()).eval()
-    torch_to_onnx(module, torch.zeros(2, 4, 30), tmp_path / "up.onnx")
-    with pytest.warns(onnxism.OnnxismWarning, match="no local rule for Resize"):
-        assert_fast_equals_naive(tmp_path / "up.onnx", random_onehot(2, 30, seed=4))
+    torch_to_onnx(module, torch.zeros(2, 4, 30), tmp_path / "reflect.onnx")
+    with pytest.warns(onnxism.OnnxismWarning, match="no local rule for Pad"):
+        assert_fast_equals_naive(tmp_path / "reflect.onnx", random_onehot(2, 30, seed=4))
 
 
 def test_fast_window_and_batch_invariance(zoo_export):
@@ -264,8 +268,16 @@ def _architectures():
             {"a": conv(4, 6, 3, padding=1), "t": nn.ConvTranspose1d(6, 16, 5, padding=2),
              "u": nn.ConvTranspose1d(16, 16, 3, padding=2, dilation=2)},
             lambda b, x: b["u"](torch.relu(b["t"](torch.relu(b["a"](x))))).sum(1)),
-        "upsample_falls_back_exactly": Net({"a": conv(4, 3, 3, padding=1)},
-                                           lambda b, x: F.interpolate(b["a"](x), scale_factor=2.0).sum(1)),
+        "strided_conv_transposes": Net(  # output padding; 16 channels, stride 3, dilated; kernel shorter than stride
+            {"a": conv(4, 6, 3, padding=1), "t": nn.ConvTranspose1d(6, 5, 5, stride=2, padding=2, output_padding=1),
+             "u": nn.ConvTranspose1d(5, 16, 3, stride=3, padding=1, dilation=2),
+             "v": nn.ConvTranspose1d(16, 3, 2, stride=3), "d": nn.Linear(3 * 719, 2)},
+            lambda b, x: b["d"](torch.tanh(b["v"](torch.relu(b["u"](torch.relu(b["t"](torch.relu(b["a"](x))))))))
+                                .flatten(1))),
+        "nearest_upsampling": Net(  # Resize, nearest: by 2 into a conv, by 3 into a pool
+            {"a": conv(4, 6, 5, padding=2), "b": conv(6, 3, 3, padding=1)},
+            lambda b, x: F.max_pool1d(F.interpolate(b["b"](F.interpolate(torch.relu(b["a"](x)), scale_factor=2.0)),
+                                                    scale_factor=3.0), 4).flatten(1)),
     }
 
 
@@ -300,7 +312,7 @@ ARCHITECTURES = [
     "valid_even_kernel", "same_even_dilated", "strided_conv_overlapping_padded_pools", "avgpool_excluding_pads",
     "pre_activation", "residual_joins", "outputs_at_different_depths", "cropping", "global_avg_and_max_heads",
     "dense_on_3d_and_softmax", "channel_concat_layernorm", "causal_conv", "conv_transpose_heads",
-    "delta_convs_dilated_stacked", "conv_transpose_as_conv", "upsample_falls_back_exactly",
+    "delta_convs_dilated_stacked", "conv_transpose_as_conv", "strided_conv_transposes", "nearest_upsampling",
 ]
 
 
@@ -309,6 +321,7 @@ EXPECTED_HEADS = {
     "valid_even_kernel": ["DenseHead"], "same_even_dilated": ["MeanHead"],
     "strided_conv_overlapping_padded_pools": ["DenseHead"], "outputs_at_different_depths": ["DenseHead"],
     "cropping": ["DenseHead"], "global_avg_and_max_heads": ["MeanHead"], "delta_convs_dilated_stacked": ["DenseHead"],
+    "strided_conv_transposes": ["DenseHead"],
 }
 
 
@@ -321,7 +334,15 @@ def delta_conv_modes(model, length):
     """The col2im mode of each delta convolution fast ISM builds for ``model``, in graph order."""
     model = onnxism.load(model)
     plan = FastPlan(model, length, model.output_names)
-    return ["column" if spec.column is not None else "tap" for spec in plan.gathers if spec.kind == "col2im"]
+    return ["column" if spec.column is not None else "tap" for spec in plan.gathers
+            if spec.kind == "col2im" and spec.taps > 1]  # one tap: a strided ConvTranspose's window, not a delta
+
+
+def ops_without_a_local_rule(model, length):
+    """The nodes on a windowed path that fast ISM computes in full although they are not global by nature."""
+    model = onnxism.load(model)
+    plan = FastPlan(model, length, model.output_names)
+    return [notice for notice in plan.analysis.notices if notice.split()[0] not in GLOBAL_OPS]
 
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
@@ -342,9 +363,34 @@ def test_fast_equals_naive_on_architecture(name, tmp_path):
     torch_to_onnx(module, example, path, output_names=[f"out{k}" for k in range(count)])
     assert head_kinds(path, length)[0] == EXPECTED_HEADS.get(name, [])
     assert delta_conv_modes(path, length) == EXPECTED_DELTA_CONVS.get(name, [])
+    assert ops_without_a_local_rule(path, length) == []
     seqs = random_onehot(2, length, seed=5, n_fraction=0.05)
     assert_fast_equals_naive(path, seqs, batch_size=50)
     assert_scorers_agree_on_random_values(path, length)
+
+
+def test_keras_conv1d_transpose_is_windowed_through_its_shape_arithmetic(tmp_path):
+    """tf2onnx writes Keras's Conv1DTranspose as a ConvTranspose whose output is cropped by a Slice and a Pad with
+    bounds computed from its Shape: those bounds do not depend on the batch, so they fold into constants and the
+    whole layer is windowed (no op computed in full), 'same' with stride 2 and 'valid' with stride 3."""
+    pytest.importorskip("tf2onnx")
+    import keras
+
+    from converters import keras_to_onnx
+
+    keras.utils.set_random_seed(4)
+    layers = keras.layers
+    inputs = keras.Input((40, 4))
+    hidden = layers.Conv1D(6, 3, padding="same", activation="relu")(inputs)
+    hidden = layers.Conv1DTranspose(5, 5, strides=2, padding="same", activation="relu")(hidden)
+    hidden = layers.Conv1DTranspose(3, 4, strides=3, padding="valid")(hidden)
+    model = keras.Model(inputs, layers.Dense(2)(layers.Flatten()(hidden)))
+    path = tmp_path / "conv1d_transpose.onnx"
+    keras_to_onnx(model, path)
+    assert ops_without_a_local_rule(path, 40) == []
+    plan = FastPlan(onnxism.load(path), 40, onnxism.load(path).output_names)
+    assert "folded" in plan.analysis.modes.values()
+    assert_fast_equals_naive(path, random_onehot(2, 40, seed=8, n_fraction=0.05), batch_size=50)
 
 
 def narrow_convs(model, length):

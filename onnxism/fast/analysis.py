@@ -38,6 +38,7 @@ class Analysis:
     windows: dict
     dependent: set
     notices: list
+    folded: dict = field(default_factory=dict)  # shape arithmetic whose value does not depend on the batch
 
 
 def graph_constants(graph):
@@ -62,9 +63,16 @@ def make_window(tensor, axis, length, lo, hi):
     return Window(tensor, axis, length, width, start, lo, hi)
 
 
-def analyse(graph, input_name, input_axis, shapes):
-    """Propagate windows from the sequence input through ``graph`` in topological order."""
+def analyse(graph, input_name, input_axis, shapes, opset=18, fixed=None):
+    """Propagate windows from the sequence input through ``graph`` (of ai.onnx ``opset``) in topological order.
+
+    ``fixed``: values that do not depend on the batch (``probe.probe_graph``). A node computed only from shapes
+    (Shape or Size of a sequence-dependent tensor, and what follows from those alone) whose outputs are all fixed is
+    "folded": its outputs are constants, so that e.g. a Slice or Pad whose bounds tf2onnx computes from the
+    tensor's shape gets its local rule."""
     constants = graph_constants(graph)
+    fixed = fixed or {}
+    folded, from_shapes = {}, set()
     length = shapes[input_name][input_axis]
     positions = np.arange(length)
     windows = {input_name: make_window(input_name, input_axis, length, positions, positions + 1)}
@@ -73,16 +81,27 @@ def analyse(graph, input_name, input_axis, shapes):
     for index, node in enumerate(graph.node):
         key = node.name or f"node{index}"
         deps = [name for name in node.input if name in dependent]
+        outputs = [name for name in node.output if name]
         if not deps:
             modes[key] = "static"
+            for name in outputs:  # computed from constants: known to the rules where it is small
+                if name in fixed and name not in constants:
+                    constants[name] = fixed[name]
             continue
-        dependent.update(name for name in node.output if name)
+        if node.op_type in ("Shape", "Size") or all(name in from_shapes for name in deps):
+            if all(name in fixed for name in outputs):
+                modes[key] = "folded"
+                for name in outputs:
+                    folded[name] = constants[name] = fixed[name]
+                continue
+            from_shapes.update(outputs)
+        dependent.update(outputs)
         windowed = [name for name in deps if name in windows]
         rule = None
         if len(windowed) == len(deps):
             axes = {windows[name].axis for name in windowed}
             if len(axes) == 1:
-                rule = rule_for(node, axes.pop(), shapes, constants, dependent)
+                rule = rule_for(node, axes.pop(), shapes, constants, dependent, opset)
         if rule is None and node.op_type == "Shape" and len(node.attribute) == 0 and deps[0] in windows:
             modes[key] = "shape"  # the full shape, known without materialising the tensor
             continue
@@ -103,4 +122,4 @@ def analyse(graph, input_name, input_axis, shapes):
             axis = rule.out_axis
         modes[key], rules[key] = "windowed", rule
         windows[out] = make_window(out, axis, out_length, lo, hi)
-    return Analysis(modes, rules, windows, dependent, notices)
+    return Analysis(modes, rules, windows, dependent, notices, folded)

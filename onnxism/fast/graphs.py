@@ -55,12 +55,13 @@ class GatherSpec:
     start: np.ndarray
     offsets: np.ndarray  # 1-D int64: column offsets from start[p], in the order the gather returns them
     pad_row: int = 0
-    kind: str = "table"  # "table", "reference", "col2im" or "sequence"
+    kind: str = "table"  # "table", "reference", "col2im", "sequence" or "position"
     tap: np.ndarray = None  # col2im: the tap of each offset (static taps)
     column: np.ndarray = None  # col2im: the source column of each offset (static columns)
     taps: int = 1  # col2im: taps per source column
     block: int = 1  # col2im: source columns per row
     dilation: int = 1  # col2im: tap spacing
+    column_map: np.ndarray = None  # "table": target columns column_map[start[p] + offsets] (a nearest Resize)
 
     @property
     def width(self):
@@ -108,7 +109,7 @@ class IsmGraphBuilder:
         self.shapes = shapes
         self.input_name = input_name
         self.outputs = outputs
-        self.constants = graph_constants(proto.graph)
+        self.constants = {**graph_constants(proto.graph), **analysis.folded}
         self.opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 13)
         self.nodes = []
         self.tables = {}
@@ -177,12 +178,13 @@ class IsmGraphBuilder:
         return self._transpose(value, self.perm(name), output)
 
     # -- gathers --------------------------------------------------------------------------------------------
-    def gather(self, source, start, offsets, pad_value=0.0):
-        """``source`` (substituted) at columns start[p] + offsets of its length axis, in the rows layout:
-        (rows, *offsets.shape, *rest)."""
+    def gather(self, source, start, offsets, pad_value=0.0, column_map=None):
+        """``source`` (substituted) at columns start[p] + offsets of its length axis (or at column_map[start[p] +
+        offsets]), in the rows layout: (rows, *offsets.shape, *rest)."""
         rest, source = self._rest(source), self.root(source)
         offsets = np.asarray(offsets, np.int64)
-        key = (source, float(pad_value), np.asarray(start, np.int64).tobytes(), offsets.shape, offsets.tobytes())
+        key = (source, float(pad_value), np.asarray(start, np.int64).tobytes(), offsets.shape, offsets.tobytes(),
+               None if column_map is None else np.asarray(column_map, np.int64).tobytes())
         if key not in self.gathered:  # else the same columns were gathered before (e.g. a residual in a Conv's input)
             table = self._table(source)
             table.gathered = True
@@ -190,7 +192,8 @@ class IsmGraphBuilder:
                 table.pad_values.append(pad_value)
             k = len(self.gathers)
             spec = GatherSpec(f"idx__{k}", source, np.asarray(start, np.int64), offsets.reshape(-1),
-                              pad_row=table.pad_values.index(pad_value))
+                              pad_row=table.pad_values.index(pad_value),
+                              column_map=None if column_map is None else np.asarray(column_map, np.int64))
             self.gathers.append(spec)
             self.gathered[key] = self._node("Gather", [f"{source}__table", spec.index_name],
                                             [f"{source}__g{k}_rows"], axis=0)
@@ -282,6 +285,10 @@ class IsmGraphBuilder:
                 self._head(key, self.heads[key])
             elif mode == "static":
                 self.nodes.append(node)
+            elif mode == "folded":  # shape arithmetic that does not depend on the batch: its values
+                for name in node.output:
+                    if name:
+                        self._const(name, self.analysis.folded[name])
             elif mode == "shape":
                 source = node.input[0]
                 window = windows[source]
@@ -348,8 +355,16 @@ class IsmGraphBuilder:
         target = windows[out]
         source = next(name for name in node.input if name in windows)
         start, width = rule.needed(target.start, target.width)
+        if rule.column_map is not None and target.width < target.length:  # each output column copies one input's
+            self._node("Identity", [self.gather(source, target.start, np.arange(target.width),
+                                                column_map=rule.column_map)], [self.win(out)])
+            return
+        strided_transpose = rule.transposed and rule.stride > 1
+        if strided_transpose and target.width < target.length:
+            self._strided_transpose(node, source, rule)
+            return
         kernel = self._length_kernel(node, source, out)
-        conv = (kernel is not None and node.op_type in ("Conv", "ConvTranspose")
+        conv = (kernel is not None and node.op_type in ("Conv", "ConvTranspose") and not strided_transpose
                 and self.conv_weight(node).shape[0] >= NATIVE_MIN_OUT_CHANNELS)
         if (conv and rule.stride == 1 and kernel[0] >= DELTA_MIN_TAPS and windows[source].width < width
                 and target.width < target.length):
@@ -372,6 +387,11 @@ class IsmGraphBuilder:
             size, dilation = kernel
             offsets = (np.arange(target.width)[:, None] * rule.stride + np.arange(size)[None, :] * dilation)
             columns = self.gather(source, start, offsets, rule.pad_value)  # (rows, w, k, *rest)
+            if rule.exclude_pad:  # the sum over the window, times 1 / (its columns inside the input) per column
+                summed = self._reduce("ReduceSum", columns, [2], self._fresh("pool_sum"))
+                inverse = self._inverse_counts(out, rule, size, dilation, windows[source].length)
+                self._node("Mul", [summed, inverse], [self.win(out)])
+                return
             reduce = "ReduceMax" if node.op_type == "MaxPool" else "ReduceMean"
             self._reduce(reduce, columns, [2], self.win(out))
             return
@@ -385,6 +405,52 @@ class IsmGraphBuilder:
             made.name = made.name or f"ism_{len(self.nodes)}_{made.op_type}"
             self.nodes.append(made)
         self.to_rows(result, out, self.win(out))
+
+    def _inverse_counts(self, out, rule, size, dilation, source_length):
+        """1 / (input columns inside the input) of each pooling window of ``out``'s window, per row, shaped to
+        broadcast against ``out`` in the rows layout: a "position" gather of a constant by output column."""
+        target = self.analysis.windows[out]
+        first = np.arange(target.length)[:, None] * rule.stride - rule.begin + np.arange(size)[None, :] * dilation
+        counts = ((first >= 0) & (first < source_length)).sum(1)
+        k = len(self.gathers)
+        spec = GatherSpec(f"idx__{k}", out, target.start, np.arange(target.width), kind="position")
+        self.gathers.append(spec)
+        table = self._const(self._fresh("inverse_counts"), (1.0 / np.maximum(counts, 1)).astype(np.float32))
+        inverse = self._node("Gather", [table, spec.index_name], [self._fresh("inverse")], axis=0)
+        return self._reshape(inverse, [-1, target.width] + [1] * len(self._rest(out)))
+
+    def _strided_transpose(self, node, source, rule):
+        """A ConvTranspose with stride s > 1 on the window of its output: the ConvTranspose without padding or bias
+        (``rules._conv_transpose_rule``) on the input range the window needs gives R = (w_in - 1) * s + span
+        columns, starting at output column start_in * s - begin; a per-row gather (col2im kind, one tap) picks the
+        window out of them, where it starts depends on the window start modulo s. Columns it reaches no input of
+        read a zero row, and the bias is added after."""
+        out = node.output[0]
+        target = self.analysis.windows[out]
+        first, width = rule.needed(target.start, target.width)
+        gathered = self.to_model(self.gather(source, first, np.arange(width), rule.pad_value), source)
+        product = self._fresh("transposed")
+        for made in rule.windowed_node([gathered] + list(node.input[1:2]), product):
+            made.name = made.name or f"ism_{len(self.nodes)}_{made.op_type}"
+            self.nodes.append(made)
+        reach = (width - 1) * rule.stride + rule.span
+        rest = self._rest(out)
+        rows = self._reshape(self.to_rows(product, out), [-1, int(np.prod(rest))])
+        zero = self._const(self._fresh("zero"), np.zeros((1, int(np.prod(rest))), np.float32))
+        rows = self._node("Concat", [rows, zero], [self._fresh("reach_zero")], axis=0)
+        k = len(self.gathers)
+        spec = GatherSpec(f"idx__{k}", source, target.start - first * rule.stride + rule.begin,
+                          np.arange(target.width), kind="col2im", tap=np.zeros(target.width, np.int64), taps=1,
+                          block=reach)
+        self.gathers.append(spec)
+        window = self._node("Gather", [rows, spec.index_name], [self._fresh("window")], axis=0)
+        window = self._reshape(window, rows_shape(self.shapes[out], target.axis, target.width))
+        if len(node.input) > 2 and node.input[2]:
+            rank = len(self.shapes[out])
+            bias = self.constants[node.input[2]].astype(np.float32).reshape([1, -1] + [1] * (rank - 2))
+            bias = self._const(self._fresh("bias"), rows_constant(bias, rank, self.perm(out)))
+            window = self._node("Add", [window, bias], [self._fresh("biased")])
+        self._node("Identity", [window], [self.win(out)])
 
     def _length_kernel(self, node, source, out):
         """(kernel size, dilation) along the length of a Conv/MaxPool/AveragePool that acts on the length alone

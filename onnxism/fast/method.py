@@ -12,13 +12,14 @@ import numpy as np
 from ..errors import OnnxismWarning
 from ..methods.mutations import substitutions
 from ..methods.naive import NaiveISM
+from ..model.reading import default_opset
 from ..runtime.sessions import make_session, parse_device
 from ..runtime.workers import run_in_order
 from .analysis import analyse
 from .graphs import IsmGraphBuilder
 from .indices import gather_indices
 from .linear import DenseHead
-from .probe import probe_shapes
+from .probe import probe_graph
 from .runner import BoundRunner
 
 
@@ -34,8 +35,9 @@ class FastPlan:
     def __init__(self, model, length, outputs, dense_heads=True, *, deltas=False, sliced=False):
         layout_axis = 1 if model.layout == "NLC" else 2
         shape = [2, length, 4] if model.layout == "NLC" else [2, 4, length]
-        shapes = probe_shapes(model.proto, model.input_name, shape, model.input_dtype)
-        self.analysis = analyse(model.proto.graph, model.input_name, layout_axis, shapes)
+        shapes, fixed = probe_graph(model.proto, model.input_name, shape, model.input_dtype)
+        self.analysis = analyse(model.proto.graph, model.input_name, layout_axis, shapes,
+                                default_opset(model.proto), fixed)
         self.batch_size = self.default_batch_size(shapes)
         _check_batch_axis(shapes, self.analysis)
         builder = IsmGraphBuilder(model.proto, self.analysis, shapes, model.input_name, outputs, dense_heads,

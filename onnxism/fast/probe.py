@@ -1,4 +1,5 @@
-"""Shapes of every tensor of a graph, found by one onnxruntime run on zero sequences.
+"""Shapes of every tensor of a graph, and the shape arithmetic that does not depend on the batch, found by
+onnxruntime runs on zero sequences.
 
 Invariant: the model is not changed; a copy exposes every node output as a graph output.
 """
@@ -8,9 +9,19 @@ import onnx
 
 from ..runtime.sessions import make_session
 
+#: Numeric tensors up to this many values are compared across batch sizes (shape arithmetic is small).
+FOLD_MAX_VALUES = 64
+
 
 def probe_shapes(proto, input_name, input_shape, dtype=np.float32):
     """Return {tensor name: shape} for every node output and the graph input, at batch size input_shape[0]."""
+    return probe_graph(proto, input_name, input_shape, dtype, fold=False)[0]
+
+
+def probe_graph(proto, input_name, input_shape, dtype=np.float32, fold=True):
+    """({tensor name: shape} at batch size input_shape[0], {name: value} of the small integer tensors whose
+    values are the same at that batch size and one more). ``analysis.analyse`` folds the latter into constants
+    where only shape arithmetic computes them (tf2onnx's Shape -> Slice -> Pad chains)."""
     copy = onnx.ModelProto()
     copy.CopyFrom(proto)
     existing = {output.name for output in copy.graph.output}
@@ -24,4 +35,15 @@ def probe_shapes(proto, input_name, input_shape, dtype=np.float32):
     values = session.run(names, {input_name: np.zeros(input_shape, dtype=dtype)})
     shapes = {name: tuple(np.shape(value)) for name, value in zip(names, values)}
     shapes[input_name] = tuple(input_shape)
-    return shapes
+    small = {names[k]: np.asarray(value) for k, value in enumerate(values)
+             if fold and np.issubdtype(np.asarray(value).dtype, np.number) and np.size(value) <= FOLD_MAX_VALUES}
+    for batch in sorted({1, input_shape[0] + 1} - {input_shape[0]}):
+        if not small:
+            break
+        try:
+            other = session.run(list(small), {input_name: np.zeros((batch,) + tuple(input_shape[1:]), dtype=dtype)})
+        except Exception:  # noqa: BLE001 - e.g. a fixed batch size: nothing is known not to depend on the batch
+            return shapes, {}
+        small = {name: value for (name, value), again in zip(small.items(), other)
+                 if np.shape(again) == value.shape and np.array_equal(again, value)}
+    return shapes, small

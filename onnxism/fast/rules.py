@@ -4,9 +4,10 @@ A rule for a node whose sequence-dependent input carries the length on axis ``ax
   PointwiseRule   output position j depends on input position j only (elementwise ops, activations,
                   BatchNormalization, MatMul over channels, Softmax/LayerNorm/reductions over other axes,
                   channel Concat, layout ops); ``out_axis`` is where the length goes.
-  LocalRule       output position j depends on a bounded input range (Conv, ConvTranspose with stride 1,
-                  MaxPool, AveragePool, Pad, Slice); it can compute an output window from an input range
-                  once the node's padding along the length is taken out (``windowed_node``).
+  LocalRule       output position j depends on a bounded input range (Conv, ConvTranspose, MaxPool, AveragePool,
+                  Pad, Slice); it can compute an output window from an input range once the node's padding
+                  along the length is taken out (``windowed_node``). A nearest-neighbour Resize is a LocalRule
+                  with a ``column_map``: output j is input column map[j], found by running the node on a ramp.
   None            anything else: the op is treated as global along the length, computed on full tensors.
 """
 
@@ -35,7 +36,8 @@ class PointwiseRule:
 @dataclass
 class LocalRule:
     """Output j depends on inputs [j*stride - begin, j*stride - begin + span) (Conv-like), or, for a transposed
-    convolution with stride 1, on inputs [j + begin - span + 1, j + begin] (``transposed``)."""
+    convolution (``transposed``), input i reaches outputs [i*stride - begin, i*stride - begin + span); with a
+    ``column_map``, output j is input map[j] (non-decreasing)."""
 
     span: int
     stride: int
@@ -44,11 +46,16 @@ class LocalRule:
     pad_value: float
     windowed_node: object  # callable(inputs, output) -> list of NodeProto computing the window
     length_only: bool = False  # a Pad or Slice along the length alone: the gathered window is the output
+    column_map: np.ndarray = None  # output column j is input column column_map[j] (a nearest Resize)
+    exclude_pad: bool = False  # an AveragePool that divides by the in-range columns of each window only
 
     def affected(self, lo, hi, out_length):
         """Output range [lo', hi') that input range [lo, hi) can change (arrays over positions), clipped."""
-        if self.transposed:
-            new_lo, new_hi = lo - self.begin, hi - self.begin + self.span - 1
+        if self.column_map is not None:
+            new_lo = np.searchsorted(self.column_map, lo, "left")
+            new_hi = np.searchsorted(self.column_map, hi, "left")
+        elif self.transposed:
+            new_lo, new_hi = lo * self.stride - self.begin, (hi - 1) * self.stride - self.begin + self.span
         else:
             new_lo = -((-(lo + self.begin - self.span + 1)) // self.stride)  # ceil division
             new_hi = (hi - 1 + self.begin) // self.stride + 1
@@ -57,8 +64,12 @@ class LocalRule:
 
     def needed(self, start, width):
         """Input range (start, width) that computes output window [start, start + width)."""
-        if self.transposed:
-            return start + self.begin - self.span + 1, width + self.span - 1
+        if self.column_map is not None:
+            first = self.column_map[start]
+            return first, int((self.column_map[start + width - 1] - first).max()) + 1
+        if self.transposed:  # the inputs i with i * stride in [start + begin - span + 1, start + begin + width)
+            first = -((-(start + self.begin - self.span + 1)) // self.stride)
+            return first, -(-(width + self.span - 1) // self.stride)
         return start * self.stride - self.begin, (width - 1) * self.stride + self.span
 
 
@@ -80,11 +91,11 @@ def _replace_attributes(node, updates, remove=()):
     return new
 
 
-def rule_for(node, axis, shapes, constants, dependent):
+def rule_for(node, axis, shapes, constants, dependent, opset=18):
     """The rule of ``node`` given the length axis of its dependent input(s), or None (global).
 
     ``shapes``: tensor name -> shape; ``constants``: name -> ndarray for initializers/Constant outputs;
-    ``dependent``: names of tensors that depend on the sequence input.
+    ``dependent``: names of tensors that depend on the sequence input; ``opset``: the model's (ai.onnx).
     """
     op = node.op_type
     out_shape = shapes.get(node.output[0])
@@ -147,6 +158,8 @@ def rule_for(node, axis, shapes, constants, dependent):
         return _conv_rule(node, axis, shapes, constants)
     if op == "ConvTranspose":
         return _conv_transpose_rule(node, axis, shapes, constants)
+    if op in ("Resize", "Upsample"):
+        return _nearest_resize_rule(node, axis, shapes, constants, opset)
     if op == "Pad":
         return _pad_rule(node, axis, shapes, constants)
     if op == "Slice":
@@ -251,8 +264,10 @@ def _conv_rule(node, axis, shapes, constants):
     attrs = attributes(node)
     if node.op_type == "MaxPool" and len([o for o in node.output if o]) > 1:
         return None
-    if node.op_type == "AveragePool" and (begin or end) and not attrs.get("count_include_pad", 0):
-        return None
+    exclude_pad = node.op_type == "AveragePool" and bool(begin or end) and not attrs.get("count_include_pad", 0)
+    in_shape, out_shape = shapes[node.input[0]], shapes[node.output[0]]
+    if exclude_pad and any(in_shape[d] != 1 or out_shape[d] != 1 for d in range(2, len(in_shape)) if d != axis):
+        return None  # the mean over in-range columns is built for a pool along the length alone
     in_length = shapes[node.input[0]][axis]
     out_length = shapes[node.output[0]][axis]
     if (in_length + begin + end - span) // stride + 1 != out_length:
@@ -264,7 +279,7 @@ def _conv_rule(node, axis, shapes, constants):
         updates["ceil_mode"] = 0
     new = _replace_attributes(node, updates, remove=("auto_pad",))
     pad_value = -np.inf if node.op_type == "MaxPool" else 0.0
-    return LocalRule(span, stride, begin, False, pad_value, _renamer(new))
+    return LocalRule(span, stride, begin, False, pad_value, _renamer(new), exclude_pad=exclude_pad)
 
 
 def _conv_transpose_rule(node, axis, shapes, constants):
@@ -274,12 +289,74 @@ def _conv_transpose_rule(node, axis, shapes, constants):
     span, stride, begin, end, pads, spatial = found
     attrs = attributes(node)
     j = axis - 2
-    if stride != 1 or "output_shape" in attrs or list(attrs.get("output_padding", [0] * spatial))[j]:
+    extra = list(attrs.get("output_padding", [0] * spatial))[j]
+    in_length, out_length = shapes[node.input[0]][axis], shapes[node.output[0]][axis]
+    if "output_shape" in attrs or (in_length - 1) * stride + extra + span - begin - end != out_length:
         return None
+    if stride == 1:  # its window is the ConvTranspose padded by span - 1: a valid convolution
+        if extra:
+            return None
+        new_pads = list(pads)
+        new_pads[j] = new_pads[j + spatial] = span - 1
+        new = _replace_attributes(node, {"pads": new_pads}, remove=("auto_pad",))
+        return LocalRule(span, 1, begin, True, 0.0, _renamer(new))
+    if len(node.input) > 2 and node.input[2] and node.input[2] not in constants:
+        return None
+    # strided: the ConvTranspose without padding or bias on the input range gives every output the range reaches
+    # (``graphs.IsmGraphBuilder._strided_transpose`` picks the window out of it and adds the bias)
     new_pads = list(pads)
-    new_pads[j] = new_pads[j + spatial] = span - 1
-    new = _replace_attributes(node, {"pads": new_pads}, remove=("auto_pad",))
-    return LocalRule(span, 1, begin, True, 0.0, _renamer(new))
+    new_pads[j] = new_pads[j + spatial] = 0
+    updates = {"pads": new_pads}
+    if "output_padding" in attrs:
+        padding = list(attrs["output_padding"])
+        padding[j] = 0
+        updates["output_padding"] = padding
+    new = _replace_attributes(node, updates, remove=("auto_pad",))
+    del new.input[2:]
+    return LocalRule(span, stride, begin, True, 0.0, _renamer(new))
+
+
+def _nearest_resize_rule(node, axis, shapes, constants, opset):
+    """A nearest-neighbour Resize (or Upsample) along the length alone: output column j copies one input column,
+    map[j], found by running the node itself on a ramp along the length (so every coordinate transformation and
+    rounding mode is onnxruntime's own). Other axes must keep their size; the map must be non-decreasing."""
+    attrs = attributes(node)
+    if (_text(attrs.get("mode", "nearest")) != "nearest"
+            or _text(attrs.get("coordinate_transformation_mode", "")) == "tf_crop_and_resize"  # may extrapolate
+            or any(name and name not in constants for name in node.input[1:])):
+        return None
+    in_shape, out_shape = list(shapes[node.input[0]]), list(shapes[node.output[0]])
+    if len(in_shape) != len(out_shape) or any(in_shape[d] != out_shape[d] for d in range(len(in_shape)) if d != axis):
+        return None
+    column_map = _probe_column_map(node, axis, in_shape, constants, opset)
+    if (column_map is None or len(column_map) != out_shape[axis] or np.any(np.diff(column_map) < 0)
+            or column_map.min() < 0 or column_map.max() >= in_shape[axis]):
+        return None
+    return LocalRule(1, 1, 0, False, 0.0, None, length_only=True, column_map=column_map)
+
+
+def _probe_column_map(node, axis, in_shape, constants, opset):
+    """The input column each output column of a nearest Resize copies, or None where it cannot be found."""
+    from ..model.reading import MAX_IR_VERSION
+    from ..runtime.sessions import make_session  # the rules stay importable without onnxruntime
+
+    ramp = np.broadcast_to(np.arange(in_shape[axis], dtype=np.float32).reshape(
+        [-1 if d == axis else 1 for d in range(len(in_shape))]), in_shape)
+    inputs = [helper.make_tensor_value_info("ramp", onnx.TensorProto.FLOAT, in_shape)]
+    initializers = [numpy_helper.from_array(np.asarray(constants[name]), name) for name in node.input[1:] if name]
+    probe = rewired(node, ["ramp"] + list(node.input[1:]), "mapped")
+    graph = helper.make_graph([probe], "probe", inputs, [onnx.ValueInfoProto(name="mapped")], initializers)
+    opsets = [helper.make_opsetid("", opset)]
+    model = helper.make_model(graph, opset_imports=opsets,
+                              ir_version=min(MAX_IR_VERSION, helper.find_min_ir_version_for(opsets)))
+    try:
+        mapped = make_session(model.SerializeToString(), "cpu").run(None, {"ramp": np.ascontiguousarray(ramp)})[0]
+    except Exception:  # noqa: BLE001 - an op form onnxruntime will not run alone: no local rule, computed in full
+        return None
+    mapped = np.moveaxis(mapped, axis, -1).reshape(-1, mapped.shape[axis])
+    if not np.all(mapped == mapped[:1]) or not np.all(mapped[0] == np.round(mapped[0])):
+        return None
+    return mapped[0].astype(np.int64)
 
 
 def _pad_rule(node, axis, shapes, constants):

@@ -138,6 +138,10 @@ def _gather_indices(e, spec, window, seq, pos, row, n, rows_count):
     length, width = window.length, window.width
     columns = e.op("Add", [e.op("Unsqueeze", [e.op("Gather", [e.const(spec.start), pos], axis=0), e.ints([1])]),
                            e.const(spec.offsets.astype(np.int64)[None, :])])
+    if spec.column_map is not None:
+        columns = e.op("Gather", [e.const(spec.column_map.astype(np.int64)), columns], axis=0)
+    if spec.kind == "position":
+        return columns
     if spec.kind == "col2im":
         if spec.column is None:
             column, tap = columns, e.const(spec.tap.astype(np.int64)[None, :])

@@ -361,7 +361,7 @@ class IsmGraphBuilder:
             return
         strided_transpose = rule.transposed and rule.stride > 1
         if strided_transpose and target.width < target.length:
-            self._strided_transpose(node, source, rule)
+            self._strided_transpose(node, source, rule, start, width)
             return
         kernel = self._length_kernel(node, source, out)
         conv = (kernel is not None and node.op_type in ("Conv", "ConvTranspose") and not strided_transpose
@@ -419,15 +419,14 @@ class IsmGraphBuilder:
         inverse = self._node("Gather", [table, spec.index_name], [self._fresh("inverse")], axis=0)
         return self._reshape(inverse, [-1, target.width] + [1] * len(self._rest(out)))
 
-    def _strided_transpose(self, node, source, rule):
+    def _strided_transpose(self, node, source, rule, first, width):
         """A ConvTranspose with stride s > 1 on the window of its output: the ConvTranspose without padding or bias
         (``rules._conv_transpose_rule``) on the input range the window needs gives R = (w_in - 1) * s + span
         columns, starting at output column start_in * s - begin; a per-row gather (col2im kind, one tap) picks the
         window out of them, where it starts depends on the window start modulo s. Columns it reaches no input of
-        read a zero row, and the bias is added after."""
+        read a zero row, and the bias is added after. ``first``, ``width``: the input range (``rule.needed``)."""
         out = node.output[0]
         target = self.analysis.windows[out]
-        first, width = rule.needed(target.start, target.width)
         gathered = self.to_model(self.gather(source, first, np.arange(width), rule.pad_value), source)
         product = self._fresh("transposed")
         for made in rule.windowed_node([gathered] + list(node.input[1:2]), product):

@@ -18,6 +18,9 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from ..model.reading import MAX_IR_VERSION
+from ..runtime.sessions import make_session
+
 UNARY_POINTWISE = {
     "Relu", "Sigmoid", "Tanh", "Softplus", "Softsign", "Exp", "Log", "Elu", "Selu", "LeakyRelu", "Gelu", "Erf",
     "Abs", "Neg", "Sqrt", "Reciprocal", "Identity", "Dropout", "Cast", "Clip", "HardSigmoid", "HardSwish",
@@ -337,9 +340,6 @@ def _nearest_resize_rule(node, axis, shapes, constants, opset):
 
 def _probe_column_map(node, axis, in_shape, constants, opset):
     """The input column each output column of a nearest Resize copies, or None where it cannot be found."""
-    from ..model.reading import MAX_IR_VERSION
-    from ..runtime.sessions import make_session  # the rules stay importable without onnxruntime
-
     ramp = np.broadcast_to(np.arange(in_shape[axis], dtype=np.float32).reshape(
         [-1 if d == axis else 1 for d in range(len(in_shape))]), in_shape)
     inputs = [helper.make_tensor_value_info("ramp", onnx.TensorProto.FLOAT, in_shape)]

@@ -39,6 +39,10 @@ class Analysis:
     dependent: set
     notices: list
     folded: dict = field(default_factory=dict)  # shape arithmetic whose value does not depend on the batch
+    #: Every value known without a sequence: initializers, Constant nodes, folded shape arithmetic and the small
+    #: fixed outputs of static nodes (built once here; the graph builder reuses it rather than copying the weights
+    #: again).
+    constants: dict = field(default_factory=dict, repr=False)
 
 
 def graph_constants(graph):
@@ -122,4 +126,4 @@ def analyse(graph, input_name, input_axis, shapes, opset=18, fixed=None):
             axis = rule.out_axis
         modes[key], rules[key] = "windowed", rule
         windows[out] = make_window(out, axis, out_length, lo, hi)
-    return Analysis(modes, rules, windows, dependent, notices, folded)
+    return Analysis(modes, rules, windows, dependent, notices, folded, constants)

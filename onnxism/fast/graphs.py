@@ -28,7 +28,6 @@ import onnx
 import onnx_graphsurgeon as gs
 from onnx import helper, numpy_helper
 
-from .analysis import graph_constants
 from .epilogues import fold_epilogues
 from .layout import inverse, rows_constant, rows_perm, rows_shape
 from .linear import DenseHead, find_heads
@@ -109,7 +108,7 @@ class IsmGraphBuilder:
         self.shapes = shapes
         self.input_name = input_name
         self.outputs = outputs
-        self.constants = {**graph_constants(proto.graph), **analysis.folded}
+        self.constants = analysis.constants
         self.opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 13)
         self.nodes = []
         self.tables = {}

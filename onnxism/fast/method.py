@@ -43,6 +43,7 @@ class FastPlan:
         builder = IsmGraphBuilder(model.proto, self.analysis, shapes, model.input_name, outputs, dense_heads,
                                   deltas=deltas, sliced=sliced)
         self.ism_model, self.reference_model = builder.build()
+        self.analysis.constants = {}  # its arrays copy the weights, which the graphs now hold: not kept
         self.gathers = builder.gathers
         self.tables = list(builder.tables)
         self.outputs = outputs

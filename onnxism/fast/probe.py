@@ -20,8 +20,10 @@ def probe_shapes(proto, input_name, input_shape, dtype=np.float32):
 
 def probe_graph(proto, input_name, input_shape, dtype=np.float32, fold=True):
     """({tensor name: shape} at batch size input_shape[0], {name: value} of the small integer tensors whose
-    values are the same at that batch size and one more). ``analysis.analyse`` folds the latter into constants
-    where only shape arithmetic computes them (tf2onnx's Shape -> Slice -> Pad chains)."""
+    values are the same at batch sizes 1, input_shape[0] and one more). ``analysis.analyse`` folds the latter into
+    constants where only shape arithmetic computes them (tf2onnx's Shape -> Slice -> Pad chains), and otherwise
+    uses only those of static nodes (computed from constants alone, the same at every batch size). A graph with no
+    Shape or Size node has no shape arithmetic: the runs at other batch sizes are skipped there."""
     copy = onnx.ModelProto()
     copy.CopyFrom(proto)
     existing = {output.name for output in copy.graph.output}
@@ -37,6 +39,8 @@ def probe_graph(proto, input_name, input_shape, dtype=np.float32, fold=True):
     shapes[input_name] = tuple(input_shape)
     small = {names[k]: np.asarray(value) for k, value in enumerate(values)
              if fold and np.issubdtype(np.asarray(value).dtype, np.number) and np.size(value) <= FOLD_MAX_VALUES}
+    if not any(node.op_type in ("Shape", "Size") for node in copy.graph.node):
+        return shapes, small
     for batch in sorted({1, input_shape[0] + 1} - {input_shape[0]}):
         if not small:
             break

@@ -48,10 +48,12 @@ def test_standalone_graph_with_linear_heads():
         np.testing.assert_allclose(value, want, atol=1e-4 * max(1.0, np.abs(want).max()), rtol=0)
 
 
-@pytest.mark.parametrize("name", ["strided_conv_transposes", "nearest_upsampling", "avgpool_excluding_pads"])
+@pytest.mark.parametrize("name", ["strided_conv_transposes", "nearest_upsampling", "avgpool_excluding_pads",
+                                  "linear_upsampling_and_gathers"])
 def test_standalone_graph_computes_every_gather_kind_in_the_graph(tmp_path, name):
-    """The windows of a strided ConvTranspose (a per-row shift), a nearest Resize (a column map) and an average
-    pool that excludes its pads (divisors by output column), at both ends and inside: equal to naive."""
+    """The windows of a strided ConvTranspose (a per-row shift), a nearest Resize (a column map), an average
+    pool that excludes its pads (divisors by output column) and torch's linear upsampling (gathers along the length
+    after ``normalise``, weights by output column), at both ends and inside: equal to naive."""
     torch = pytest.importorskip("torch")
     from converters import torch_to_onnx
     from test_fast_ism import _architectures

@@ -278,7 +278,24 @@ def _architectures():
             {"a": conv(4, 6, 5, padding=2), "b": conv(6, 3, 3, padding=1)},
             lambda b, x: F.max_pool1d(F.interpolate(b["b"](F.interpolate(torch.relu(b["a"](x)), scale_factor=2.0)),
                                                     scale_factor=3.0), 4).flatten(1)),
+        "linear_upsampling_and_gathers": Net(  # torch writes these as GatherND between Transposes (normalise.py)
+            {"a": conv(4, 6, 5, padding=2), "b": conv(6, 5, 3, padding=1)},
+            lambda b, x: _interpolations(b, x)),
     }
+
+
+def _interpolations(b, x):
+    """linear by 2, a weight per column, a Gather of channels, 'nearest-exact' by 1.5, linear down to 60 with
+    aligned corners (its windows are wider than one column), then a pool."""
+    import torch
+    import torch.nn.functional as F
+
+    h = F.interpolate(torch.relu(b["a"](x)), scale_factor=2.0, mode="linear")
+    h = h * torch.linspace(0.5, 1.5, h.shape[2])  # a constant that varies along the length
+    h = torch.relu(b["b"](h))[:, [0, 2, 4], :]
+    h = F.interpolate(h, scale_factor=1.5, mode="nearest-exact")
+    h = F.interpolate(h, size=60, mode="linear", align_corners=True)
+    return F.max_pool1d(h, 4).flatten(1)
 
 
 def _residual(b, x):
@@ -313,6 +330,7 @@ ARCHITECTURES = [
     "pre_activation", "residual_joins", "outputs_at_different_depths", "cropping", "global_avg_and_max_heads",
     "dense_on_3d_and_softmax", "channel_concat_layernorm", "causal_conv", "conv_transpose_heads",
     "delta_convs_dilated_stacked", "conv_transpose_as_conv", "strided_conv_transposes", "nearest_upsampling",
+    "linear_upsampling_and_gathers",
 ]
 
 
@@ -391,6 +409,32 @@ def test_keras_conv1d_transpose_is_windowed_through_its_shape_arithmetic(tmp_pat
     plan = FastPlan(onnxism.load(path), 40, onnxism.load(path).output_names)
     assert "folded" in plan.analysis.modes.values()
     assert_fast_equals_naive(path, random_onehot(2, 40, seed=8, n_fraction=0.05), batch_size=50)
+
+
+def test_keras_upsampling1d_is_windowed(tmp_path):
+    """tf2onnx writes Keras's UpSampling1D as Unsqueeze, Tile along the new axis and a Reshape merging it into the
+    length, whose target is computed from the tensor's Shape and the batch: the Tile is pointwise along the length
+    and the Reshape local (input column i becomes columns [i*k, i*k + k)), so the whole model is windowed."""
+    pytest.importorskip("tf2onnx")
+    import keras
+
+    from converters import keras_to_onnx
+
+    keras.utils.set_random_seed(5)
+    layers = keras.layers
+    inputs = keras.Input((40, 4))
+    hidden = layers.Conv1D(6, 5, padding="same", activation="relu")(inputs)
+    hidden = layers.UpSampling1D(2)(hidden)
+    hidden = layers.Conv1D(5, 3, padding="same", activation="relu")(hidden)
+    hidden = layers.UpSampling1D(3)(hidden)
+    hidden = layers.MaxPooling1D(4)(hidden)
+    model = keras.Model(inputs, layers.Dense(2)(layers.Flatten()(hidden)))
+    path = tmp_path / "upsampling1d.onnx"
+    keras_to_onnx(model, path)
+    assert ops_without_a_local_rule(path, 40) == []
+    assert head_kinds(path, 40)[0] == ["DenseHead"]
+    assert_fast_equals_naive(path, random_onehot(2, 40, seed=9, n_fraction=0.05), batch_size=50)
+    assert_scorers_agree_on_random_values(path, 40)
 
 
 def narrow_convs(model, length):

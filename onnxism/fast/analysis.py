@@ -102,7 +102,10 @@ def analyse(graph, input_name, input_axis, shapes, opset=18, fixed=None):
         dependent.update(outputs)
         windowed = [name for name in deps if name in windows]
         rule = None
-        if len(windowed) == len(deps):
+        # a Reshape's target may be shape arithmetic that depends on the batch (tf2onnx's [N, -1, C]): its rules
+        # read the probed shapes only, and its windowed form writes its own target
+        reshape = node.op_type == "Reshape" and windowed == [node.input[0]] and node.input[1] in from_shapes
+        if len(windowed) == len(deps) or reshape:
             axes = {windows[name].axis for name in windowed}
             if len(axes) == 1:
                 rule = rule_for(node, axes.pop(), shapes, constants, dependent, opset)
@@ -124,6 +127,17 @@ def analyse(graph, input_name, input_axis, shapes, opset=18, fixed=None):
             lo = np.min([windows[name].lo for name in windowed], axis=0)
             hi = np.max([windows[name].hi for name in windowed], axis=0)
             axis = rule.out_axis
+        window = make_window(out, axis, out_length, lo, hi)
+        if isinstance(rule, LocalRule) and rule.merged and not _aligned(windows[windowed[0]], window, rule.stride):
+            modes[key] = "full"
+            notices.append(f"{node.op_type} node {key!r}")
+            continue
         modes[key], rules[key] = "windowed", rule
-        windows[out] = make_window(out, axis, out_length, lo, hi)
+        windows[out] = window
     return Analysis(modes, rules, windows, dependent, notices, folded, constants)
+
+
+def _aligned(source, target, factor):
+    """Whether ``target``'s window is ``source``'s scaled by ``factor`` for every position (a merging Reshape's
+    window is then its input's window reshaped)."""
+    return target.width == source.width * factor and np.array_equal(target.start, source.start * factor)

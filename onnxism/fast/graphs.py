@@ -31,18 +31,7 @@ from onnx import helper, numpy_helper
 from .epilogues import fold_epilogues
 from .layout import inverse, rows_constant, rows_perm, rows_shape
 from .linear import DenseHead, find_heads
-from .rules import ELEMENTWISE, REDUCTIONS, UNARY_POINTWISE, LocalRule, attributes, rewired
-
-
-def _names_used(graph):
-    """Every tensor name the graph's nodes read, those of their subgraphs included."""
-    used = set()
-    for node in graph.node:
-        used.update(node.input)
-        for attr in node.attribute:
-            for sub in list(attr.graphs) + ([attr.g] if attr.HasField("g") else []):
-                used |= _names_used(sub)
-    return used
+from .rules import ELEMENTWISE, REDUCTIONS, UNARY_POINTWISE, LocalRule, attributes, names_used, rewired
 
 
 @dataclass
@@ -353,6 +342,9 @@ class IsmGraphBuilder:
         out = node.output[0]
         target = windows[out]
         source = next(name for name in node.input if name in windows)
+        if rule.merged:
+            self._merged_reshape(source, out, rule)
+            return
         start, width = rule.needed(target.start, target.width)
         if rule.column_map is not None and target.width < target.length:  # each output column copies one input's
             self._node("Identity", [self.gather(source, target.start, np.arange(target.width),
@@ -405,18 +397,39 @@ class IsmGraphBuilder:
             self.nodes.append(made)
         self.to_rows(result, out, self.win(out))
 
+    def _merged_reshape(self, source, out, rule):
+        """A Reshape merging the length with the ``rule.merged`` axes after it: ``source``'s window, those axes moved
+        next to its columns, reshaped (the analysis checked that ``out``'s window is ``source``'s scaled)."""
+        axis = self.analysis.windows[source].axis
+        rest = self.perm(source)[2:]
+        merged = list(range(axis + 1, axis + 1 + rule.merged))
+        order = [0, 1] + [2 + rest.index(a) for a in merged] + [2 + k for k, a in enumerate(rest) if a not in merged]
+        value = self.win(source)
+        if order != sorted(order):
+            value = self._transpose(value, order)
+        target = self.analysis.windows[out]
+        self._reshape(value, rows_shape(self.shapes[out], target.axis, target.width), self.win(out))
+
     def _inverse_counts(self, out, rule, size, dilation, source_length):
         """1 / (input columns inside the input) of each pooling window of ``out``'s window, per row, shaped to
         broadcast against ``out`` in the rows layout: a "position" gather of a constant by output column."""
         target = self.analysis.windows[out]
         first = np.arange(target.length)[:, None] * rule.stride - rule.begin + np.arange(size)[None, :] * dilation
         counts = ((first >= 0) & (first < source_length)).sum(1)
+        inverse = (1.0 / np.maximum(counts, 1)).astype(np.float32)
+        return self.by_column(out, inverse.reshape([-1] + [1] * len(self._rest(out))))
+
+    def by_column(self, out, values):
+        """A constant with one entry per column of windowed tensor ``out`` (``values``: (L_out, *dims)) on each row's
+        window, (rows, w, *dims): a "position" gather of it by output column."""
+        target = self.analysis.windows[out]
         k = len(self.gathers)
         spec = GatherSpec(f"idx__{k}", out, target.start, np.arange(target.width), kind="position")
         self.gathers.append(spec)
-        table = self._const(self._fresh("inverse_counts"), (1.0 / np.maximum(counts, 1)).astype(np.float32))
-        inverse = self._node("Gather", [table, spec.index_name], [self._fresh("inverse")], axis=0)
-        return self._reshape(inverse, [-1, target.width] + [1] * len(self._rest(out)))
+        dims = list(values.shape[1:])
+        table = self._const(self._fresh("by_column"), values.reshape(len(values), -1))
+        rows = self._node("Gather", [table, spec.index_name], [self._fresh("columns")], axis=0)
+        return self._reshape(rows, [-1, target.width] + dims)
 
     def _strided_transpose(self, node, source, rule, first, width):
         """A ConvTranspose with stride s > 1 on the window of its output: the ConvTranspose without padding or bias
@@ -658,7 +671,10 @@ class IsmGraphBuilder:
                     inputs.append(self.window_of(name, target))
                 elif name in self.constants and np.ndim(self.constants[name]) <= rank:
                     moved = rows_constant(self.constants[name], rank, perm)
-                    inputs.append(self._const(self._fresh("operand"), moved))
+                    if moved.shape[1] == 1:
+                        inputs.append(self._const(self._fresh("operand"), moved))
+                    else:  # varies along the length (rules.py): its values on each row's window
+                        inputs.append(self.by_column(out, moved[0]))
                 else:
                     return None
             return [rewired(node, inputs, result)]
@@ -700,6 +716,10 @@ class IsmGraphBuilder:
             shape_name = self._const(self._fresh("shape"), np.array(rows_shape(shapes[out], target.axis,
                                                                               target.width), np.int64))
             return [helper.make_node("Reshape", [self.window_of(source, target), shape_name], [result], name=result)]
+        if op == "Tile" and node.input[1] in self.constants:  # repeats 1 along the batch and the length (rules.py)
+            repeats = self._const(self._fresh("repeats"),
+                                  np.asarray(self.constants[node.input[1]], np.int64).reshape(-1)[perm])
+            return [helper.make_node("Tile", [self.window_of(source, target), repeats], [result], name=result)]
         if op in ("Softmax", "LogSoftmax", "Hardmax") and self.opset >= 13:
             axis = perm.index(attrs.get("axis", -1) % rank)
             return [rewired(node, [self.window_of(source, target)], result, {"axis": axis})]
@@ -782,7 +802,7 @@ class IsmGraphBuilder:
         cleaned.toposort().cleanup()
         model = gs.export_onnx(cleaned)
         model.ir_version = self.proto.ir_version
-        used = _names_used(model.graph)
+        used = names_used(model.graph)
         kept = [value for value in model.graph.input
                 if value.name not in weights and value.name not in self.initializers]
         del model.graph.input[:]

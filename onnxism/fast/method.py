@@ -19,6 +19,7 @@ from .analysis import analyse
 from .graphs import IsmGraphBuilder
 from .indices import gather_indices
 from .linear import DenseHead
+from .normalise import normalise
 from .probe import probe_graph
 from .runner import BoundRunner
 
@@ -35,12 +36,12 @@ class FastPlan:
     def __init__(self, model, length, outputs, dense_heads=True, *, deltas=False, sliced=False):
         layout_axis = 1 if model.layout == "NLC" else 2
         shape = [2, length, 4] if model.layout == "NLC" else [2, 4, length]
-        shapes, fixed = probe_graph(model.proto, model.input_name, shape, model.input_dtype)
-        self.analysis = analyse(model.proto.graph, model.input_name, layout_axis, shapes,
-                                default_opset(model.proto), fixed)
+        proto = normalise(model.proto)
+        shapes, fixed = probe_graph(proto, model.input_name, shape, model.input_dtype)
+        self.analysis = analyse(proto.graph, model.input_name, layout_axis, shapes, default_opset(proto), fixed)
         self.batch_size = self.default_batch_size(shapes)
         _check_batch_axis(shapes, self.analysis)
-        builder = IsmGraphBuilder(model.proto, self.analysis, shapes, model.input_name, outputs, dense_heads,
+        builder = IsmGraphBuilder(proto, self.analysis, shapes, model.input_name, outputs, dense_heads,
                                   deltas=deltas, sliced=sliced)
         self.ism_model, self.reference_model = builder.build()
         self.analysis.constants = {}  # its arrays copy the weights, which the graphs now hold: not kept

@@ -1,13 +1,15 @@
 """How each ONNX op maps positions along the length axis, decided by what the op does, not by its name alone.
 
 A rule for a node whose sequence-dependent input carries the length on axis ``axis`` says one of:
-  PointwiseRule   output position j depends on input position j only (elementwise ops, activations,
-                  BatchNormalization, MatMul over channels, Softmax/LayerNorm/reductions over other axes,
-                  channel Concat, layout ops); ``out_axis`` is where the length goes.
+  PointwiseRule   output position j depends on input position j only (elementwise ops, with constant operands
+                  that may vary along the length, activations, BatchNormalization, MatMul over channels,
+                  Softmax/LayerNorm/reductions over other axes, channel Concat, Gather along other axes, layout
+                  ops); ``out_axis`` is where the length goes.
   LocalRule       output position j depends on a bounded input range (Conv, ConvTranspose, MaxPool, AveragePool,
                   Pad, Slice); it can compute an output window from an input range once the node's padding
-                  along the length is taken out (``windowed_node``). A nearest-neighbour Resize is a LocalRule
-                  with a ``column_map``: output j is input column map[j], found by running the node on a ramp.
+                  along the length is taken out (``windowed_node``). A nearest-neighbour Resize and a Gather
+                  along the length are LocalRules with a ``column_map``: output j is input column map[j] (for
+                  the Resize found by running the node on a ramp).
   None            anything else: the op is treated as global along the length, computed on full tensors.
 """
 
@@ -51,6 +53,8 @@ class LocalRule:
     length_only: bool = False  # a Pad or Slice along the length alone: the gathered window is the output
     column_map: np.ndarray = None  # output column j is input column column_map[j] (a nearest Resize)
     exclude_pad: bool = False  # an AveragePool that divides by the in-range columns of each window only
+    merged: int = 0  # a Reshape merging the length with this many axes after it (input column i -> ``stride``
+    # output columns from i * stride): its window is the input's window reshaped (``analysis`` checks they align)
 
     def affected(self, lo, hi, out_length):
         """Output range [lo', hi') that input range [lo, hi) can change (arrays over positions), clipped."""
@@ -104,7 +108,7 @@ def rule_for(node, axis, shapes, constants, dependent, opset=18):
     out_shape = shapes.get(node.output[0])
     if out_shape is None:
         return None
-    dep_inputs = [name for name in node.input if name in dependent]
+    dep_inputs = [name for name in node.input[:1 if op == "Reshape" else None] if name in dependent]
     if any(len(shapes.get(name, ())) != len(shapes[dep_inputs[0]]) for name in dep_inputs):
         return None
     if op in UNARY_POINTWISE:
@@ -122,8 +126,9 @@ def rule_for(node, axis, shapes, constants, dependent, opset=18):
                 continue
             shape = shapes.get(name, np.shape(constants.get(name, 0)))
             aligned = axis - (rank - len(shape))
-            if 0 <= aligned < len(shape) and shape[aligned] != 1:
-                return None  # a fixed tensor that varies along the length
+            if 0 <= aligned < len(shape) and shape[aligned] != 1 and (
+                    op == "BatchNormalization" or name not in constants or shape[aligned] != out_shape[axis]):
+                return None  # a fixed tensor that varies along the length, its values unknown here
         if any(len(shapes[name]) != rank for name in dep_inputs):
             return None
         return PointwiseRule(axis)
@@ -133,7 +138,13 @@ def rule_for(node, axis, shapes, constants, dependent, opset=18):
     if op in ("Unsqueeze", "Squeeze"):
         return _squeeze_rule(node, axis, shapes, constants)
     if op == "Reshape":
-        return _unit_reshape_rule(node, axis, shapes)
+        return _unit_reshape_rule(node, axis, shapes) or _merging_reshape_rule(node, axis, shapes)
+    if op == "Tile":
+        repeats = constants.get(node.input[1])
+        if repeats is None or node.input[1] in dependent:
+            return None
+        repeats = np.asarray(repeats).reshape(-1)
+        return PointwiseRule(axis) if repeats[0] == 1 and repeats[axis] == 1 else None
     if op in ("Softmax", "LogSoftmax", "Hardmax"):
         rank = len(out_shape)
         chosen = attributes(node).get("axis", -1) % rank
@@ -161,6 +172,8 @@ def rule_for(node, axis, shapes, constants, dependent, opset=18):
         return _conv_rule(node, axis, shapes, constants)
     if op == "ConvTranspose":
         return _conv_transpose_rule(node, axis, shapes, constants)
+    if op == "Gather":
+        return _gather_rule(node, axis, shapes, constants, dependent)
     if op in ("Resize", "Upsample"):
         return _nearest_resize_rule(node, axis, shapes, constants, opset)
     if op == "Pad":
@@ -209,6 +222,23 @@ def _unit_reshape_rule(node, axis, shapes):
     if [in_shape[d] for d in kept_in] != [out_shape[d] for d in kept_out]:
         return None
     return PointwiseRule(kept_out[kept_in.index(axis)])
+
+
+def _merging_reshape_rule(node, axis, shapes):
+    """A Reshape merging the length with the axes right after it, all else kept: (N, L, k, C) -> (N, L*k, C), as
+    tf2onnx writes Keras's UpSampling1D (Unsqueeze, Tile by k, then this). Input column i becomes output columns
+    [i*k, i*k + k), so it is local, like a transposed convolution with kernel and stride k."""
+    in_shape, out_shape = list(shapes[node.input[0]]), list(shapes[node.output[0]])
+    if axis == 0 or in_shape[:axis] != out_shape[:axis] or len(out_shape) < 3:
+        return None  # (N, L, C) -> (N, L*C) is a Flatten: global, a dense head's (``linear.py``)
+    factor = 1
+    for last in range(axis + 1, len(in_shape)):
+        factor *= in_shape[last]
+        if in_shape[axis] * factor == out_shape[axis] and in_shape[last + 1:] == out_shape[axis + 1:]:
+            if factor == 1:
+                return None
+            return LocalRule(factor, factor, 0, True, 0.0, None, merged=last - axis)
+    return None
 
 
 def _reduce_rule(node, axis, shapes, constants):
@@ -317,6 +347,28 @@ def _conv_transpose_rule(node, axis, shapes, constants):
     new = _replace_attributes(node, updates, remove=("auto_pad",))
     del new.input[2:]
     return LocalRule(span, stride, begin, True, 0.0, _renamer(new))
+
+
+def _gather_rule(node, axis, shapes, constants, dependent):
+    """A Gather with constant indices. Along another axis than the batch and the length, the length keeps its place
+    (moved down by one where a scalar index removes an axis before it). Along the length with 1-D non-decreasing
+    indices (torch's 'nearest-exact' and 'linear' upsampling, once ``normalise`` has turned their GatherND into
+    this), output column j is input column indices[j]: a LocalRule with that column map."""
+    if node.input[0] not in dependent or node.input[1] in dependent or node.input[1] not in constants:
+        return None
+    rank = len(shapes[node.input[0]])
+    chosen = attributes(node).get("axis", 0) % rank
+    indices = np.asarray(constants[node.input[1]]).astype(np.int64)
+    if chosen == 0 or indices.ndim > 1:
+        return None
+    if chosen != axis:
+        return PointwiseRule(axis - 1 if indices.ndim == 0 and chosen < axis else axis)
+    length = shapes[node.input[0]][axis]
+    column_map = np.where(indices < 0, indices + length, indices)
+    if (indices.ndim != 1 or len(column_map) == 0 or np.any(np.diff(column_map) < 0)
+            or column_map.min() < 0 or column_map.max() >= length):
+        return None
+    return LocalRule(1, 1, 0, False, 0.0, None, length_only=True, column_map=column_map)
 
 
 def _nearest_resize_rule(node, axis, shapes, constants, opset):
@@ -445,6 +497,17 @@ def rewired(node, inputs, output, updates=None):
     new.output.extend([output])
     new.name = output
     return new
+
+
+def names_used(graph):
+    """Every tensor name the graph's nodes read, those of their subgraphs included."""
+    used = set()
+    for node in graph.node:
+        used.update(node.input)
+        for attr in node.attribute:
+            for sub in list(attr.graphs) + ([attr.g] if attr.HasField("g") else []):
+                used |= names_used(sub)
+    return used
 
 
 def _copy_node(node):

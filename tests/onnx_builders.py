@@ -115,3 +115,42 @@ def wrapped_residual_model(*, length=40, channels=16, seed=0):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 10
     return model
+
+
+def resize_model(*, length=40, seed=0):
+    """Resize along the length in the forms exporters write, in the model's NCL layout:
+    x (N, 4, L) -> Conv(k=5, same) -> Relu -> Resize linear x2 (half_pixel, as torch's TorchScript exporter)
+    -> Conv(k=3, same) -> Resize linear to 3L (align_corners) -> Resize linear, antialiased, down to L
+    (pytorch_half_pixel) -> Resize nearest x1.5 (round_prefer_ceil) -> MaxPool(4) -> Flatten -> y."""
+    rng = np.random.default_rng(seed)
+    inits = [
+        numpy_helper.from_array(rng.standard_normal((6, 4, 5)).astype(np.float32), "w1"),
+        numpy_helper.from_array(rng.standard_normal(6).astype(np.float32), "b1"),
+        numpy_helper.from_array(rng.standard_normal((5, 6, 3)).astype(np.float32) * 0.5, "w2"),
+        numpy_helper.from_array(rng.standard_normal(5).astype(np.float32), "b2"),
+        numpy_helper.from_array(np.array([1, 1, 2], np.float32), "by2"),
+        numpy_helper.from_array(np.array([1, 1, 1.5], np.float32), "by1_5"),
+        numpy_helper.from_array(np.array([3 * length], np.int64), "to_l_axis"),
+        numpy_helper.from_array(np.array([length], np.int64), "to_l"),
+        numpy_helper.from_array(np.array([2], np.int64), "length_axis"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[2, 2]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Resize", ["r1", "", "by2"], ["up"], mode="linear",
+                         coordinate_transformation_mode="half_pixel"),
+        helper.make_node("Conv", ["up", "w2", "b2"], ["c2"], pads=[1, 1]),
+        helper.make_node("Resize", ["c2", "", "", "to_l_axis"], ["aligned"], mode="linear", axes=[2],
+                         coordinate_transformation_mode="align_corners"),
+        helper.make_node("Resize", ["aligned", "", "", "to_l"], ["down"], mode="linear", axes=[2], antialias=1,
+                         coordinate_transformation_mode="pytorch_half_pixel"),
+        helper.make_node("Resize", ["down", "", "by1_5"], ["near"], mode="nearest",
+                         nearest_mode="round_prefer_ceil"),
+        helper.make_node("MaxPool", ["near"], ["pooled"], kernel_shape=[4], strides=[4]),
+        helper.make_node("Flatten", ["pooled"], ["y"]),
+    ]
+    graph = helper.make_graph(nodes, "resize", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, length])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5 * 15])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    return model

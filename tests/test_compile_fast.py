@@ -11,7 +11,7 @@ import onnxism
 from onnxism.fast.standalone import build_standalone_fast_model
 from onnxism.runtime.sessions import make_session
 from conftest import random_onehot
-from onnx_builders import conv_model, linear_heads_model
+from onnx_builders import conv_model, linear_heads_model, resize_model
 from test_cli import MODEL, SEQS, assert_clean_failure, onnxism_cli
 
 
@@ -49,19 +49,23 @@ def test_standalone_graph_with_linear_heads():
 
 
 @pytest.mark.parametrize("name", ["strided_conv_transposes", "nearest_upsampling", "avgpool_excluding_pads",
-                                  "linear_upsampling_and_gathers"])
+                                  "linear_upsampling_and_gathers", "resize_modes"])
 def test_standalone_graph_computes_every_gather_kind_in_the_graph(tmp_path, name):
     """The windows of a strided ConvTranspose (a per-row shift), a nearest Resize (a column map), an average
-    pool that excludes its pads (divisors by output column) and torch's linear upsampling (gathers along the length
-    after ``normalise``, weights by output column), at both ends and inside: equal to naive."""
-    torch = pytest.importorskip("torch")
-    from converters import torch_to_onnx
-    from test_fast_ism import _architectures
+    pool that excludes its pads (divisors by output column), torch's linear upsampling (gathers along the length
+    after ``normalise``, weights by output column) and the Resize op's weighted taps, at both ends and inside:
+    equal to naive."""
+    if name == "resize_modes":
+        model = onnxism.load(resize_model())
+    else:
+        torch = pytest.importorskip("torch")
+        from converters import torch_to_onnx
+        from test_fast_ism import _architectures
 
-    torch.manual_seed(3)
-    module = _architectures()[name].eval()
-    torch_to_onnx(module, torch.zeros(2, 4, 40), tmp_path / "model.onnx")
-    model = onnxism.load(tmp_path / "model.onnx")
+        torch.manual_seed(3)
+        module = _architectures()[name].eval()
+        torch_to_onnx(module, torch.zeros(2, 4, 40), tmp_path / "model.onnx")
+        model = onnxism.load(tmp_path / "model.onnx")
     seqs = random_onehot(2, 40, seed=9, n_fraction=0.05)
     positions = np.array([0, 1, 2, 17, 20, 37, 38, 39], np.int64)
     session = make_session(build_standalone_fast_model(model, model.output_names, 40).SerializeToString())

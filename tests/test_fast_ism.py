@@ -11,7 +11,7 @@ from onnxism.fast.linear import DenseHead, MeanHead
 from onnxism.fast.method import GLOBAL_OPS, FastISM, FastPlan
 from onnxism.methods.naive import NaiveISM
 from conftest import SMALL_ZOO, random_onehot, require_cuda
-from onnx_builders import conv_model, linear_heads_model, wrapped_residual_model
+from onnx_builders import conv_model, linear_heads_model, resize_model, wrapped_residual_model
 
 
 def assert_fast_equals_naive(model, seqs, **kwargs):
@@ -409,6 +409,19 @@ def test_keras_conv1d_transpose_is_windowed_through_its_shape_arithmetic(tmp_pat
     plan = FastPlan(onnxism.load(path), 40, onnxism.load(path).output_names)
     assert "folded" in plan.analysis.modes.values()
     assert_fast_equals_naive(path, random_onehot(2, 40, seed=8, n_fraction=0.05), batch_size=50)
+
+
+def test_resize_in_every_mode_onnxruntime_runs_is_windowed():
+    """The Resize op along the length, linear (half_pixel, as torch's TorchScript exporter writes upsampling;
+    align_corners to 3L), linear antialiased down to L, nearest by 1.5: each is read off onnxruntime as weighted
+    taps (2, 2, 5) or a column map (1), and nothing but the Flatten is computed in full."""
+    model = onnxism.load(resize_model())
+    plan = FastPlan(model, 40, model.output_names)
+    resizes = [rule for key, rule in plan.analysis.rules.items() if getattr(rule, "column_map", None) is not None]
+    assert [np.atleast_2d(rule.column_map).shape[0] for rule in resizes] == [2, 2, 5, 1]
+    assert ops_without_a_local_rule(model, 40) == []
+    assert_fast_equals_naive(model, random_onehot(2, 40, seed=6, n_fraction=0.05), batch_size=50)
+    assert_scorers_agree_on_random_values(model, 40)
 
 
 def test_keras_upsampling1d_is_windowed(tmp_path):

@@ -346,9 +346,8 @@ class IsmGraphBuilder:
             self._merged_reshape(source, out, rule)
             return
         start, width = rule.needed(target.start, target.width)
-        if rule.column_map is not None and target.width < target.length:  # each output column copies one input's
-            self._node("Identity", [self.gather(source, target.start, np.arange(target.width),
-                                                column_map=rule.column_map)], [self.win(out)])
+        if rule.column_map is not None and target.width < target.length:
+            self._mapped_columns(source, out, rule)
             return
         strided_transpose = rule.transposed and rule.stride > 1
         if strided_transpose and target.width < target.length:
@@ -396,6 +395,24 @@ class IsmGraphBuilder:
             made.name = made.name or f"ism_{len(self.nodes)}_{made.op_type}"
             self.nodes.append(made)
         self.to_rows(result, out, self.win(out))
+
+    def _mapped_columns(self, source, out, rule):
+        """Output column j copies input column map[j] (a nearest Resize, a Gather along the length): one gather; or
+        (a linear or cubic Resize) sums weights[t, j] * input column map[t, j] over the taps t: a gather per tap
+        times its weights by output column."""
+        target = self.analysis.windows[out]
+        columns = np.arange(target.width)
+        if rule.column_weights is None:
+            self._node("Identity", [self.gather(source, target.start, columns, column_map=rule.column_map)],
+                       [self.win(out)])
+            return
+        dims = [1] * len(self._rest(out))
+        total = None
+        for column_map, weights in zip(rule.column_map, rule.column_weights):
+            term = self._node("Mul", [self.gather(source, target.start, columns, column_map=column_map),
+                                      self.by_column(out, weights.reshape([-1] + dims))], [self._fresh("tap")])
+            total = term if total is None else self._node("Add", [total, term], [self._fresh("taps")])
+        self._node("Identity", [total], [self.win(out)])
 
     def _merged_reshape(self, source, out, rule):
         """A Reshape merging the length with the ``rule.merged`` axes after it: ``source``'s window, those axes moved

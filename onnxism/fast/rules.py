@@ -7,9 +7,9 @@ A rule for a node whose sequence-dependent input carries the length on axis ``ax
                   ops); ``out_axis`` is where the length goes.
   LocalRule       output position j depends on a bounded input range (Conv, ConvTranspose, MaxPool, AveragePool,
                   Pad, Slice); it can compute an output window from an input range once the node's padding
-                  along the length is taken out (``windowed_node``). A nearest-neighbour Resize and a Gather
-                  along the length are LocalRules with a ``column_map``: output j is input column map[j] (for
-                  the Resize found by running the node on a ramp).
+                  along the length is taken out (``windowed_node``). A Resize and a Gather along the length are
+                  LocalRules with a ``column_map``: output j is input column map[j], or for a linear or cubic
+                  Resize a weighted sum of a few such columns (read off onnxruntime running the node).
   None            anything else: the op is treated as global along the length, computed on full tensors.
 """
 
@@ -33,6 +33,11 @@ REDUCTIONS = {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
               "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin"}
 
 
+#: A Resize whose outputs each read more input columns than this (antialiased downsampling by a large factor) is
+#: treated as global.
+MAX_RESIZE_TAPS = 8
+
+
 @dataclass
 class PointwiseRule:
     out_axis: int
@@ -42,7 +47,8 @@ class PointwiseRule:
 class LocalRule:
     """Output j depends on inputs [j*stride - begin, j*stride - begin + span) (Conv-like), or, for a transposed
     convolution (``transposed``), input i reaches outputs [i*stride - begin, i*stride - begin + span); with a
-    ``column_map``, output j is input map[j] (non-decreasing)."""
+    ``column_map``, output j is input map[j], or a weighted sum over taps t of input map[t, j] (each map
+    non-decreasing)."""
 
     span: int
     stride: int
@@ -51,16 +57,19 @@ class LocalRule:
     pad_value: float
     windowed_node: object  # callable(inputs, output) -> list of NodeProto computing the window
     length_only: bool = False  # a Pad or Slice along the length alone: the gathered window is the output
-    column_map: np.ndarray = None  # output column j is input column column_map[j] (a nearest Resize)
+    column_map: np.ndarray = None  # output column j is input column column_map[j] (a nearest Resize, a Gather);
+    # 2-D (taps, L_out) with ``column_weights``: output j = sum_t column_weights[t, j] * input column_map[t, j]
+    column_weights: np.ndarray = None
     exclude_pad: bool = False  # an AveragePool that divides by the in-range columns of each window only
     merged: int = 0  # a Reshape merging the length with this many axes after it (input column i -> ``stride``
     # output columns from i * stride): its window is the input's window reshaped (``analysis`` checks they align)
 
     def affected(self, lo, hi, out_length):
         """Output range [lo', hi') that input range [lo, hi) can change (arrays over positions), clipped."""
-        if self.column_map is not None:
-            new_lo = np.searchsorted(self.column_map, lo, "left")
-            new_hi = np.searchsorted(self.column_map, hi, "left")
+        if self.column_map is not None:  # the outputs whose last tap reaches lo, up to the first whose first is hi
+            maps = np.atleast_2d(self.column_map)
+            new_lo = np.searchsorted(maps[-1], lo, "left")
+            new_hi = np.searchsorted(maps[0], hi, "left")
         elif self.transposed:
             new_lo, new_hi = lo * self.stride - self.begin, (hi - 1) * self.stride - self.begin + self.span
         else:
@@ -72,8 +81,9 @@ class LocalRule:
     def needed(self, start, width):
         """Input range (start, width) that computes output window [start, start + width)."""
         if self.column_map is not None:
-            first = self.column_map[start]
-            return first, int((self.column_map[start + width - 1] - first).max()) + 1
+            maps = np.atleast_2d(self.column_map)
+            first = maps[0][start]
+            return first, int((maps[-1][start + width - 1] - first).max()) + 1
         if self.transposed:  # the inputs i with i * stride in [start + begin - span + 1, start + begin + width)
             first = -((-(start + self.begin - self.span + 1)) // self.stride)
             return first, -(-(width + self.span - 1) // self.stride)
@@ -175,7 +185,7 @@ def rule_for(node, axis, shapes, constants, dependent, opset=18):
     if op == "Gather":
         return _gather_rule(node, axis, shapes, constants, dependent)
     if op in ("Resize", "Upsample"):
-        return _nearest_resize_rule(node, axis, shapes, constants, opset)
+        return _resize_rule(node, axis, shapes, constants, opset)
     if op == "Pad":
         return _pad_rule(node, axis, shapes, constants)
     if op == "Slice":
@@ -371,44 +381,77 @@ def _gather_rule(node, axis, shapes, constants, dependent):
     return LocalRule(1, 1, 0, False, 0.0, None, length_only=True, column_map=column_map)
 
 
-def _nearest_resize_rule(node, axis, shapes, constants, opset):
-    """A nearest-neighbour Resize (or Upsample) along the length alone: output column j copies one input column,
-    map[j], found by running the node itself on a ramp along the length (so every coordinate transformation and
-    rounding mode is onnxruntime's own). Other axes must keep their size; the map must be non-decreasing."""
+def _resize_rule(node, axis, shapes, constants, opset):
+    """A Resize (or Upsample) along the length alone, in any mode but tf_crop_and_resize: it is linear in its
+    input, so it is read off onnxruntime itself, by running the node on basis vectors along the length (every mode,
+    coordinate transformation and rounding is onnxruntime's own), as output column j = sum over taps t of
+    weights[t, j] * input column maps[t, j], each map non-decreasing. Nearest (one tap, weight 1) is a plain
+    column map. The read matrix is checked on random values before it is used; other axes must keep their size."""
     attrs = attributes(node)
-    if (_text(attrs.get("mode", "nearest")) != "nearest"
-            or _text(attrs.get("coordinate_transformation_mode", "")) == "tf_crop_and_resize"  # may extrapolate
+    if (_text(attrs.get("coordinate_transformation_mode", "")) == "tf_crop_and_resize"  # may extrapolate
             or any(name and name not in constants for name in node.input[1:])):
         return None
     in_shape, out_shape = list(shapes[node.input[0]]), list(shapes[node.output[0]])
     if len(in_shape) != len(out_shape) or any(in_shape[d] != out_shape[d] for d in range(len(in_shape)) if d != axis):
         return None
-    column_map = _probe_column_map(node, axis, in_shape, constants, opset)
-    if (column_map is None or len(column_map) != out_shape[axis] or np.any(np.diff(column_map) < 0)
-            or column_map.min() < 0 or column_map.max() >= in_shape[axis]):
+    matrix = _probe_length_matrix(node, axis, in_shape, constants, opset)
+    if matrix is None or matrix.shape[0] != out_shape[axis]:
         return None
-    return LocalRule(1, 1, 0, False, 0.0, None, length_only=True, column_map=column_map)
+    touched = matrix != 0
+    if not touched.any(axis=1).all():
+        return None  # an output column that reads no input
+    first = touched.argmax(axis=1)
+    last = matrix.shape[1] - 1 - touched[:, ::-1].argmax(axis=1)
+    taps = int((last - first).max()) + 1
+    if np.any(np.diff(first) < 0) or taps > MAX_RESIZE_TAPS:
+        return None
+    columns = first[None, :] + np.arange(taps)[:, None]  # (taps, L_out), non-decreasing along the output
+    inside = columns <= last[None, :]
+    maps = np.minimum(columns, matrix.shape[1] - 1)
+    weights = np.where(inside, np.take_along_axis(matrix.T, maps, axis=0), 0.0).astype(np.float32)
+    if taps == 1 and np.all(weights == 1):
+        return LocalRule(1, 1, 0, False, 0.0, None, length_only=True, column_map=maps[0])
+    return LocalRule(1, 1, 0, False, 0.0, None, length_only=True, column_map=maps, column_weights=weights)
 
 
-def _probe_column_map(node, axis, in_shape, constants, opset):
-    """The input column each output column of a nearest Resize copies, or None where it cannot be found."""
-    ramp = np.broadcast_to(np.arange(in_shape[axis], dtype=np.float32).reshape(
-        [-1 if d == axis else 1 for d in range(len(in_shape))]), in_shape)
-    inputs = [helper.make_tensor_value_info("ramp", onnx.TensorProto.FLOAT, in_shape)]
+def _probe_length_matrix(node, axis, in_shape, constants, opset):
+    """(L_out, L_in): the linear map ``node`` applies along the length, run by onnxruntime on basis vectors (one
+    per slot of the other axes, as many runs as it takes), checked on random values; None where onnxruntime will
+    not run the node alone or the node is not such a map."""
+    length = in_shape[axis]
+    others = [in_shape[d] for d in range(len(in_shape)) if d != axis]
+    slots = int(np.prod(others))
+    inputs = [helper.make_tensor_value_info("probe", onnx.TensorProto.FLOAT, in_shape)]
     initializers = [numpy_helper.from_array(np.asarray(constants[name]), name) for name in node.input[1:] if name]
-    probe = rewired(node, ["ramp"] + list(node.input[1:]), "mapped")
+    probe = rewired(node, ["probe"] + list(node.input[1:]), "mapped")
     graph = helper.make_graph([probe], "probe", inputs, [onnx.ValueInfoProto(name="mapped")], initializers)
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(graph, opset_imports=opsets,
                               ir_version=min(MAX_IR_VERSION, helper.find_min_ir_version_for(opsets)))
+
+    def along_length(rows):  # (slots, L) -> the node's input layout
+        return np.ascontiguousarray(np.moveaxis(rows.reshape(others + [length]), -1, axis), dtype=np.float32)
+
+    def rows_of(value):  # the node's output -> (slots, L_out)
+        return np.moveaxis(value, axis, -1).reshape(slots, -1)
+
     try:
-        mapped = make_session(model.SerializeToString(), "cpu").run(None, {"ramp": np.ascontiguousarray(ramp)})[0]
+        session = make_session(model.SerializeToString(), "cpu")
+        parts = []
+        for begin in range(0, length, slots):
+            count = min(slots, length - begin)
+            basis = np.zeros((slots, length), np.float32)
+            basis[np.arange(count), begin + np.arange(count)] = 1.0
+            parts.append(rows_of(session.run(None, {"probe": along_length(basis)})[0])[:count])
+        matrix = np.concatenate(parts).T.astype(np.float64)
+        values = np.random.default_rng(0).standard_normal((slots, length))
+        want = rows_of(session.run(None, {"probe": along_length(values)})[0])
     except Exception:  # noqa: BLE001 - an op form onnxruntime will not run alone: no local rule, computed in full
         return None
-    mapped = np.moveaxis(mapped, axis, -1).reshape(-1, mapped.shape[axis])
-    if not np.all(mapped == mapped[:1]) or not np.all(mapped[0] == np.round(mapped[0])):
-        return None
-    return mapped[0].astype(np.int64)
+    got = values @ matrix.T
+    if want.shape != got.shape or not np.allclose(got, want, rtol=0, atol=1e-5 * max(1.0, np.abs(want).max())):
+        return None  # not one linear map along the length shared by every slot
+    return matrix
 
 
 def _pad_rule(node, axis, shapes, constants):

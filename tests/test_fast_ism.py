@@ -188,15 +188,15 @@ def test_op_without_a_local_rule_is_computed_in_full_with_a_notice(tmp_path):
     torch = pytest.importorskip("torch")
     from converters import torch_to_onnx
 
-    class ReflectPad(torch.nn.Module):
+    class RunningSum(torch.nn.Module):  # a prefix sum along the length: global, and not by nature a head
         def forward(self, x):
-            return torch.nn.functional.pad(x, (2, 2), mode="reflect")
+            return torch.cumsum(x, dim=2)
 
-    module = torch.nn.Sequential(torch.nn.Conv1d(4, 3, 3, padding=1), ReflectPad(),
+    module = torch.nn.Sequential(torch.nn.Conv1d(4, 3, 3, padding=1), RunningSum(),
                                  torch.nn.Conv1d(3, 2, 3, padding=1), torch.nn.Flatten()).eval()
-    torch_to_onnx(module, torch.zeros(2, 4, 30), tmp_path / "reflect.onnx")
-    with pytest.warns(onnxism.OnnxismWarning, match="no local rule for Pad"):
-        assert_fast_equals_naive(tmp_path / "reflect.onnx", random_onehot(2, 30, seed=4))
+    torch_to_onnx(module, torch.zeros(2, 4, 30), tmp_path / "cumsum.onnx")
+    with pytest.warns(onnxism.OnnxismWarning, match="no local rule for CumSum"):
+        assert_fast_equals_naive(tmp_path / "cumsum.onnx", random_onehot(2, 30, seed=4))
 
 
 def test_fast_window_and_batch_invariance(zoo_export):
@@ -278,6 +278,11 @@ def _architectures():
             {"a": conv(4, 6, 5, padding=2), "b": conv(6, 3, 3, padding=1)},
             lambda b, x: F.max_pool1d(F.interpolate(b["b"](F.interpolate(torch.relu(b["a"](x)), scale_factor=2.0)),
                                                     scale_factor=3.0), 4).flatten(1)),
+        "padding_modes": Net(  # Pad reflect, edge and wrap (circular: windows are the whole length after it)
+            {"a": conv(4, 6, 5, padding=2, padding_mode="reflect"), "b": conv(6, 5, 3, padding=1,
+                                                                            padding_mode="replicate"),
+             "c": conv(5, 4, 3, padding=1, padding_mode="circular"), "d": nn.Linear(4 * 20, 2)},
+            lambda b, x: b["d"](F.max_pool1d(b["c"](torch.relu(b["b"](torch.relu(b["a"](x))))), 2).flatten(1))),
         "linear_upsampling_and_gathers": Net(  # torch writes these as GatherND between Transposes (normalise.py)
             {"a": conv(4, 6, 5, padding=2), "b": conv(6, 5, 3, padding=1)},
             lambda b, x: _interpolations(b, x)),
@@ -330,7 +335,7 @@ ARCHITECTURES = [
     "pre_activation", "residual_joins", "outputs_at_different_depths", "cropping", "global_avg_and_max_heads",
     "dense_on_3d_and_softmax", "channel_concat_layernorm", "causal_conv", "conv_transpose_heads",
     "delta_convs_dilated_stacked", "conv_transpose_as_conv", "strided_conv_transposes", "nearest_upsampling",
-    "linear_upsampling_and_gathers",
+    "linear_upsampling_and_gathers", "padding_modes",
 ]
 
 

@@ -34,7 +34,7 @@ REDUCTIONS = {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
 
 
 #: A Resize whose outputs each read more input columns than this (antialiased downsampling by a large factor) is
-#: treated as global.
+#: treated as global (``_length_map_rule``).
 MAX_RESIZE_TAPS = 8
 
 
@@ -47,8 +47,7 @@ class PointwiseRule:
 class LocalRule:
     """Output j depends on inputs [j*stride - begin, j*stride - begin + span) (Conv-like), or, for a transposed
     convolution (``transposed``), input i reaches outputs [i*stride - begin, i*stride - begin + span); with a
-    ``column_map``, output j is input map[j], or a weighted sum over taps t of input map[t, j] (each map
-    non-decreasing)."""
+    ``column_map``, output j is input map[j], or a weighted sum over taps t of input map[t, j]."""
 
     span: int
     stride: int
@@ -66,10 +65,15 @@ class LocalRule:
 
     def affected(self, lo, hi, out_length):
         """Output range [lo', hi') that input range [lo, hi) can change (arrays over positions), clipped."""
-        if self.column_map is not None:  # the outputs whose last tap reaches lo, up to the first whose first is hi
+        if self.column_map is not None:  # from the first to the last output that reads a column of the range
             maps = np.atleast_2d(self.column_map)
-            new_lo = np.searchsorted(maps[-1], lo, "left")
-            new_hi = np.searchsorted(maps[0], hi, "left")
+            size = int(max(maps.max() + 1, np.max(hi, initial=0)))
+            first, end = np.full(size, out_length, np.int64), np.zeros(size, np.int64)
+            outputs = np.broadcast_to(np.arange(maps.shape[1]), maps.shape).ravel()
+            np.minimum.at(first, maps.ravel(), outputs)
+            np.maximum.at(end, maps.ravel(), outputs + 1)
+            new_lo = np.array([first[a:b].min() if b > a else 0 for a, b in zip(lo, hi)], np.int64)
+            new_hi = np.array([end[a:b].max() if b > a else 0 for a, b in zip(lo, hi)], np.int64)
         elif self.transposed:
             new_lo, new_hi = lo * self.stride - self.begin, (hi - 1) * self.stride - self.begin + self.span
         else:
@@ -82,8 +86,9 @@ class LocalRule:
         """Input range (start, width) that computes output window [start, start + width)."""
         if self.column_map is not None:
             maps = np.atleast_2d(self.column_map)
-            first = maps[0][start]
-            return first, int((maps[-1][start + width - 1] - first).max()) + 1
+            first = np.array([maps[:, a:a + width].min() for a in start], np.int64)
+            last = np.array([maps[:, a:a + width].max() for a in start], np.int64)
+            return first, int((last - first).max()) + 1
         if self.transposed:  # the inputs i with i * stride in [start + begin - span + 1, start + begin + width)
             first = -((-(start + self.begin - self.span + 1)) // self.stride)
             return first, -(-(width + self.span - 1) // self.stride)
@@ -187,7 +192,7 @@ def rule_for(node, axis, shapes, constants, dependent, opset=18):
     if op in ("Resize", "Upsample"):
         return _resize_rule(node, axis, shapes, constants, opset)
     if op == "Pad":
-        return _pad_rule(node, axis, shapes, constants)
+        return _pad_rule(node, axis, shapes, constants, opset)
     if op == "Slice":
         return _slice_rule(node, axis, shapes, constants)
     return None
@@ -382,14 +387,20 @@ def _gather_rule(node, axis, shapes, constants, dependent):
 
 
 def _resize_rule(node, axis, shapes, constants, opset):
-    """A Resize (or Upsample) along the length alone, in any mode but tf_crop_and_resize: it is linear in its
-    input, so it is read off onnxruntime itself, by running the node on basis vectors along the length (every mode,
-    coordinate transformation and rounding is onnxruntime's own), as output column j = sum over taps t of
-    weights[t, j] * input column maps[t, j], each map non-decreasing. Nearest (one tap, weight 1) is a plain
-    column map. The read matrix is checked on random values before it is used; other axes must keep their size."""
-    attrs = attributes(node)
-    if (_text(attrs.get("coordinate_transformation_mode", "")) == "tf_crop_and_resize"  # may extrapolate
-            or any(name and name not in constants for name in node.input[1:])):
+    """A Resize (or Upsample) along the length alone, in any mode but tf_crop_and_resize (which may extrapolate):
+    linear in its input, so a ``_length_map_rule``."""
+    if _text(attributes(node).get("coordinate_transformation_mode", "")) == "tf_crop_and_resize":
+        return None
+    return _length_map_rule(node, axis, shapes, constants, opset)
+
+
+def _length_map_rule(node, axis, shapes, constants, opset):
+    """A node that is one linear map along the length, the same for every slot of the other axes, which keep their
+    size (a Resize, a reflect / edge / wrap Pad): read off onnxruntime itself by running the node on basis vectors
+    along the length (every mode, coordinate transformation and rounding is onnxruntime's own) and checked on
+    random values, as output column j = sum over taps t of weights[t, j] * input column maps[t, j]. One tap of
+    weight 1 (nearest, a Pad) is a plain column map."""
+    if any(name and name not in constants for name in node.input[1:]):
         return None
     in_shape, out_shape = list(shapes[node.input[0]]), list(shapes[node.output[0]])
     if len(in_shape) != len(out_shape) or any(in_shape[d] != out_shape[d] for d in range(len(in_shape)) if d != axis):
@@ -403,11 +414,11 @@ def _resize_rule(node, axis, shapes, constants, opset):
     first = touched.argmax(axis=1)
     last = matrix.shape[1] - 1 - touched[:, ::-1].argmax(axis=1)
     taps = int((last - first).max()) + 1
-    if np.any(np.diff(first) < 0) or taps > MAX_RESIZE_TAPS:
+    if taps > MAX_RESIZE_TAPS:
         return None
-    columns = first[None, :] + np.arange(taps)[:, None]  # (taps, L_out), non-decreasing along the output
+    columns = first[None, :] + np.arange(taps)[:, None]  # (taps, L_out)
     inside = columns <= last[None, :]
-    maps = np.minimum(columns, matrix.shape[1] - 1)
+    maps = np.where(inside, columns, first[None, :])  # taps past a column's last read its first, weight 0
     weights = np.where(inside, np.take_along_axis(matrix.T, maps, axis=0), 0.0).astype(np.float32)
     if taps == 1 and np.all(weights == 1):
         return LocalRule(1, 1, 0, False, 0.0, None, length_only=True, column_map=maps[0])
@@ -454,10 +465,10 @@ def _probe_length_matrix(node, axis, in_shape, constants, opset):
     return matrix
 
 
-def _pad_rule(node, axis, shapes, constants):
+def _pad_rule(node, axis, shapes, constants, opset):
     attrs = attributes(node)
-    if _text(attrs.get("mode", "constant")) != "constant":
-        return None
+    if _text(attrs.get("mode", "constant")) != "constant":  # reflect, edge, wrap: each output copies an input
+        return _length_map_rule(node, axis, shapes, constants, opset)
     rank = len(shapes[node.input[0]])
     if "pads" in attrs:
         pads = list(attrs["pads"])

@@ -290,8 +290,9 @@ def _architectures():
 
 
 def _interpolations(b, x):
-    """linear by 2, a weight per column, a Gather of channels, 'nearest-exact' by 1.5, linear down to 60 with
-    aligned corners (its windows are wider than one column), then a pool."""
+    """linear by 2, a weight per column, a Gather of channels, 'nearest-exact' by 1.5, repeat_interleave by 2
+    (Unsqueeze, Expand, a Reshape merging the length), channels repeated (Tile), linear down to 60 with aligned
+    corners (its windows are wider than one column), then a pool."""
     import torch
     import torch.nn.functional as F
 
@@ -299,6 +300,7 @@ def _interpolations(b, x):
     h = h * torch.linspace(0.5, 1.5, h.shape[2])  # a constant that varies along the length
     h = torch.relu(b["b"](h))[:, [0, 2, 4], :]
     h = F.interpolate(h, scale_factor=1.5, mode="nearest-exact")
+    h = h.repeat_interleave(2, dim=2).repeat(1, 2, 1)
     h = F.interpolate(h, size=60, mode="linear", align_corners=True)
     return F.max_pool1d(h, 4).flatten(1)
 

@@ -737,6 +737,12 @@ class IsmGraphBuilder:
             repeats = self._const(self._fresh("repeats"),
                                   np.asarray(self.constants[node.input[1]], np.int64).reshape(-1)[perm])
             return [helper.make_node("Tile", [self.window_of(source, target), repeats], [result], name=result)]
+        if op == "Expand" and node.input[1] in self.constants:  # 1 along the batch and the length: kept as they are
+            shape = np.asarray(self.constants[node.input[1]], np.int64).reshape(-1)
+            shape = np.concatenate([np.ones(rank - len(shape), np.int64), shape])
+            shape[0] = shape[self.analysis.windows[out].axis] = 1
+            shape = self._const(self._fresh("expand_shape"), shape[perm])
+            return [helper.make_node("Expand", [self.window_of(source, target), shape], [result], name=result)]
         if op in ("Softmax", "LogSoftmax", "Hardmax") and self.opset >= 13:
             axis = perm.index(attrs.get("axis", -1) % rank)
             return [rewired(node, [self.window_of(source, target)], result, {"axis": axis})]

@@ -160,6 +160,12 @@ def rule_for(node, axis, shapes, constants, dependent, opset=18):
             return None
         repeats = np.asarray(repeats).reshape(-1)
         return PointwiseRule(axis) if repeats[0] == 1 and repeats[axis] == 1 else None
+    if op == "Expand":  # broadcasts other axes (torch's repeat_interleave: Unsqueeze, Expand, a merging Reshape)
+        target = constants.get(node.input[1])
+        if target is None or node.input[1] in dependent or len(target) > len(out_shape):
+            return None
+        target = [1] * (len(out_shape) - len(target)) + [int(v) for v in np.asarray(target).reshape(-1)]
+        return PointwiseRule(axis) if target[0] == 1 and target[axis] in (1, out_shape[axis]) else None
     if op in ("Softmax", "LogSoftmax", "Hardmax"):
         rank = len(out_shape)
         chosen = attributes(node).get("axis", -1) % rank

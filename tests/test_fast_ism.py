@@ -283,10 +283,26 @@ def _architectures():
                                                                             padding_mode="replicate"),
              "c": conv(5, 4, 3, padding=1, padding_mode="circular"), "d": nn.Linear(4 * 20, 2)},
             lambda b, x: b["d"](F.max_pool1d(b["c"](torch.relu(b["b"](torch.relu(b["a"](x))))), 2).flatten(1))),
+        "reverse_complement_average": Net(  # flip(dims=(1, 2)) is a Slice with steps -1 along channels and length
+            {"a": conv(4, 6, 5, padding=2), "d": nn.Linear(6 * 20, 2)}, lambda b, x: _reverse_complement(b, x)),
         "linear_upsampling_and_gathers": Net(  # torch writes these as GatherND between Transposes (normalise.py)
             {"a": conv(4, 6, 5, padding=2), "b": conv(6, 5, 3, padding=1)},
             lambda b, x: _interpolations(b, x)),
     }
+
+
+def _reverse_complement(b, x):
+    """A model averaged over the sequence and its reverse complement (as many genomics models are at inference):
+    a profile flipped back to forward coordinates and taken every other column, and a Dense head on each strand."""
+    import torch.nn.functional as F
+
+    def strand(v):
+        return F.relu(b["a"](v))
+
+    forward, reverse = strand(x), strand(x.flip(dims=(1, 2)))
+    profile = (forward + reverse.flip(dims=(2,)))[:, :, ::2].sum(1)
+    counts = b["d"](F.max_pool1d(forward, 2).flatten(1)) + b["d"](F.max_pool1d(reverse, 2).flatten(1))
+    return profile, counts / 2
 
 
 def _interpolations(b, x):
@@ -337,7 +353,7 @@ ARCHITECTURES = [
     "pre_activation", "residual_joins", "outputs_at_different_depths", "cropping", "global_avg_and_max_heads",
     "dense_on_3d_and_softmax", "channel_concat_layernorm", "causal_conv", "conv_transpose_heads",
     "delta_convs_dilated_stacked", "conv_transpose_as_conv", "strided_conv_transposes", "nearest_upsampling",
-    "linear_upsampling_and_gathers", "padding_modes",
+    "linear_upsampling_and_gathers", "padding_modes", "reverse_complement_average",
 ]
 
 
@@ -346,7 +362,7 @@ EXPECTED_HEADS = {
     "valid_even_kernel": ["DenseHead"], "same_even_dilated": ["MeanHead"],
     "strided_conv_overlapping_padded_pools": ["DenseHead"], "outputs_at_different_depths": ["DenseHead"],
     "cropping": ["DenseHead"], "global_avg_and_max_heads": ["MeanHead"], "delta_convs_dilated_stacked": ["DenseHead"],
-    "strided_conv_transposes": ["DenseHead"],
+    "strided_conv_transposes": ["DenseHead"], "reverse_complement_average": ["DenseHead"],
 }
 
 

@@ -397,14 +397,22 @@ class IsmGraphBuilder:
         self.to_rows(result, out, self.win(out))
 
     def _mapped_columns(self, source, out, rule):
-        """Output column j copies input column map[j] (a nearest Resize, a Gather along the length): one gather; or
+        """Output column j copies input column map[j] (a nearest Resize, a Gather, a strided or reversed Slice, a
+        reflect Pad): one gather, then the Slice along other axes where there is one; or
         (a linear or cubic Resize) sums weights[t, j] * input column map[t, j] over the taps t: a gather per tap
         times its weights by output column."""
         target = self.analysis.windows[out]
         columns = np.arange(target.width)
         if rule.column_weights is None:
-            self._node("Identity", [self.gather(source, target.start, columns, column_map=rule.column_map)],
-                       [self.win(out)])
+            gathered = self.gather(source, target.start, columns, column_map=rule.column_map)
+            if rule.length_only:
+                self._node("Identity", [gathered], [self.win(out)])
+                return
+            result = self._fresh("mapped")  # a Slice along other axes too (a reverse complement's channels)
+            for made in rule.windowed_node([self.to_model(gathered, source)], result):
+                made.name = made.name or f"ism_{len(self.nodes)}_{made.op_type}"
+                self.nodes.append(made)
+            self.to_rows(result, out, self.win(out))
             return
         dims = [1] * len(self._rest(out))
         total = None

@@ -7,9 +7,10 @@ A rule for a node whose sequence-dependent input carries the length on axis ``ax
                   ops); ``out_axis`` is where the length goes.
   LocalRule       output position j depends on a bounded input range (Conv, ConvTranspose, MaxPool, AveragePool,
                   Pad, Slice); it can compute an output window from an input range once the node's padding
-                  along the length is taken out (``windowed_node``). A Resize and a Gather along the length are
-                  LocalRules with a ``column_map``: output j is input column map[j], or for a linear or cubic
-                  Resize a weighted sum of a few such columns (read off onnxruntime running the node).
+                  along the length is taken out (``windowed_node``). A Resize, a Gather, a strided or reversed
+                  Slice and a reflect / edge / wrap Pad along the length are LocalRules with a ``column_map``:
+                  output j is input column map[j] (any order), or for a linear Resize a weighted sum of a few
+                  such columns (read off onnxruntime running the node).
   None            anything else: the op is treated as global along the length, computed on full tensors.
 """
 
@@ -372,9 +373,9 @@ def _conv_transpose_rule(node, axis, shapes, constants):
 
 def _gather_rule(node, axis, shapes, constants, dependent):
     """A Gather with constant indices. Along another axis than the batch and the length, the length keeps its place
-    (moved down by one where a scalar index removes an axis before it). Along the length with 1-D non-decreasing
-    indices (torch's 'nearest-exact' and 'linear' upsampling, once ``normalise`` has turned their GatherND into
-    this), output column j is input column indices[j]: a LocalRule with that column map."""
+    (moved down by one where a scalar index removes an axis before it). Along the length with 1-D indices (torch's
+    'nearest-exact' and 'linear' upsampling, once ``normalise`` has turned their GatherND into this), output column
+    j is input column indices[j]: a LocalRule with that column map."""
     if node.input[0] not in dependent or node.input[1] in dependent or node.input[1] not in constants:
         return None
     rank = len(shapes[node.input[0]])
@@ -386,8 +387,7 @@ def _gather_rule(node, axis, shapes, constants, dependent):
         return PointwiseRule(axis - 1 if indices.ndim == 0 and chosen < axis else axis)
     length = shapes[node.input[0]][axis]
     column_map = np.where(indices < 0, indices + length, indices)
-    if (indices.ndim != 1 or len(column_map) == 0 or np.any(np.diff(column_map) < 0)
-            or column_map.min() < 0 or column_map.max() >= length):
+    if indices.ndim != 1 or len(column_map) == 0 or column_map.min() < 0 or column_map.max() >= length:
         return None
     return LocalRule(1, 1, 0, False, 0.0, None, length_only=True, column_map=column_map)
 
@@ -524,11 +524,7 @@ def _slice_rule(node, axis, shapes, constants):
     if axis not in axes:
         return PointwiseRule(axis)
     k = axes.index(axis)
-    if steps[k] != 1:
-        return None
     length = shapes[node.input[0]][axis]
-    start = starts[k] + length if starts[k] < 0 else starts[k]
-    start = int(min(max(start, 0), length))
     keep = [i for i in range(len(axes)) if i != k]
 
     def build(inputs, output):
@@ -541,6 +537,13 @@ def _slice_rule(node, axis, shapes, constants):
             new_inputs.append(const)
         return made + [helper.make_node("Slice", new_inputs, [output])]
 
+    if steps[k] != 1:  # strided, or reversed (torch's flip, a reverse complement): column j is input map[j]
+        column_map = np.arange(length)[slice(int(starts[k]), int(ends[k]), int(steps[k]))]
+        if len(column_map) == 0 or len(column_map) != shapes[node.output[0]][axis]:
+            return None
+        return LocalRule(1, 1, 0, False, 0.0, build, length_only=not keep, column_map=column_map)
+    start = starts[k] + length if starts[k] < 0 else starts[k]
+    start = int(min(max(start, 0), length))
     return LocalRule(1, 1, -start, False, 0.0, build, length_only=not keep)
 
 

@@ -473,6 +473,32 @@ def test_keras_upsampling1d_is_windowed(tmp_path):
     assert_scorers_agree_on_random_values(path, 40)
 
 
+def test_keras_reverse_complement_average_is_windowed(tmp_path):
+    """tf2onnx writes Keras's ops.flip along the length and the channels as ReverseSequence between Transposes that
+    put the length first; whole-sequence reversals become reversed Slices (``normalise.reverse_sequences``), so
+    both strands of a model averaged over the sequence and its reverse complement are windowed."""
+    pytest.importorskip("tf2onnx")
+    import keras
+
+    from converters import keras_to_onnx
+
+    keras.utils.set_random_seed(6)
+    layers = keras.layers
+    inputs = keras.Input((40, 4))
+    conv, dense = layers.Conv1D(6, 5, padding="same", activation="relu"), layers.Dense(2)
+
+    def strand(values):
+        return dense(layers.Flatten()(layers.MaxPooling1D(2)(conv(values))))
+
+    model = keras.Model(inputs, layers.Average()([strand(inputs), strand(keras.ops.flip(inputs, axis=(1, 2)))]))
+    path = tmp_path / "reverse_complement.onnx"
+    keras_to_onnx(model, path)
+    assert ops_without_a_local_rule(path, 40) == []
+    assert head_kinds(path, 40) == (["DenseHead"], 2)
+    assert_fast_equals_naive(path, random_onehot(2, 40, seed=10, n_fraction=0.05), batch_size=50)
+    assert_scorers_agree_on_random_values(path, 40)
+
+
 def narrow_convs(model, length):
     """How many Convs/ConvTransposes fast ISM builds in the narrow whole-length form (``_narrow_whole_conv``)."""
     model = onnxism.load(model)

@@ -1,4 +1,5 @@
-"""The exporter-form rewrites before the window analysis (``onnxism.fast.normalise``) keep every output the same.
+"""The exporter-form rewrites before the window analysis (``onnxism.fast.normalise``) keep every output the same
+and bring the batch back to the first axis.
 
 The reference is onnxruntime running the model as exported, on random inputs.
 """
@@ -6,7 +7,8 @@ The reference is onnxruntime running the model as exported, on random inputs.
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-from onnxism.fast.normalise import normalise
+from onnxism.fast.normalise import normalise, reverse_sequences
+from onnxism.fast.probe import probe_graph
 from onnxism.runtime.sessions import make_session
 
 
@@ -70,3 +72,75 @@ def test_a_gather_nd_that_is_not_a_gather_stays():
     model = _model(nodes, [pairs], ["y"])
     normalised = normalise(model)
     assert [node.op_type for node in normalised.graph.node] == ["Transpose", "GatherND"]
+
+
+def tf2onnx_style_flip():
+    """tf2onnx's form of Keras's ops.flip(x, axis=(1, 2)) on x (N, 10, 3): Transpose (length first), ReverseSequence
+    with lengths Expand(length, batch) computed from shapes, Transpose (channels first), ReverseSequence again,
+    then Unsqueeze and a Transpose bringing the batch back first, as before a 2-D Conv."""
+    ints = {"one": [1], "two": [2]}
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["t1"], perm=[1, 0, 2]),
+        helper.make_node("Shape", ["x"], ["x_shape"]),
+        helper.make_node("Shape", ["t1"], ["t1_shape"]),
+        helper.make_node("Gather", ["x_shape", "one"], ["length"]),
+        helper.make_node("Gather", ["t1_shape", "one"], ["batch"]),
+        helper.make_node("Expand", ["length", "batch"], ["lengths"]),
+        helper.make_node("ReverseSequence", ["t1", "lengths"], ["r1"], batch_axis=1, time_axis=0),
+        helper.make_node("Transpose", ["r1"], ["t2"], perm=[2, 1, 0]),
+        helper.make_node("Gather", ["x_shape", "two"], ["channels"]),
+        helper.make_node("Expand", ["channels", "batch"], ["channel_lengths"]),
+        helper.make_node("ReverseSequence", ["t2", "channel_lengths"], ["r2"], batch_axis=1, time_axis=0),
+        helper.make_node("Unsqueeze", ["r2", "two"], ["u"]),
+        helper.make_node("Transpose", ["u"], ["y"], perm=[1, 0, 2, 3]),
+    ]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 10, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.array(v, np.int64), k) for k, v in ints.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
+
+
+def test_a_whole_reverse_sequence_becomes_a_reversed_slice_with_the_batch_kept_first():
+    model = tf2onnx_style_flip()
+    shapes, _, uniform = probe_graph(model, "x", (2, 10, 3))
+    assert uniform["lengths"] == 10 and uniform["channel_lengths"] == 3
+    normalised = reverse_sequences(model, shapes, uniform)
+    ops = [node.op_type for node in normalised.graph.node]
+    assert "ReverseSequence" not in ops and ops.count("Slice") == 2 and ops.count("Transpose") == 1
+    batch_first = probe_graph(normalised, "x", (2, 10, 3))[0]
+    assert all(shape[0] == 2 for name, shape in batch_first.items() if len(shape) > 1)
+    values = np.random.default_rng(1).standard_normal((2, 10, 3)).astype(np.float32)
+    np.testing.assert_array_equal(_run(normalised, values)[0], _run(model, values)[0])
+
+
+def test_a_reverse_sequence_of_part_of_each_sequence_stays():
+    """Lengths that are not the whole time axis (here 4 of 10) are a real ReverseSequence: left as it is."""
+    model = tf2onnx_style_flip()
+    shapes, _, uniform = probe_graph(model, "x", (2, 10, 3))
+    uniform["lengths"] = 4
+    normalised = reverse_sequences(model, shapes, uniform)
+    assert [node.op_type for node in normalised.graph.node].count("ReverseSequence") == 1
+    values = np.random.default_rng(2).standard_normal((2, 10, 3)).astype(np.float32)
+    np.testing.assert_array_equal(_run(normalised, values)[0], _run(model, values)[0])
+
+
+def test_a_reverse_sequence_whose_lengths_come_from_the_values_stays():
+    """Lengths computed from the sequence's values (here 10 + 1000 * max(x), 10 on the probe's zero sequences) may
+    equal the whole axis there by chance: only lengths from shapes are trusted."""
+    consts = [numpy_helper.from_array(np.array(v, np.float32), k) for k, v in (("ten", 10.0), ("big", 1000.0))]
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["t1"], perm=[1, 0, 2]),
+        helper.make_node("Shape", ["x"], ["x_shape"]),  # some shape arithmetic elsewhere in the graph
+        helper.make_node("ReduceMax", ["x"], ["peak"], keepdims=0, axes=[1, 2]),
+        helper.make_node("Mul", ["peak", "big"], ["scaled"]),
+        helper.make_node("Add", ["scaled", "ten"], ["sum"]),
+        helper.make_node("Cast", ["sum"], ["lengths"], to=TensorProto.INT64),
+        helper.make_node("ReverseSequence", ["t1", "lengths"], ["r1"], batch_axis=1, time_axis=0),
+        helper.make_node("Transpose", ["r1"], ["y"], perm=[1, 0, 2]),
+    ]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 10, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], consts)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
+    shapes, _, uniform = probe_graph(model, "x", (2, 10, 3))
+    assert uniform.get("lengths") == 10
+    assert reverse_sequences(model, shapes, uniform) is model

@@ -19,7 +19,7 @@ from .analysis import analyse
 from .graphs import IsmGraphBuilder
 from .indices import gather_indices
 from .linear import DenseHead
-from .normalise import normalise
+from .normalise import normalise, reverse_sequences
 from .probe import probe_graph
 from .runner import BoundRunner
 
@@ -37,7 +37,12 @@ class FastPlan:
         layout_axis = 1 if model.layout == "NLC" else 2
         shape = [2, length, 4] if model.layout == "NLC" else [2, 4, length]
         proto = normalise(model.proto)
-        shapes, fixed = probe_graph(proto, model.input_name, shape, model.input_dtype)
+        shapes, fixed, uniform = probe_graph(proto, model.input_name, shape, model.input_dtype)
+        if uniform:  # the rewrites that need the probe's values (tf2onnx's flip); probed again where one applies
+            reversed_ = reverse_sequences(proto, shapes, uniform)
+            if reversed_ is not proto:
+                proto = reversed_
+                shapes, fixed, _ = probe_graph(proto, model.input_name, shape, model.input_dtype)
         self.analysis = analyse(proto.graph, model.input_name, layout_axis, shapes, default_opset(proto), fixed)
         self.batch_size = self.default_batch_size(shapes)
         _check_batch_axis(shapes, self.analysis)

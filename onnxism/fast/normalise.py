@@ -1,18 +1,26 @@
 """Exporter forms rewritten into ones the window analysis reads, before it runs (fast ISM only).
 
+Exporters sometimes put the length first and the batch second for one op, which the rows layout cannot hold:
 torch's dynamo exporter writes a gather along the length (``F.interpolate`` with 'linear' or 'nearest-exact',
-``x[..., index]``) as Transpose (length first) -> GatherND (indices (K, 1)) -> Transpose back. The middle tensors
-have the batch off the first axis, which the rows layout cannot hold. Rewritten:
+``x[..., index]``) as Transpose -> GatherND (indices (K, 1)) -> Transpose back, and tf2onnx writes Keras's
+``ops.flip`` / ``tf.reverse`` along the length as Transpose -> ReverseSequence (every sequence reversed whole) ->
+Transpose, Unsqueeze, Transpose. Rewritten:
 
   GatherND(data, idx (K, 1), batch_dims=0)   ->  Gather(data, idx[:, 0], axis=0)
-  Gather(Transpose(x, p), i, axis=a)          ->  Transpose(Gather(x, i, axis=p[a]), p)   (i 1-D, the Gather's one
-                                                  consumer a Transpose, so that the two Transposes meet)
+  ReverseSequence(y, lengths), every length
+  the whole time axis (``reverse_sequences``) ->  Slice(y, -1, INT64_MIN, time_axis, step -1)
+  Gather(Transpose(x, p), i, axis=a)          ->  Transpose(Gather(x, i, axis=p[a]), p)   (i 1-D)
+  Slice(Transpose(x, p), axes)                ->  Transpose(Slice(x, p[axes]), p)
+  Unsqueeze(Transpose(x, p), axes)            ->  Transpose(Unsqueeze(x, new axes last), p')
   Transpose(Transpose(v, p1), p2)             ->  Transpose(v, p1[p2]), or Identity where that is no permutation
 
-and nodes whose outputs nothing reads are dropped. Invariant: every graph output and every value a kept node reads
-is computed exactly as before (each rewrite is an identity of tensors); the model is not changed when nothing
-applies (no copy is made then).
+The middle three move a Transpose down only where the node's one reader is another layout op (Transpose,
+Unsqueeze, Slice), so that Transposes meet and compose. Nodes whose outputs nothing reads are dropped.
+Invariant: every graph output and every value a kept node reads is computed exactly as before (each rewrite is an
+identity of tensors); the model is not changed (nor copied) when nothing applies.
 """
+
+import functools
 
 import numpy as np
 import onnx
@@ -20,44 +28,91 @@ from onnx import helper, numpy_helper
 
 from .rules import attributes, names_used
 
+#: Readers that let a Transpose move below the node they read (it moves on, toward another Transpose).
+_LAYOUT_OPS = ("Transpose", "Unsqueeze", "Slice")
+
+
+class _Index:
+    """The graph with its integer constants, producers and readers, rebuilt after every rewrite."""
+
+    def __init__(self, graph):
+        self.graph = graph
+        self.constants = _small_constants(graph)
+        self.initializers = {init.name for init in graph.initializer}
+        self.refresh()
+
+    def refresh(self):
+        self.producers = {name: node for node in self.graph.node for name in node.output}
+        self.readers = {}
+        for node in self.graph.node:
+            for name in node.input:
+                self.readers.setdefault(name, []).append(node)
+        self.outputs = {output.name for output in self.graph.output}
+
+    def producer(self, name, op):
+        node = self.producers.get(name)
+        return node if node is not None and node.op_type == op else None
+
+    def from_shapes(self, name, seen=None):
+        """Whether ``name`` is computed from constants and tensor shapes (Shape, Size) alone, not from values."""
+        seen = set() if seen is None else seen
+        if name in self.initializers or name in seen:
+            return True
+        seen.add(name)
+        node = self.producers.get(name)
+        if node is None:
+            return False  # a graph input
+        return node.op_type in ("Shape", "Size", "Constant") or all(
+            self.from_shapes(source, seen) for source in node.input if source)
+
+    def moves_on(self, name):
+        """Whether ``name`` is read once, by a layout op, and is not a graph output."""
+        readers = self.readers.get(name, [])
+        return len(readers) == 1 and readers[0].op_type in _LAYOUT_OPS and name not in self.outputs
+
 
 def normalise(proto):
     """``proto`` itself when no rewrite applies, else a rewritten copy."""
-    if not _candidates(proto.graph):
+    return _rewritten(proto, REWRITES)
+
+
+def reverse_sequences(proto, shapes, uniform):
+    """``normalise`` with ReverseSequence nodes that reverse every sequence whole turned into reversed Slices.
+    ``shapes``: probed shapes; ``uniform``: tensors whose entries were all one value at every probed batch size
+    (``probe.probe_graph``): a lengths input computed from shapes alone is the whole time axis when its value is
+    that axis's size."""
+    return _rewritten(proto, (functools.partial(_full_reverse_sequence, shapes=shapes, uniform=uniform),)
+                      + REWRITES)
+
+
+def _rewritten(proto, rewrites):
+    index = _Index(proto.graph)
+    if not any(rewrite(node, index) is not None for rewrite in rewrites for node in proto.graph.node):
         return proto
     copy = onnx.ModelProto()
     copy.CopyFrom(proto)
+    index = _Index(copy.graph)
     graph = copy.graph
-    constants = _small_constants(graph)
     changed = True
     while changed:
         changed = False
-        for rewrite in (_gather_nd_as_gather, _gather_before_transpose, _transpose_pair):
-            for index, node in enumerate(graph.node):
-                made = rewrite(node, graph, constants)
-                if made is not None:
-                    nodes, initializers = made
-                    graph.node.remove(node)
-                    for offset, new in enumerate(nodes):
-                        graph.node.insert(index + offset, new)
-                    graph.initializer.extend(initializers)
-                    for init in initializers:
-                        constants[init.name] = numpy_helper.to_array(init)
-                    changed = True
-                    break
+        for rewrite in rewrites:
+            for position, node in enumerate(graph.node):
+                made = rewrite(node, index)
+                if made is None:
+                    continue
+                nodes, initializers = made
+                graph.node.remove(node)
+                for offset, new in enumerate(nodes):
+                    graph.node.insert(position + offset, new)
+                graph.initializer.extend(initializers)
+                for init in initializers:
+                    index.constants[init.name] = numpy_helper.to_array(init)
+                index.refresh()
+                changed = True
+                break
     _drop_unread(graph)
     return copy
-
-
-def _candidates(graph):
-    """Whether some node has a form rewritten here (checked before the model is copied)."""
-    producers = {name: node for node in graph.node for name in node.output}
-    for node in graph.node:
-        if node.op_type == "GatherND":
-            return True
-        if node.op_type == "Transpose" and getattr(producers.get(node.input[0]), "op_type", None) == "Transpose":
-            return True
-    return False
 
 
 def _small_constants(graph):
@@ -72,39 +127,42 @@ def _small_constants(graph):
     return values
 
 
-def _consumers(graph, name):
-    return [node for node in graph.node if name in node.input]
+def _ints(name, values):
+    return numpy_helper.from_array(np.asarray(values, np.int64), name)
 
 
-def _producer(graph, name):
-    return next((node for node in graph.node if name in node.output), None)
-
-
-def _is_graph_output(graph, name):
-    return any(output.name == name for output in graph.output)
-
-
-def _gather_nd_as_gather(node, graph, constants):
+def _gather_nd_as_gather(node, index):
     if node.op_type != "GatherND" or attributes(node).get("batch_dims", 0) != 0:
         return None
-    indices = constants.get(node.input[1])
+    indices = index.constants.get(node.input[1])
     if indices is None or indices.ndim != 2 or indices.shape[1] != 1:
         return None
     name = f"{node.output[0]}__gather_indices"
     gather = helper.make_node("Gather", [node.input[0], name], list(node.output), name=f"{node.output[0]}__gather",
                               axis=0)
-    return [gather], [numpy_helper.from_array(indices[:, 0].astype(np.int64), name)]
+    return [gather], [_ints(name, indices[:, 0])]
 
 
-def _gather_before_transpose(node, graph, constants):
-    if node.op_type != "Gather" or node.input[1] not in constants or np.ndim(constants[node.input[1]]) != 1:
+def _full_reverse_sequence(node, index, shapes, uniform):
+    if node.op_type != "ReverseSequence" or node.input[1] not in uniform or not index.from_shapes(node.input[1]):
+        return None  # lengths from the values could match the probe's zero sequences by chance
+    attrs = attributes(node)
+    time_axis = attrs.get("time_axis", 0)
+    if shapes.get(node.input[0]) is None or uniform[node.input[1]] != shapes[node.input[0]][time_axis]:
         return None
-    transpose = _producer(graph, node.input[0])
-    readers = _consumers(graph, node.output[0])
-    if (transpose is None or transpose.op_type != "Transpose" or len(readers) != 1
-            or readers[0].op_type != "Transpose" or _is_graph_output(graph, node.output[0])):
+    out = node.output[0]
+    names = [f"{out}__{label}" for label in ("starts", "ends", "axes", "steps")]
+    reverse = helper.make_node("Slice", [node.input[0]] + names, [out], name=f"{out}__reversed")
+    values = ([-1], [np.iinfo(np.int64).min], [time_axis], [-1])
+    return [reverse], [_ints(name, value) for name, value in zip(names, values)]
+
+
+def _gather_before_transpose(node, index):
+    if (node.op_type != "Gather" or node.input[1] not in index.constants
+            or np.ndim(index.constants[node.input[1]]) != 1 or not index.moves_on(node.output[0])):
         return None
-    perm = attributes(transpose).get("perm")
+    transpose = index.producer(node.input[0], "Transpose")
+    perm = attributes(transpose).get("perm") if transpose is not None else None
     if perm is None:
         return None
     axis = attributes(node).get("axis", 0) % len(perm)
@@ -116,11 +174,60 @@ def _gather_before_transpose(node, graph, constants):
     return [gather, after], []
 
 
-def _transpose_pair(node, graph, constants):
+def _slice_before_transpose(node, index):
+    if node.op_type != "Slice" or len(node.input) < 3 or not index.moves_on(node.output[0]):
+        return None  # (the attribute form of opset < 10 is left as it is)
+    transpose = index.producer(node.input[0], "Transpose")
+    perm = attributes(transpose).get("perm") if transpose is not None else None
+    if perm is None or any(name and name not in index.constants for name in node.input[1:]):
+        return None
+    if len(node.input) > 3 and node.input[3]:
+        axes = np.asarray(index.constants[node.input[3]]).reshape(-1)
+    else:
+        axes = np.arange(np.size(index.constants[node.input[1]]))
+    axes = [int(perm[int(a) % len(perm)]) for a in axes]
+    inner = f"{node.output[0]}__before_transpose"
+    axes_name = f"{inner}__axes"
+    sliced = helper.make_node("Slice", [transpose.input[0], node.input[1], node.input[2], axes_name]
+                              + list(node.input[4:]), [inner], name=f"{inner}__node")
+    after = helper.make_node("Transpose", [inner], list(node.output), name=f"{node.output[0]}__transposed",
+                             perm=list(perm))
+    return [sliced, after], [_ints(axes_name, axes)]
+
+
+def _unsqueeze_before_transpose(node, index):
+    if node.op_type != "Unsqueeze" or not index.moves_on(node.output[0]):
+        return None
+    transpose = index.producer(node.input[0], "Transpose")
+    perm = attributes(transpose).get("perm") if transpose is not None else None
+    axes = attributes(node).get("axes")
+    if axes is None and len(node.input) > 1:
+        axes = index.constants.get(node.input[1])
+    if perm is None or axes is None:
+        return None
+    rank, added = len(perm), len(np.asarray(axes).reshape(-1))
+    axes = sorted(int(a) % (rank + added) for a in np.asarray(axes).reshape(-1))
+    kept = iter(perm)
+    order = [rank + axes.index(o) if o in axes else int(next(kept)) for o in range(rank + added)]
+    inner = f"{node.output[0]}__before_transpose"
+    new_axes = list(range(rank, rank + added))
+    initializers = []
+    if "axes" in attributes(node):
+        unsqueeze = helper.make_node("Unsqueeze", [transpose.input[0]], [inner], name=f"{inner}__node", axes=new_axes)
+    else:
+        initializers.append(_ints(f"{inner}__axes", new_axes))
+        unsqueeze = helper.make_node("Unsqueeze", [transpose.input[0], f"{inner}__axes"], [inner],
+                                     name=f"{inner}__node")
+    after = helper.make_node("Transpose", [inner], list(node.output), name=f"{node.output[0]}__transposed",
+                             perm=order)
+    return [unsqueeze, after], initializers
+
+
+def _transpose_pair(node, index):
     if node.op_type != "Transpose":
         return None
-    first = _producer(graph, node.input[0])
-    if first is None or first.op_type != "Transpose":
+    first = index.producer(node.input[0], "Transpose")
+    if first is None:
         return None
     outer, inner = attributes(node).get("perm"), attributes(first).get("perm")
     if outer is None or inner is None:
@@ -130,6 +237,11 @@ def _transpose_pair(node, graph, constants):
         return [helper.make_node("Identity", [first.input[0]], list(node.output), name=f"{node.output[0]}__merged")], []
     return [helper.make_node("Transpose", [first.input[0]], list(node.output), name=f"{node.output[0]}__merged",
                              perm=perm)], []
+
+
+#: The structural rewrites, in the order they are tried.
+REWRITES = (_gather_nd_as_gather, _gather_before_transpose, _slice_before_transpose, _unsqueeze_before_transpose,
+            _transpose_pair)
 
 
 def _drop_unread(graph):

@@ -19,11 +19,15 @@ def probe_shapes(proto, input_name, input_shape, dtype=np.float32):
 
 
 def probe_graph(proto, input_name, input_shape, dtype=np.float32, fold=True):
-    """({tensor name: shape} at batch size input_shape[0], {name: value} of the small integer tensors whose
-    values are the same at batch sizes 1, input_shape[0] and one more). ``analysis.analyse`` folds the latter into
-    constants where only shape arithmetic computes them (tf2onnx's Shape -> Slice -> Pad chains), and otherwise
-    uses only those of static nodes (computed from constants alone, the same at every batch size). A graph with no
-    Shape or Size node has no shape arithmetic: the runs at other batch sizes are skipped there."""
+    """({tensor name: shape} at batch size input_shape[0], ``fixed``, ``uniform``).
+
+    ``fixed``: {name: value} of the small numeric tensors whose values are the same at batch sizes 1,
+    input_shape[0] and one more. ``analysis.analyse`` folds them into constants where only shape arithmetic
+    computes them (tf2onnx's Shape -> Slice -> Pad chains), and otherwise uses only those of static nodes
+    (computed from constants alone, the same at every batch size). ``uniform``: {name: v} of the small tensors
+    whose entries are all v at each of those batch sizes, whatever their shape (tf2onnx's ReverseSequence lengths,
+    one per sequence: ``normalise.reverse_sequences``). A graph with no Shape or Size node has no shape
+    arithmetic: the runs at other batch sizes are skipped there, and ``uniform`` is empty."""
     copy = onnx.ModelProto()
     copy.CopyFrom(proto)
     existing = {output.name for output in copy.graph.output}
@@ -40,14 +44,20 @@ def probe_graph(proto, input_name, input_shape, dtype=np.float32, fold=True):
     small = {names[k]: np.asarray(value) for k, value in enumerate(values)
              if fold and np.issubdtype(np.asarray(value).dtype, np.number) and np.size(value) <= FOLD_MAX_VALUES}
     if not any(node.op_type in ("Shape", "Size") for node in copy.graph.node):
-        return shapes, small
+        return shapes, small, {}
+    uniform = {name: value.reshape(-1)[0].item() for name, value in small.items()
+               if value.size and np.all(value == value.reshape(-1)[0])}
     for batch in sorted({1, input_shape[0] + 1} - {input_shape[0]}):
-        if not small:
+        watched = list(set(small) | set(uniform))
+        if not watched:
             break
         try:
-            other = session.run(list(small), {input_name: np.zeros((batch,) + tuple(input_shape[1:]), dtype=dtype)})
+            other = session.run(watched, {input_name: np.zeros((batch,) + tuple(input_shape[1:]), dtype=dtype)})
         except Exception:  # noqa: BLE001 - e.g. a fixed batch size: nothing is known not to depend on the batch
-            return shapes, {}
-        small = {name: value for (name, value), again in zip(small.items(), other)
-                 if np.shape(again) == value.shape and np.array_equal(again, value)}
-    return shapes, small
+            return shapes, {}, {}
+        again = dict(zip(watched, other))
+        small = {name: value for name, value in small.items()
+                 if np.shape(again[name]) == value.shape and np.array_equal(again[name], value)}
+        uniform = {name: value for name, value in uniform.items()
+                   if np.size(again[name]) and np.all(np.asarray(again[name]) == value)}
+    return shapes, small, uniform

@@ -499,6 +499,51 @@ def test_keras_reverse_complement_average_is_windowed(tmp_path):
     assert_scorers_agree_on_random_values(path, 40)
 
 
+@pytest.mark.filterwarnings("ignore:The tensor attributes")  # torch's export of nn.LSTM, harmless
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_a_recurrent_layer_after_the_conv_trunk_keeps_the_trunk_windowed(tmp_path, framework):
+    """DanQ's form: conv, pool, then a bidirectional LSTM, which both exporters feed time-major (a Transpose that
+    moves the batch off the first axis). That Transpose and all after it are computed in full (with the notice);
+    the trunk before it stays windowed, rather than the whole model falling back to naive ISM."""
+    path = tmp_path / f"danq_{framework}.onnx"
+    if framework == "torch":
+        torch = pytest.importorskip("torch")
+        from converters import torch_to_onnx
+
+        class DanQ(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = torch.nn.Conv1d(4, 8, 5)
+                self.lstm = torch.nn.LSTM(8, 6, batch_first=True, bidirectional=True)
+                self.dense = torch.nn.Linear(12 * 9, 2)
+
+            def forward(self, x):
+                hidden = torch.nn.functional.max_pool1d(torch.relu(self.conv(x)), 4).transpose(1, 2)
+                return self.dense(self.lstm(hidden)[0].flatten(1))
+
+        torch.manual_seed(7)
+        torch_to_onnx(DanQ().eval(), torch.zeros(2, 4, 40), path)
+    else:
+        pytest.importorskip("tf2onnx")
+        import keras
+
+        from converters import keras_to_onnx
+
+        keras.utils.set_random_seed(7)
+        layers = keras.layers
+        inputs = keras.Input((40, 4))
+        hidden = layers.MaxPooling1D(4)(layers.Conv1D(8, 5, activation="relu")(inputs))
+        hidden = layers.Bidirectional(layers.LSTM(6, return_sequences=True))(hidden)
+        keras_to_onnx(keras.Model(inputs, layers.Dense(2)(layers.Flatten()(hidden))), path)
+    model = onnxism.load(path)
+    plan = FastPlan(model, 40, model.output_names)
+    assert [notice.split()[0] for notice in ops_without_a_local_rule(path, 40)] == ["Transpose"]
+    windowed = [key for key, mode in plan.analysis.modes.items() if mode == "windowed"]
+    assert any(plan.analysis.rules[key].__class__.__name__ == "LocalRule" for key in windowed)  # conv and pool
+    with pytest.warns(onnxism.OnnxismWarning, match="no local rule for Transpose"):
+        assert_fast_equals_naive(path, random_onehot(2, 40, seed=11, n_fraction=0.05), batch_size=50)
+
+
 def narrow_convs(model, length):
     """How many Convs/ConvTransposes fast ISM builds in the narrow whole-length form (``_narrow_whole_conv``)."""
     model = onnxism.load(model)

@@ -109,6 +109,8 @@ def analyse(graph, input_name, input_axis, shapes, opset=18, fixed=None):
             axes = {windows[name].axis for name in windowed}
             if len(axes) == 1:
                 rule = rule_for(node, axes.pop(), shapes, constants, dependent, opset)
+        if rule is not None and shapes[node.output[0]][0] != shapes[input_name][0]:
+            rule = None  # the batch moved or changed: the rows layout holds a batch first, so computed in full
         if rule is None and node.op_type == "Shape" and len(node.attribute) == 0 and deps[0] in windows:
             modes[key] = "shape"  # the full shape, known without materialising the tensor
             continue

@@ -148,9 +148,9 @@ def rule_for(node, axis, shapes, constants, dependent, opset=18):
         if any(len(shapes[name]) != rank for name in dep_inputs):
             return None
         return PointwiseRule(axis)
-    if op == "Transpose":
+    if op == "Transpose":  # one that moves the batch off the first axis (time-major, for an LSTM) is global
         perm = attributes(node).get("perm") or list(reversed(range(len(out_shape))))
-        return PointwiseRule(list(perm).index(axis))
+        return PointwiseRule(list(perm).index(axis)) if perm[0] == 0 else None
     if op in ("Unsqueeze", "Squeeze"):
         return _squeeze_rule(node, axis, shapes, constants)
     if op == "Reshape":
@@ -187,7 +187,7 @@ def rule_for(node, axis, shapes, constants, dependent, opset=18):
         return None
     if op == "Concat":
         rank = len(out_shape)
-        if attributes(node)["axis"] % rank == axis or any(name not in dependent for name in node.input):
+        if attributes(node)["axis"] % rank in (0, axis) or any(name not in dependent for name in node.input):
             return None
         return PointwiseRule(axis)
     if op in ("Conv", "MaxPool", "AveragePool"):
@@ -226,9 +226,9 @@ def _squeeze_rule(node, axis, shapes, constants):
         if axes is None:
             return None
         remaining = [d for d in range(out_rank) if d not in axes]
-        return PointwiseRule(remaining[axis])
+        return PointwiseRule(remaining[axis]) if 0 not in axes else None  # the batch stays first
     axes = _axes(node, constants, in_rank)
-    if axes is None or axes == [] or axis in axes:
+    if axes is None or axes == [] or axis in axes or 0 in axes:
         return None
     return PointwiseRule(axis - sum(a < axis for a in axes))
 

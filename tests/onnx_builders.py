@@ -149,7 +149,8 @@ def resize_model(*, length=40, seed=0):
         helper.make_node("MaxPool", ["near"], ["pooled"], kernel_shape=[4], strides=[4]),
         helper.make_node("Flatten", ["pooled"], ["y"]),
     ]
-    graph = helper.make_graph(nodes, "resize", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, length])],
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, length])]
+    graph = helper.make_graph(nodes, "resize", inputs,
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5 * 15])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 8

@@ -447,6 +447,19 @@ def test_resize_in_every_mode_onnxruntime_runs_is_windowed():
     assert_scorers_agree_on_random_values(model, 40)
 
 
+def test_a_length_map_too_large_to_read_is_computed_in_full(monkeypatch):
+    """Above MAX_MAP_ENTRIES a Resize's map along the length is not read: the first Resize and all after it are
+    computed in full, exactly, with the notice."""
+    import onnxism.fast.rules as rules
+
+    monkeypatch.setattr(rules, "MAX_MAP_ENTRIES", 100)
+    model = onnxism.load(resize_model())
+    notices = ops_without_a_local_rule(model, 40)
+    assert [notice.split()[0] for notice in notices] == ["Resize"]  # the first; the rest read a full tensor
+    with pytest.warns(onnxism.OnnxismWarning, match="no local rule for Resize"):
+        assert_fast_equals_naive(model, random_onehot(2, 40, seed=12, n_fraction=0.05), batch_size=50)
+
+
 def test_keras_upsampling1d_is_windowed(tmp_path):
     """tf2onnx writes Keras's UpSampling1D as Unsqueeze, Tile along the new axis and a Reshape merging it into the
     length, whose target is computed from the tensor's Shape and the batch: the Tile is pointwise along the length

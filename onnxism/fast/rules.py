@@ -37,6 +37,9 @@ REDUCTIONS = {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
 #: A Resize whose outputs each read more input columns than this (antialiased downsampling by a large factor) is
 #: treated as global (``_length_map_rule``).
 MAX_RESIZE_TAPS = 8
+#: The linear map along the length is read as a dense (L_out, L_in) matrix; above this many entries (128 MiB) the
+#: node is treated as global instead (sequences of tens of thousands of columns).
+MAX_MAP_ENTRIES = 2 ** 24
 
 
 @dataclass
@@ -410,6 +413,8 @@ def _length_map_rule(node, axis, shapes, constants, opset):
         return None
     in_shape, out_shape = list(shapes[node.input[0]]), list(shapes[node.output[0]])
     if len(in_shape) != len(out_shape) or any(in_shape[d] != out_shape[d] for d in range(len(in_shape)) if d != axis):
+        return None
+    if in_shape[axis] * out_shape[axis] > MAX_MAP_ENTRIES:
         return None
     matrix = _probe_length_matrix(node, axis, in_shape, constants, opset)
     if matrix is None or matrix.shape[0] != out_shape[axis]:

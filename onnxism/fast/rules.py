@@ -166,8 +166,8 @@ def rule_for(node, axis, shapes, constants, dependent, opset=18):
         return PointwiseRule(axis) if repeats[0] == 1 and repeats[axis] == 1 else None
     if op == "Expand":  # broadcasts other axes (torch's repeat_interleave: Unsqueeze, Expand, a merging Reshape)
         target = constants.get(node.input[1])
-        if target is None or node.input[1] in dependent or len(target) > len(out_shape):
-            return None
+        if target is None or node.input[1] in dependent or len(out_shape) != len(shapes[node.input[0]]):
+            return None  # (one that adds leading axes would move the batch)
         target = [1] * (len(out_shape) - len(target)) + [int(v) for v in np.asarray(target).reshape(-1)]
         return PointwiseRule(axis) if target[0] == 1 and target[axis] in (1, out_shape[axis]) else None
     if op in ("Softmax", "LogSoftmax", "Hardmax"):
@@ -526,6 +526,8 @@ def _slice_rule(node, axis, shapes, constants):
     starts, ends = constants[names[1]].tolist(), constants[names[2]].tolist()
     axes = [int(a) % rank for a in constants[names[3]].tolist()] if names[3] else list(range(len(starts)))
     steps = constants[names[4]].tolist() if names[4] else [1] * len(starts)
+    if 0 in axes:
+        return None  # slices the batch: the rows are substitutions, not the model's batch
     if axis not in axes:
         return PointwiseRule(axis)
     k = axes.index(axis)

@@ -345,10 +345,10 @@ class IsmGraphBuilder:
         if rule.merged:
             self._merged_reshape(source, out, rule)
             return
-        start, width = rule.needed(target.start, target.width)
         if rule.column_map is not None and target.width < target.length:
             self._mapped_columns(source, out, rule)
             return
+        start, width = rule.needed(target.start, target.width)
         strided_transpose = rule.transposed and rule.stride > 1
         if strided_transpose and target.width < target.length:
             self._strided_transpose(node, source, rule, start, width)
@@ -390,11 +390,14 @@ class IsmGraphBuilder:
             self._node("Identity", [gathered], [self.win(out)])
             return
         inputs = [self.to_model(gathered, source) if name == source else name for name in node.input]
-        result = self._fresh("local")
-        for made in rule.windowed_node(inputs, result):
+        self.to_rows(self._windowed_nodes(rule, inputs, self._fresh("local")), out, self.win(out))
+
+    def _windowed_nodes(self, rule, inputs, output):
+        """Appends the nodes ``rule.windowed_node`` makes to compute ``output`` from ``inputs``; returns ``output``."""
+        for made in rule.windowed_node(inputs, output):
             made.name = made.name or f"ism_{len(self.nodes)}_{made.op_type}"
             self.nodes.append(made)
-        self.to_rows(result, out, self.win(out))
+        return output
 
     def _mapped_columns(self, source, out, rule):
         """Output column j copies input column map[j] (a nearest Resize, a Gather, a strided or reversed Slice, a
@@ -408,10 +411,8 @@ class IsmGraphBuilder:
             if rule.length_only:
                 self._node("Identity", [gathered], [self.win(out)])
                 return
-            result = self._fresh("mapped")  # a Slice along other axes too (a reverse complement's channels)
-            for made in rule.windowed_node([self.to_model(gathered, source)], result):
-                made.name = made.name or f"ism_{len(self.nodes)}_{made.op_type}"
-                self.nodes.append(made)
+            # a Slice along other axes too (a reverse complement's channels)
+            result = self._windowed_nodes(rule, [self.to_model(gathered, source)], self._fresh("mapped"))
             self.to_rows(result, out, self.win(out))
             return
         dims = [1] * len(self._rest(out))
@@ -465,10 +466,7 @@ class IsmGraphBuilder:
         out = node.output[0]
         target = self.analysis.windows[out]
         gathered = self.to_model(self.gather(source, first, np.arange(width), rule.pad_value), source)
-        product = self._fresh("transposed")
-        for made in rule.windowed_node([gathered] + list(node.input[1:2]), product):
-            made.name = made.name or f"ism_{len(self.nodes)}_{made.op_type}"
-            self.nodes.append(made)
+        product = self._windowed_nodes(rule, [gathered] + list(node.input[1:2]), self._fresh("transposed"))
         reach = (width - 1) * rule.stride + rule.span
         rest = self._rest(out)
         rows = self._reshape(self.to_rows(product, out), [-1, int(np.prod(rest))])

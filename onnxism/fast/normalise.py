@@ -108,6 +108,7 @@ def _rewritten(proto, rewrites):
                 graph.initializer.extend(initializers)
                 for init in initializers:
                     index.constants[init.name] = numpy_helper.to_array(init)
+                    index.initializers.add(init.name)
                 index.refresh()
                 changed = True
                 break

@@ -11,6 +11,7 @@ Invariant: every windowed tensor's window contains all positions that any substi
 from dataclasses import dataclass, field
 
 import numpy as np
+import onnx
 from onnx import numpy_helper
 
 from .rules import LocalRule, rule_for
@@ -45,9 +46,11 @@ class Analysis:
     constants: dict = field(default_factory=dict, repr=False)
 
 
-def graph_constants(graph):
-    """Initializers and Constant-node values, by name."""
-    values = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+def graph_constants(graph, integers_only=False):
+    """Initializers and Constant-node values, by name; with ``integers_only``, the integer ones alone (index
+    tensors, without converting the weights)."""
+    values = {init.name: numpy_helper.to_array(init) for init in graph.initializer
+              if not integers_only or init.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32)}
     for node in graph.node:
         if node.op_type == "Constant":
             for attr in node.attribute:
@@ -57,6 +60,8 @@ def graph_constants(graph):
                     values[node.output[0]] = np.array(list(attr.ints or attr.floats))
                 elif attr.name in ("value_int", "value_float"):
                     values[node.output[0]] = np.array(attr.i if attr.name == "value_int" else attr.f)
+    if integers_only:
+        return {name: value for name, value in values.items() if np.issubdtype(np.asarray(value).dtype, np.integer)}
     return values
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from .analysis import graph_constants
 from .rules import attributes, names_used
 
 #: Readers that let a Transpose move below the node they read (it moves on, toward another Transpose).
@@ -37,7 +38,7 @@ class _Index:
 
     def __init__(self, graph):
         self.graph = graph
-        self.constants = _small_constants(graph)
+        self.constants = graph_constants(graph, integers_only=True)
         self.initializers = {init.name for init in graph.initializer}
         self.refresh()
 
@@ -114,18 +115,6 @@ def _rewritten(proto, rewrites):
                 break
     _drop_unread(graph)
     return copy
-
-
-def _small_constants(graph):
-    """Integer initializers and Constant outputs (the index tensors the rewrites read), by name."""
-    values = {init.name: numpy_helper.to_array(init) for init in graph.initializer
-              if init.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32)}
-    for node in graph.node:
-        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-            value = numpy_helper.to_array(node.attribute[0].t)
-            if np.issubdtype(value.dtype, np.integer):
-                values[node.output[0]] = value
-    return values
 
 
 def _ints(name, values):

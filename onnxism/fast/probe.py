@@ -1,12 +1,15 @@
 """Shapes of every tensor of a graph, and the shape arithmetic that does not depend on the batch, found by
 onnxruntime runs on zero sequences.
 
-Invariant: the model is not changed; a copy exposes every node output as a graph output.
+Invariant: the model is not changed; a copy exposes every node output as a graph output. The copy is the model's
+weightless stand-in where it has one (``model.weightless``): shapes are the model's, and values that depend on its
+large weights are never reported as known.
 """
 
 import numpy as np
 import onnx
 
+from ..model.weightless import weight_dependent, weightless
 from ..runtime.sessions import make_session
 
 #: Numeric tensors up to this many values are compared across batch sizes (shape arithmetic is small).
@@ -28,21 +31,25 @@ def probe_graph(proto, input_name, input_shape, dtype=np.float32, fold=True):
     whose entries are all v at each of those batch sizes, whatever their shape (tf2onnx's ReverseSequence lengths,
     one per sequence: ``normalise.reverse_sequences``). A graph with no Shape or Size node has no shape
     arithmetic: the runs at other batch sizes are skipped there, and ``uniform`` is empty."""
-    copy = onnx.ModelProto()
-    copy.CopyFrom(proto)
-    existing = {output.name for output in copy.graph.output}
+    copy, replaced = weightless(proto)
+    if copy is proto:
+        copy = onnx.ModelProto()
+        copy.CopyFrom(proto)
+    unknown = weight_dependent(copy.graph, replaced) if replaced else set()
+    existing = {output.name for output in copy.graph.output} | replaced  # the stand-in's zero weights: not probed
     for node in copy.graph.node:
         for name in node.output:
             if name and name not in existing:
                 copy.graph.output.append(onnx.ValueInfoProto(name=name))
                 existing.add(name)
-    session = make_session(copy.SerializeToString(), "cpu")
+    session = make_session(copy.SerializeToString(), "cpu", optimize=False)
     names = [output.name for output in session.get_outputs()]
     values = session.run(names, {input_name: np.zeros(input_shape, dtype=dtype)})
     shapes = {name: tuple(np.shape(value)) for name, value in zip(names, values)}
     shapes[input_name] = tuple(input_shape)
     small = {names[k]: np.asarray(value) for k, value in enumerate(values)
-             if fold and np.issubdtype(np.asarray(value).dtype, np.number) and np.size(value) <= FOLD_MAX_VALUES}
+             if fold and names[k] not in unknown and np.issubdtype(np.asarray(value).dtype, np.number)
+             and np.size(value) <= FOLD_MAX_VALUES}
     if not any(node.op_type in ("Shape", "Size") for node in copy.graph.node):
         return shapes, small, {}
     uniform = {name: value.reshape(-1)[0].item() for name, value in small.items()

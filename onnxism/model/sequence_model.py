@@ -9,6 +9,7 @@ from ..errors import InputError, ModelError, OnnxismError
 from ..runtime.sessions import make_session, parse_device
 from .reading import read_model, repair
 from .sequence_input import find_sequence_input
+from .weightless import weightless
 
 
 class SequenceModel:
@@ -60,8 +61,12 @@ class SequenceModel:
             self._sessions[key] = self._new_session(device, threads)
         return self._sessions[key]
 
-    def _new_session(self, device, threads=None):
+    def _new_session(self, device, threads=None, *, shapes_only=False):
+        """A session of the model on ``device``; ``shapes_only``: of its weightless stand-in, unoptimised (shapes
+        only: ``weightless.py``)."""
         try:
+            if shapes_only:
+                return make_session(weightless(self.proto)[0].SerializeToString(), device, optimize=False)
             return make_session(self.serialized, device, threads=threads)
         except OnnxismError:
             raise
@@ -95,8 +100,9 @@ class SequenceModel:
     def output_shapes(self, length=None, device="cpu"):
         """Per output name, its shape without the batch axis, found by running zero sequences once.
 
-        The run uses a session already held for ``device`` if there is one, else a session made for it and let go
-        after it: fast ISM and TISM run graphs of their own, so no copy of the model's weights stays for the probe.
+        The run uses a session already held for ``device`` if there is one, else a session of the model's weightless
+        stand-in made for it and let go after it: fast ISM and TISM run graphs of their own, so no copy of the
+        model's weights is made for the probe.
         """
         length = self.sequence_length(length)
         if length not in self._output_shapes:
@@ -104,7 +110,7 @@ class SequenceModel:
             probe = np.zeros((batch, length, 4), dtype=np.float32)
             placed = parse_device(device)
             held = [session for (where, _), session in self._sessions.items() if where == placed]
-            session = held[0] if held else self._new_session(device)
+            session = held[0] if held else self._new_session(device, shapes_only=True)
             try:
                 results = session.run(self.output_names, {self.input_name: self.to_model_layout(probe)})
             except Exception as err:  # onnxruntime's own exception types

@@ -41,12 +41,14 @@ def cuda_available():
     return "CUDAExecutionProvider" in ort.get_available_providers()
 
 
-def make_session(model_bytes, device="cpu", *, threads=None):
-    """An InferenceSession on ``device``; raises DeviceError where CUDA cannot run."""
+def make_session(model_bytes, device="cpu", *, threads=None, optimize=True):
+    """An InferenceSession on ``device``; raises DeviceError where CUDA cannot run. ``optimize=False``: no graph
+    optimisations (a session run once, to probe shapes, starts faster without them)."""
     ort = import_onnxruntime()
     kind, index = parse_device(device)
     options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    level = ort.GraphOptimizationLevel
+    options.graph_optimization_level = level.ORT_ENABLE_ALL if optimize else level.ORT_DISABLE_ALL
     options.log_severity_level = 3
     if threads:
         options.intra_op_num_threads = int(threads)

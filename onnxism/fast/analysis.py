@@ -116,13 +116,15 @@ def analyse(graph, input_name, input_axis, shapes, opset=18, fixed=None):
                 rule = rule_for(node, axes.pop(), shapes, constants, dependent, opset)
         if rule is not None and shapes[node.output[0]][0] != shapes[input_name][0]:
             rule = None  # the batch moved or changed: the rows layout holds a batch first, so computed in full
+        out_shape = shapes[node.output[0]]
+        moved = len(out_shape) > 1 and out_shape[0] != shapes[input_name][0]  # named in the notice
         if rule is None and node.op_type == "Shape" and len(node.attribute) == 0 and deps[0] in windows:
             modes[key] = "shape"  # the full shape, known without materialising the tensor
             continue
         if rule is None:
             modes[key] = "full"
             if windowed:
-                notices.append(f"{node.op_type} node {key!r}")
+                notices.append(f"{node.op_type} node {key!r}" + (_batch_moved(graph, index) if moved else ""))
             continue
         out = node.output[0]
         out_length = shapes[out][getattr(rule, "out_axis", windows[windowed[0]].axis)]
@@ -142,6 +144,22 @@ def analyse(graph, input_name, input_axis, shapes, opset=18, fixed=None):
         modes[key], rules[key] = "windowed", rule
         windows[out] = window
     return Analysis(modes, rules, windows, dependent, notices, folded, constants)
+
+
+#: Ops that take the time axis first, which exporters move there with a Transpose before them.
+RECURRENT_OPS = ("LSTM", "GRU", "RNN")
+
+
+def _batch_moved(graph, index):
+    """Why node ``index`` has no local rule: the batch leaves the first axis (the first recurrent layer computed
+    from its output named, if there is one)."""
+    reached = set(graph.node[index].output)
+    for node in graph.node[index + 1:]:
+        if any(name in reached for name in node.input):
+            if node.op_type in RECURRENT_OPS:
+                return f" (it moves the batch off the first axis, for the {node.op_type} node {node.name!r})"
+            reached.update(node.output)
+    return " (it moves the batch off the first axis)"
 
 
 def _aligned(source, target, factor):

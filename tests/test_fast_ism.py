@@ -9,6 +9,7 @@ import pytest
 import onnxism
 from onnxism.fast.linear import DenseHead, MeanHead
 from onnxism.fast.method import GLOBAL_OPS, FastISM, FastPlan
+from onnxism.fast.probe import probe_shapes
 from onnxism.methods.naive import NaiveISM
 from conftest import SMALL_ZOO, random_onehot, require_cuda
 from onnx_builders import conv_model, linear_heads_model, resize_model, wrapped_residual_model
@@ -288,7 +289,25 @@ def _architectures():
         "linear_upsampling_and_gathers": Net(  # torch writes these as GatherND between Transposes (normalise.py)
             {"a": conv(4, 6, 5, padding=2), "b": conv(6, 5, 3, padding=1)},
             lambda b, x: _interpolations(b, x)),
+        "softmax_pooling_and_channel_groups": Net(  # Reshapes that split the length, or the channels alone
+            {"a": conv(4, 8, 5, padding=2), "w": conv(8, 8, 1, bias=False), "d": nn.Linear(4 * 5, 2)},
+            lambda b, x: _softmax_pooling(b, x)),
     }
+
+
+def _softmax_pooling(b, x):
+    """Enformer's softmax pooling by 2 (a Reshape splits the length into (L/2, 2); softmax-weighted sum over the
+    pairs), maxout over channel pairs (a Reshape of the channels alone), then a mean over groups of 4 columns split
+    into two new axes (L/4, 2, 2)."""
+    import torch
+
+    n, _, length = x.shape
+    h = torch.relu(b["a"](x))
+    weights = torch.softmax(b["w"](h).view(n, 8, length // 2, 2), dim=-1)
+    h = (h.view(n, 8, length // 2, 2) * weights).sum(-1)
+    h = h.view(n, 4, 2, length // 2).amax(2)
+    h = h.view(n, 4, length // 8, 2, 2).mean((3, 4))
+    return b["d"](h.flatten(1))
 
 
 def _reverse_complement(b, x):
@@ -354,6 +373,7 @@ ARCHITECTURES = [
     "dense_on_3d_and_softmax", "channel_concat_layernorm", "causal_conv", "conv_transpose_heads",
     "delta_convs_dilated_stacked", "conv_transpose_as_conv", "strided_conv_transposes", "nearest_upsampling",
     "linear_upsampling_and_gathers", "padding_modes", "reverse_complement_average",
+    "softmax_pooling_and_channel_groups",
 ]
 
 
@@ -363,6 +383,7 @@ EXPECTED_HEADS = {
     "strided_conv_overlapping_padded_pools": ["DenseHead"], "outputs_at_different_depths": ["DenseHead"],
     "cropping": ["DenseHead"], "global_avg_and_max_heads": ["MeanHead"], "delta_convs_dilated_stacked": ["DenseHead"],
     "strided_conv_transposes": ["DenseHead"], "reverse_complement_average": ["DenseHead"],
+    "softmax_pooling_and_channel_groups": ["DenseHead"],
 }
 
 
@@ -380,10 +401,16 @@ def delta_conv_modes(model, length):
 
 
 def ops_without_a_local_rule(model, length):
-    """The nodes on a windowed path that fast ISM computes in full although they are not global by nature."""
+    """The nodes on a windowed path that fast ISM computes in full although they are not global by nature, and the
+    Reshapes computed in full that are not a Flatten to (batch, features) (global by nature only then)."""
     model = onnxism.load(model)
     plan = FastPlan(model, length, model.output_names)
-    return [notice for notice in plan.analysis.notices if notice.split()[0] not in GLOBAL_OPS]
+    shape = [2, length, 4] if model.layout == "NLC" else [2, 4, length]
+    shapes = probe_shapes(model.proto, model.input_name, shape)
+    flattens = {node.name for node in model.proto.graph.node
+                if node.name and len(shapes[node.output[0]]) == 2 and shapes[node.output[0]][0] == 2}
+    return [notice for notice in plan.analysis.notices if notice.split()[0] not in GLOBAL_OPS
+            or (notice.split()[0] == "Reshape" and notice.split("'")[1] not in flattens)]
 
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
@@ -486,9 +513,61 @@ def test_keras_upsampling1d_is_windowed(tmp_path):
     assert_scorers_agree_on_random_values(path, 40)
 
 
+def test_keras_dense_per_position_is_windowed(tmp_path):
+    """tf2onnx writes a Keras Dense on a (N, L, C) tensor as Reshape to (N * L, C), MatMul, Reshape back (its target
+    from the tensor's Shape), then the bias: the batch leaves the first axis in between. ``normalise`` computes the
+    MatMul on the tensor itself, so the Dense is point-wise and the convolution after it windowed."""
+    pytest.importorskip("tf2onnx")
+    import keras
+
+    from converters import keras_to_onnx
+
+    keras.utils.set_random_seed(8)
+    layers = keras.layers
+    inputs = keras.Input((40, 4))
+    hidden = layers.Conv1D(8, 5, padding="same", activation="relu")(inputs)
+    hidden = layers.Dense(6, activation="relu", bias_initializer="random_normal")(hidden)
+    hidden = layers.Conv1D(5, 3, padding="same", activation="relu")(hidden)
+    model = keras.Model(inputs, [layers.Dense(2)(layers.GlobalAveragePooling1D()(hidden)),
+                                 layers.Dense(1, bias_initializer="random_normal")(hidden)])
+    path = tmp_path / "dense_per_position.onnx"
+    keras_to_onnx(model, path)
+    assert ops_without_a_local_rule(path, 40) == []
+    assert head_kinds(path, 40)[0] == ["MeanHead"]
+    assert_fast_equals_naive(path, random_onehot(2, 40, seed=12, n_fraction=0.05), batch_size=50)
+    assert_scorers_agree_on_random_values(path, 40)
+
+
+def test_keras_softmax_pooling_is_windowed(tmp_path):
+    """Enformer-style softmax pooling in Keras: Reshape((L/2, 2, C)) of the values and of their logits, a softmax
+    over the pairs, a weighted sum; then maxout over channel pairs (a Reshape of the channels alone). tf2onnx
+    writes each Reshape with a target from the tensor's Shape and the batch: the length split is local, the channel
+    reshape point-wise, so the whole trunk is windowed."""
+    pytest.importorskip("tf2onnx")
+    import keras
+    from keras import ops
+
+    from converters import keras_to_onnx
+
+    keras.utils.set_random_seed(6)
+    layers = keras.layers
+    inputs = keras.Input((40, 4))
+    hidden = layers.Conv1D(8, 5, padding="same", activation="relu")(inputs)
+    logits = layers.Reshape((20, 2, 8))(layers.Dense(8, use_bias=False)(hidden))
+    pooled = ops.sum(layers.Reshape((20, 2, 8))(hidden) * layers.Softmax(axis=2)(logits), axis=2)
+    grouped = ops.max(layers.Reshape((20, 4, 2))(pooled), axis=3)
+    model = keras.Model(inputs, layers.Dense(2)(layers.Flatten()(grouped)))
+    path = tmp_path / "softmax_pooling.onnx"
+    keras_to_onnx(model, path)
+    assert ops_without_a_local_rule(path, 40) == []
+    assert head_kinds(path, 40)[0] == ["DenseHead"]
+    assert_fast_equals_naive(path, random_onehot(2, 40, seed=10, n_fraction=0.05), batch_size=50)
+    assert_scorers_agree_on_random_values(path, 40)
+
+
 def test_keras_reverse_complement_average_is_windowed(tmp_path):
     """tf2onnx writes Keras's ops.flip along the length and the channels as ReverseSequence between Transposes that
-    put the length first; whole-sequence reversals become reversed Slices (``normalise.reverse_sequences``), so
+    put the length first; whole-sequence reversals become reversed Slices (``normalise.probed_rewrites``), so
     both strands of a model averaged over the sequence and its reverse complement are windowed."""
     pytest.importorskip("tf2onnx")
     import keras
@@ -554,7 +633,7 @@ def test_a_recurrent_layer_after_the_conv_trunk_keeps_the_trunk_windowed(tmp_pat
     windowed = [key for key, mode in plan.analysis.modes.items() if mode == "windowed"]
     assert any(plan.analysis.rules[key].__class__.__name__ == "LocalRule" for key in windowed)  # conv and pool
     with pytest.warns(onnxism.OnnxismWarning,
-                      match=r"no local rule for Transpose node .* \(it moves the batch off the first axis, for the "
+                      match=r"no local rule for Transpose node .* \(the batch leaves the first axis there, before the "
                             r"LSTM node"):
         assert_fast_equals_naive(path, random_onehot(2, 40, seed=11, n_fraction=0.05), batch_size=50)
 

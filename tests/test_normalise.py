@@ -5,9 +5,10 @@ The reference is onnxruntime running the model as exported, on random inputs.
 """
 
 import numpy as np
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from onnxism.fast.normalise import normalise, reverse_sequences
+from onnxism.fast.normalise import normalise, probed_rewrites
 from onnxism.fast.probe import probe_graph
 from onnxism.runtime.sessions import make_session
 
@@ -104,7 +105,7 @@ def test_a_whole_reverse_sequence_becomes_a_reversed_slice_with_the_batch_kept_f
     model = tf2onnx_style_flip()
     shapes, _, uniform = probe_graph(model, "x", (2, 10, 3))
     assert uniform["lengths"] == 10 and uniform["channel_lengths"] == 3
-    normalised = reverse_sequences(model, shapes, uniform)
+    normalised = probed_rewrites(model, shapes, uniform)
     ops = [node.op_type for node in normalised.graph.node]
     assert "ReverseSequence" not in ops and ops.count("Slice") == 2 and ops.count("Transpose") == 1
     batch_first = probe_graph(normalised, "x", (2, 10, 3))[0]
@@ -118,7 +119,7 @@ def test_a_reverse_sequence_of_part_of_each_sequence_stays():
     model = tf2onnx_style_flip()
     shapes, _, uniform = probe_graph(model, "x", (2, 10, 3))
     uniform["lengths"] = 4
-    normalised = reverse_sequences(model, shapes, uniform)
+    normalised = probed_rewrites(model, shapes, uniform)
     assert [node.op_type for node in normalised.graph.node].count("ReverseSequence") == 1
     values = np.random.default_rng(2).standard_normal((2, 10, 3)).astype(np.float32)
     np.testing.assert_array_equal(_run(normalised, values)[0], _run(model, values)[0])
@@ -143,4 +144,47 @@ def test_a_reverse_sequence_whose_lengths_come_from_the_values_stays():
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
     shapes, _, uniform = probe_graph(model, "x", (2, 10, 3))
     assert uniform.get("lengths") == 10
-    assert reverse_sequences(model, shapes, uniform) is model
+    assert probed_rewrites(model, shapes, uniform) is model
+
+
+def tf2onnx_style_dense(target, bias=True, flat_read_twice=False):
+    """tf2onnx's Keras Dense on a (N, L, C) tensor: Reshape to (-1, C), MatMul by (C, C'), [Add a bias,] Reshape to
+    ``target`` (here from a constant; tf2onnx computes (N, L, C') from the tensor's Shape)."""
+    rng = np.random.default_rng(3)
+    initializers = [numpy_helper.from_array(rng.standard_normal((3, 5)).astype(np.float32), "w"),
+                    numpy_helper.from_array(rng.standard_normal(5).astype(np.float32), "b"),
+                    numpy_helper.from_array(np.array([-1, 3], np.int64), "flat_shape"),
+                    numpy_helper.from_array(np.array(target, np.int64), "target")]
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 1]),  # (N, 10, 3)
+             helper.make_node("Reshape", ["t", "flat_shape"], ["flat"]),
+             helper.make_node("MatMul", ["flat", "w"], ["product"])]
+    if bias:
+        nodes.append(helper.make_node("Add", ["b", "product"], ["biased"]))
+    nodes.append(helper.make_node("Reshape", ["biased" if bias else "product", "target"], ["y"]))
+    outputs = ["y"]
+    if flat_read_twice:
+        nodes.append(helper.make_node("Relu", ["flat"], ["also"]))
+        outputs.append("also")
+    return _model(nodes, initializers, outputs)
+
+
+@pytest.mark.parametrize("target, bias", [([-1, 10, 5], True), ([-1, 5, 2, 5], True), ([-1, 50], False)])
+def test_a_dense_per_position_is_computed_on_the_tensor_itself(target, bias):
+    """The MatMul [and bias] run on the (N, L, C) tensor: no Reshape merges the batch with the length any more."""
+    model = tf2onnx_style_dense(target, bias)
+    shapes, _, uniform = probe_graph(model, "x", (2, 3, 10))
+    normalised = probed_rewrites(model, shapes, uniform)
+    after = probe_graph(normalised, "x", (2, 3, 10))[0]
+    merged = [node for node in normalised.graph.node if node.op_type == "Reshape" and after[node.output[0]][0] != 2]
+    assert merged == []
+    ops = [node.op_type for node in normalised.graph.node]
+    assert ("Identity" in ops) == (len(target) == 3)  # the last Reshape gives (N, L, C') back: an Identity
+    assert after["y"] == shapes["y"]
+    values = np.random.default_rng(4).standard_normal((2, 3, 10)).astype(np.float32)
+    np.testing.assert_allclose(_run(normalised, values)[0], _run(model, values)[0], rtol=1e-6, atol=1e-6)
+
+
+def test_a_dense_per_position_whose_flattened_input_is_read_elsewhere_stays():
+    model = tf2onnx_style_dense([-1, 10, 5], flat_read_twice=True)
+    shapes, _, uniform = probe_graph(model, "x", (2, 3, 10))
+    assert probed_rewrites(model, shapes, uniform) is model

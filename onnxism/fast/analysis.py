@@ -157,9 +157,9 @@ def _batch_moved(graph, index):
     for node in graph.node[index + 1:]:
         if any(name in reached for name in node.input):
             if node.op_type in RECURRENT_OPS:
-                return f" (it moves the batch off the first axis, for the {node.op_type} node {node.name!r})"
+                return f" (the batch leaves the first axis there, before the {node.op_type} node {node.name!r})"
             reached.update(node.output)
-    return " (it moves the batch off the first axis)"
+    return " (the batch leaves the first axis there)"
 
 
 def _aligned(source, target, factor):

@@ -345,6 +345,9 @@ class IsmGraphBuilder:
         if rule.merged:
             self._merged_reshape(source, out, rule)
             return
+        if rule.split and target.width < target.length:
+            self._split_reshape(source, out, rule)
+            return
         if rule.column_map is not None and target.width < target.length:
             self._mapped_columns(source, out, rule)
             return
@@ -435,6 +438,21 @@ class IsmGraphBuilder:
             value = self._transpose(value, order)
         target = self.analysis.windows[out]
         self._reshape(value, rows_shape(self.shapes[out], target.axis, target.width), self.win(out))
+
+    def _split_reshape(self, source, out, rule):
+        """A Reshape splitting the length into (L / k, the ``rule.split`` axes after it): ``source``'s columns
+        [start * k, (start + width) * k) gathered, split, and the new axes moved after the other axes that precede
+        the length in the model (the rows layout's order)."""
+        target = self.analysis.windows[out]
+        axis, split = self.analysis.windows[source].axis, rule.split
+        rest = self._rest(source)
+        new = [int(d) for d in self.shapes[out][axis + 1:axis + 1 + split]]
+        gathered = self.gather(source, target.start * rule.stride, np.arange(target.width * rule.stride))
+        value = self._reshape(gathered, [-1, target.width] + new + rest)  # (rows, w, new, before, after)
+        before = axis - 1  # the model's axes between the batch and the length
+        order = ([0, 1] + [2 + split + i for i in range(before)] + [2 + i for i in range(split)]
+                 + list(range(2 + split + before, 2 + split + len(rest))))
+        self._transpose(value, order, self.win(out))
 
     def _inverse_counts(self, out, rule, size, dilation, source_length):
         """1 / (input columns inside the input) of each pooling window of ``out``'s window, per row, shaped to

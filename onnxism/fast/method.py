@@ -19,7 +19,7 @@ from .analysis import analyse
 from .graphs import IsmGraphBuilder
 from .indices import gather_indices
 from .linear import DenseHead
-from .normalise import normalise, reverse_sequences
+from .normalise import normalise, probed_rewrites
 from .probe import probe_graph
 from .runner import BoundRunner
 
@@ -38,11 +38,13 @@ class FastPlan:
         shape = [2, length, 4] if model.layout == "NLC" else [2, 4, length]
         proto = normalise(model.proto)
         shapes, fixed, uniform = probe_graph(proto, model.input_name, shape, model.input_dtype)
-        if uniform:  # the rewrites that need the probe's values (tf2onnx's flip); probed again where one applies
-            reversed_ = reverse_sequences(proto, shapes, uniform)
-            if reversed_ is not proto:
-                proto = reversed_
-                shapes, fixed, _ = probe_graph(proto, model.input_name, shape, model.input_dtype)
+        # the rewrites that need the probe (tf2onnx's flip and Dense per position); probed again where one applies,
+        # and kept only where every tensor of the model keeps its shape
+        rewritten = probed_rewrites(proto, shapes, uniform)
+        if rewritten is not proto:
+            again = probe_graph(rewritten, model.input_name, shape, model.input_dtype)
+            if all(again[0].get(name, probed) == probed for name, probed in shapes.items()):
+                proto, (shapes, fixed, _) = rewritten, again
         self.analysis = analyse(proto.graph, model.input_name, layout_axis, shapes, default_opset(proto), fixed)
         self.batch_size = self.default_batch_size(shapes)
         _check_batch_axis(shapes, self.analysis)

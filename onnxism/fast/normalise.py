@@ -4,11 +4,14 @@ Exporters sometimes put the length first and the batch second for one op, which 
 torch's dynamo exporter writes a gather along the length (``F.interpolate`` with 'linear' or 'nearest-exact',
 ``x[..., index]``) as Transpose -> GatherND (indices (K, 1)) -> Transpose back, and tf2onnx writes Keras's
 ``ops.flip`` / ``tf.reverse`` along the length as Transpose -> ReverseSequence (every sequence reversed whole) ->
-Transpose, Unsqueeze, Transpose. Rewritten:
+Transpose, Unsqueeze, Transpose; tf2onnx writes a Keras Dense on a (N, L, C) tensor with the batch and the length
+merged into one axis. Rewritten:
 
   GatherND(data, idx (K, 1), batch_dims=0)   ->  Gather(data, idx[:, 0], axis=0)
   ReverseSequence(y, lengths), every length
-  the whole time axis (``reverse_sequences``) ->  Slice(y, -1, INT64_MIN, time_axis, step -1)
+  the whole time axis (``probed_rewrites``)   ->  Slice(y, -1, INT64_MIN, time_axis, step -1)
+  Reshape(MatMul(Reshape(x, (-1, C)), W)
+          [+ b], target) (``probed_rewrites``)  ->  Reshape(MatMul(x, W) [+ b], target), Identity if it is (N, ..., C')
   Gather(Transpose(x, p), i, axis=a)          ->  Transpose(Gather(x, i, axis=p[a]), p)   (i 1-D)
   Slice(Transpose(x, p), axes)                ->  Transpose(Slice(x, p[axes]), p)
   Unsqueeze(Transpose(x, p), axes)            ->  Transpose(Unsqueeze(x, new axes last), p')
@@ -40,6 +43,7 @@ class _Index:
         self.graph = graph
         self.constants = graph_constants(graph, integers_only=True)
         self.initializers = {init.name for init in graph.initializer}
+        self.dims = {init.name: list(init.dims) for init in graph.initializer}
         self.refresh()
 
     def refresh(self):
@@ -66,6 +70,10 @@ class _Index:
         return node.op_type in ("Shape", "Size", "Constant") or all(
             self.from_shapes(source, seen) for source in node.input if source)
 
+    def read_once(self, name):
+        """Whether ``name`` is read by one node only and is not a graph output."""
+        return len(self.readers.get(name, [])) == 1 and name not in self.outputs
+
     def moves_on(self, name):
         """Whether ``name`` is read once, by a layout op, and is not a graph output."""
         readers = self.readers.get(name, [])
@@ -77,13 +85,14 @@ def normalise(proto):
     return _rewritten(proto, REWRITES)
 
 
-def reverse_sequences(proto, shapes, uniform):
-    """``normalise`` with ReverseSequence nodes that reverse every sequence whole turned into reversed Slices.
-    ``shapes``: probed shapes; ``uniform``: tensors whose entries were all one value at every probed batch size
-    (``probe.probe_graph``): a lengths input computed from shapes alone is the whole time axis when its value is
-    that axis's size."""
-    return _rewritten(proto, (functools.partial(_full_reverse_sequence, shapes=shapes, uniform=uniform),)
-                      + REWRITES)
+def probed_rewrites(proto, shapes, uniform):
+    """``normalise`` with the rewrites that need the probe: ReverseSequence nodes that reverse every sequence whole
+    turned into reversed Slices, and Dense layers applied per position through a flattening Reshape computed on the
+    tensor itself. ``shapes``: probed shapes; ``uniform``: tensors whose entries were all one value at every probed
+    batch size (``probe.probe_graph``): a lengths input computed from shapes alone is the whole time axis when its
+    value is that axis's size."""
+    return _rewritten(proto, (functools.partial(_full_reverse_sequence, shapes=shapes, uniform=uniform),
+                              functools.partial(_dense_per_position, shapes=shapes)) + REWRITES)
 
 
 def _rewritten(proto, rewrites):
@@ -110,6 +119,7 @@ def _rewritten(proto, rewrites):
                 for init in initializers:
                     index.constants[init.name] = numpy_helper.to_array(init)
                     index.initializers.add(init.name)
+                    index.dims[init.name] = list(init.dims)
                 index.refresh()
                 changed = True
                 break
@@ -145,6 +155,46 @@ def _full_reverse_sequence(node, index, shapes, uniform):
     reverse = helper.make_node("Slice", [node.input[0]] + names, [out], name=f"{out}__reversed")
     values = ([-1], [np.iinfo(np.int64).min], [time_axis], [-1])
     return [reverse], [_ints(name, value) for name, value in zip(names, values)]
+
+
+def _dense_per_position(node, index, shapes):
+    """tf2onnx's form of a Keras Dense on a (N, ..., C) tensor: Reshape to (N * ..., C), MatMul by a (C, C')
+    weight, [Add a bias over C',] Reshape back: the MatMul [and Add] on the tensor itself, which keeps the batch
+    first, then the last Reshape (an Identity where it gives back (N, ..., C'))."""
+    if node.op_type != "Reshape" or node.input[0] in index.outputs:
+        return None
+    data, bias = node.input[0], None
+    add = index.producer(data, "Add")
+    if add is not None:
+        bias = next((name for name in add.input if name in index.dims and len(index.dims[name]) <= 1), None)
+        data = next((name for name in add.input if name != bias), None) if bias is not None else None
+    matmul = index.producer(data, "MatMul") if data is not None else None
+    flatten = index.producer(matmul.input[0], "Reshape") if matmul is not None else None
+    if flatten is None or not all(index.read_once(name) for name in (flatten.output[0], matmul.output[0])
+                                  + ((add.output[0],) if add is not None else ())):
+        return None
+    source, weight = flatten.input[0], index.dims.get(matmul.input[1])
+    shape = shapes.get(source)
+    if shape is None or len(shape) < 3 or weight is None or len(weight) != 2 or weight[0] != shape[-1]:
+        return None
+    if shapes.get(flatten.output[0]) != (int(np.prod(shape[:-1])), shape[-1]):
+        return None
+    if bias is not None and index.dims[bias] not in ([], [1], [weight[1]]):
+        return None
+    out = node.output[0]
+    nodes = [helper.make_node("MatMul", [source, matmul.input[1]], [f"{out}__per_position"],
+                              name=f"{out}__per_position")]
+    if bias is not None:
+        nodes.append(helper.make_node("Add", [nodes[-1].output[0], bias], [f"{out}__per_position_biased"],
+                                      name=f"{out}__per_position_biased"))
+    if shapes.get(out) == tuple(shape[:-1]) + (weight[1],):
+        nodes.append(helper.make_node("Identity", [nodes[-1].output[0]], [out], name=f"{out}__identity"))
+    else:
+        reshape = onnx.NodeProto()
+        reshape.CopyFrom(node)
+        reshape.input[0] = nodes[-1].output[0]
+        nodes.append(reshape)
+    return nodes, []
 
 
 def _gather_before_transpose(node, index):

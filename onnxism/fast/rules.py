@@ -66,6 +66,7 @@ class LocalRule:
     exclude_pad: bool = False  # an AveragePool that divides by the in-range columns of each window only
     merged: int = 0  # a Reshape merging the length with this many axes after it (input column i -> ``stride``
     # output columns from i * stride): its window is the input's window reshaped (``analysis`` checks they align)
+    split: int = 0  # a Reshape splitting the length into (L / stride, this many axes of product ``stride``)
 
     def affected(self, lo, hi, out_length):
         """Output range [lo', hi') that input range [lo, hi) can change (arrays over positions), clipped."""
@@ -157,7 +158,8 @@ def rule_for(node, axis, shapes, constants, dependent, opset=18):
     if op in ("Unsqueeze", "Squeeze"):
         return _squeeze_rule(node, axis, shapes, constants)
     if op == "Reshape":
-        return _unit_reshape_rule(node, axis, shapes) or _merging_reshape_rule(node, axis, shapes)
+        return (_pointwise_reshape_rule(node, axis, shapes) or _merging_reshape_rule(node, axis, shapes)
+                or _splitting_reshape_rule(node, axis, shapes))
     if op == "Tile":
         repeats = constants.get(node.input[1])
         if repeats is None or node.input[1] in dependent:
@@ -236,17 +238,34 @@ def _squeeze_rule(node, axis, shapes, constants):
     return PointwiseRule(axis - sum(a < axis for a in axes))
 
 
-def _unit_reshape_rule(node, axis, shapes):
-    """A Reshape that only inserts or removes axes of size 1 (a Squeeze/Unsqueeze in disguise, as exporters write
-    around 2-D convolutions), keeping the batch first: the length keeps its place among the other axes."""
+def _pointwise_reshape_rule(node, axis, shapes):
+    """A Reshape that keeps the batch first and the length as an axis of its own, reshaping only the axes before it
+    among themselves and those after it among themselves (inserting or removing axes of size 1, as exporters do
+    around 2-D convolutions; splitting or merging channels): each position's values keep their order, so in the
+    rows layout it is a Reshape of the other axes."""
     in_shape, out_shape = list(shapes[node.input[0]]), list(shapes[node.output[0]])
     if in_shape[axis] == 1 or in_shape[0] == 1 or out_shape[0] != in_shape[0]:
         return None
-    kept_in = [d for d in range(len(in_shape)) if in_shape[d] != 1]
-    kept_out = [d for d in range(len(out_shape)) if out_shape[d] != 1]
-    if [in_shape[d] for d in kept_in] != [out_shape[d] for d in kept_out]:
+    before, after = math.prod(in_shape[1:axis]), math.prod(in_shape[axis + 1:])
+    for out_axis in range(1, len(out_shape)):
+        if (out_shape[out_axis] == in_shape[axis] and math.prod(out_shape[1:out_axis]) == before
+                and math.prod(out_shape[out_axis + 1:]) == after):
+            return PointwiseRule(out_axis)
+    return None
+
+
+def _splitting_reshape_rule(node, axis, shapes):
+    """A Reshape splitting the length into (L / k, axes of product k) right after it, all else kept: (N, L, C) ->
+    (N, L / k, k, C), as Enformer-style softmax pooling does before weighting each group of k columns. Output column
+    j is input columns [j*k, j*k + k), so it is local, like a convolution with kernel and stride k."""
+    in_shape, out_shape = list(shapes[node.input[0]]), list(shapes[node.output[0]])
+    added = len(out_shape) - len(in_shape)
+    if axis == 0 or added < 1 or in_shape[:axis] != out_shape[:axis]:
         return None
-    return PointwiseRule(kept_out[kept_in.index(axis)])
+    factor = math.prod(out_shape[axis + 1:axis + 1 + added])
+    if factor < 2 or out_shape[axis] * factor != in_shape[axis] or out_shape[axis + 1 + added:] != in_shape[axis + 1:]:
+        return None
+    return LocalRule(factor, factor, 0, False, 0.0, None, split=added)
 
 
 def _merging_reshape_rule(node, axis, shapes):

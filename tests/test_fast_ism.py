@@ -289,6 +289,10 @@ def _architectures():
         "linear_upsampling_and_gathers": Net(  # torch writes these as GatherND between Transposes (normalise.py)
             {"a": conv(4, 6, 5, padding=2), "b": conv(6, 5, 3, padding=1)},
             lambda b, x: _interpolations(b, x)),
+        "grouped_and_depthwise_convs": Net(  # Conv with group: depthwise (ConvNeXt-style), and 2 groups dilated
+            {"a": conv(4, 8, 5, padding=2), "w": conv(8, 8, 7, padding=3, groups=8),
+             "g": conv(8, 16, 3, padding=2, dilation=2, groups=2), "d": nn.Linear(16 * 40, 2)},
+            lambda b, x: b["d"](torch.relu(b["g"](F.gelu(b["w"](torch.relu(b["a"](x)))))).flatten(1))),
         "softmax_pooling_and_channel_groups": Net(  # Reshapes that split the length, or the channels alone
             {"a": conv(4, 8, 5, padding=2), "w": conv(8, 8, 1, bias=False), "d": nn.Linear(4 * 5, 2)},
             lambda b, x: _softmax_pooling(b, x)),
@@ -373,7 +377,7 @@ ARCHITECTURES = [
     "dense_on_3d_and_softmax", "channel_concat_layernorm", "causal_conv", "conv_transpose_heads",
     "delta_convs_dilated_stacked", "conv_transpose_as_conv", "strided_conv_transposes", "nearest_upsampling",
     "linear_upsampling_and_gathers", "padding_modes", "reverse_complement_average",
-    "softmax_pooling_and_channel_groups",
+    "softmax_pooling_and_channel_groups", "grouped_and_depthwise_convs",
 ]
 
 
@@ -383,7 +387,7 @@ EXPECTED_HEADS = {
     "strided_conv_overlapping_padded_pools": ["DenseHead"], "outputs_at_different_depths": ["DenseHead"],
     "cropping": ["DenseHead"], "global_avg_and_max_heads": ["MeanHead"], "delta_convs_dilated_stacked": ["DenseHead"],
     "strided_conv_transposes": ["DenseHead"], "reverse_complement_average": ["DenseHead"],
-    "softmax_pooling_and_channel_groups": ["DenseHead"],
+    "softmax_pooling_and_channel_groups": ["DenseHead"], "grouped_and_depthwise_convs": ["DenseHead"],
 }
 
 
@@ -535,6 +539,39 @@ def test_keras_dense_per_position_is_windowed(tmp_path):
     assert ops_without_a_local_rule(path, 40) == []
     assert head_kinds(path, 40)[0] == ["MeanHead"]
     assert_fast_equals_naive(path, random_onehot(2, 40, seed=12, n_fraction=0.05), batch_size=50)
+    assert_scorers_agree_on_random_values(path, 40)
+
+
+def test_keras_separable_depthwise_and_layer_norm_are_windowed(tmp_path):
+    """SeparableConv1D and DepthwiseConv1D (tf2onnx: Conv with group), and LayerNormalization in the two forms
+    tf2onnx writes, by the layout around it: the moments as ReduceMean over the channels, or as GlobalAveragePool of
+    the (N, L, C) tensor, which is a mean over the channels too there (point-wise along the length); so the whole
+    trunk is windowed."""
+    pytest.importorskip("tf2onnx")
+    import keras
+    import onnx
+
+    from converters import keras_to_onnx
+
+    keras.utils.set_random_seed(9)
+    layers = keras.layers
+
+    def layer_norm():
+        return layers.LayerNormalization(beta_initializer="random_normal", gamma_initializer="random_normal")
+
+    inputs = keras.Input((40, 4))
+    hidden = layers.Conv1D(8, 5, padding="same", activation="relu")(inputs)
+    hidden = layers.SeparableConv1D(8, 7, padding="same", activation="relu")(hidden)
+    hidden = layers.MaxPooling1D(2)(layer_norm()(hidden))
+    hidden = layers.DepthwiseConv1D(3, padding="same", bias_initializer="random_normal")(hidden)
+    model = keras.Model(inputs, layers.Dense(2)(layers.Flatten()(layer_norm()(hidden))))
+    path = tmp_path / "separable_layer_norm.onnx"
+    keras_to_onnx(model, path)
+    ops = [node.op_type for node in onnx.load(path).graph.node]
+    assert "GlobalAveragePool" in ops and "ReduceMean" in ops
+    assert ops_without_a_local_rule(path, 40) == []
+    assert head_kinds(path, 40)[0] == ["DenseHead"]
+    assert_fast_equals_naive(path, random_onehot(2, 40, seed=13, n_fraction=0.05), batch_size=50)
     assert_scorers_agree_on_random_values(path, 40)
 
 

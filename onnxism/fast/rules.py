@@ -182,6 +182,9 @@ def rule_for(node, axis, shapes, constants, dependent, opset=18):
         return PointwiseRule(axis) if axis < first and len([o for o in node.output if o]) == 1 else None
     if op in REDUCTIONS:
         return _reduce_rule(node, axis, shapes, constants)
+    if op in ("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"):  # pools every axis after the second: a
+        # reduction over the channels where the length is the second (tf2onnx's Keras LayerNormalization)
+        return PointwiseRule(axis) if axis == 1 and len([o for o in node.output if o]) == 1 else None
     if op == "MatMul":
         left, right = node.input
         rank = len(out_shape)

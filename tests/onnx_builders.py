@@ -150,8 +150,8 @@ def resize_model(*, length=40, seed=0):
         helper.make_node("Flatten", ["pooled"], ["y"]),
     ]
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, length])]
-    graph = helper.make_graph(nodes, "resize", inputs,
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5 * 15])], inits)
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5 * (3 * length // 8)])]
+    graph = helper.make_graph(nodes, "resize", inputs, outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 8
     return model

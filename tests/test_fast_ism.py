@@ -478,17 +478,34 @@ def test_resize_in_every_mode_onnxruntime_runs_is_windowed():
     assert_scorers_agree_on_random_values(model, 40)
 
 
-def test_a_length_map_too_large_to_read_is_computed_in_full(monkeypatch):
-    """Above MAX_MAP_ENTRIES a Resize's map along the length is not read: the first Resize and all after it are
-    computed in full, exactly, with the notice."""
+def test_a_length_map_reading_too_many_columns_is_computed_in_full(monkeypatch):
+    """A Resize whose outputs each read more than MAX_RESIZE_TAPS input columns has no local rule: the first Resize
+    and all after it are computed in full, exactly, with the notice (here with the limit lowered to 1, so that the
+    2-tap linear Resize exceeds it)."""
     import onnxism.fast.rules as rules
 
-    monkeypatch.setattr(rules, "MAX_MAP_ENTRIES", 100)
+    monkeypatch.setattr(rules, "MAX_RESIZE_TAPS", 1)
     model = onnxism.load(resize_model())
     notices = ops_without_a_local_rule(model, 40)
     assert [notice.split()[0] for notice in notices] == ["Resize"]  # the first; the rest read a full tensor
     with pytest.warns(onnxism.OnnxismWarning, match="no local rule for Resize"):
         assert_fast_equals_naive(model, random_onehot(2, 40, seed=12, n_fraction=0.05), batch_size=50)
+
+
+def test_length_maps_are_read_at_any_length():
+    """The comb probe reads a Resize's map with a few onnxruntime runs whatever the length: at 6000 columns (the map
+    of the x2 linear Resize alone has 72 M entries) every Resize is windowed, and fast equals naive at both ends and
+    inside."""
+    length = 6000
+    model = onnxism.load(resize_model(length=length))
+    assert ops_without_a_local_rule(model, length) == []
+    seqs = random_onehot(1, length, seed=14, n_fraction=0.05)
+    for positions in [(0, 3), (2999, 3002), (length - 3, length)]:
+        fast = onnxism.ism(model, seqs, method="fast", positions=positions)
+        naive = onnxism.ism(model, seqs, method="naive", positions=positions)
+        for name in naive:
+            scale = max(1.0, float(np.abs(naive[name]).max()))
+            np.testing.assert_allclose(fast[name], naive[name], rtol=0, atol=1e-4 * scale)
 
 
 def test_keras_upsampling1d_is_windowed(tmp_path):

@@ -37,9 +37,6 @@ REDUCTIONS = {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
 #: A Resize whose outputs each read more input columns than this (antialiased downsampling by a large factor) is
 #: treated as global (``_length_map_rule``).
 MAX_RESIZE_TAPS = 8
-#: The linear map along the length is read as a dense (L_out, L_in) matrix; above this many entries (128 MiB) the
-#: node is treated as global instead (sequences of tens of thousands of columns).
-MAX_MAP_ENTRIES = 2 ** 24
 
 
 @dataclass
@@ -427,7 +424,7 @@ def _resize_rule(node, axis, shapes, constants, opset):
 
 def _length_map_rule(node, axis, shapes, constants, opset):
     """A node that is one linear map along the length, the same for every slot of the other axes, which keep their
-    size (a Resize, a reflect / edge / wrap Pad): read off onnxruntime itself by running the node on basis vectors
+    size (a Resize, a reflect / edge / wrap Pad): read off onnxruntime itself by running the node on comb vectors
     along the length (every mode, coordinate transformation and rounding is onnxruntime's own) and checked on
     random values, as output column j = sum over taps t of weights[t, j] * input column maps[t, j]. One tap of
     weight 1 (nearest, a Pad) is a plain column map."""
@@ -436,32 +433,24 @@ def _length_map_rule(node, axis, shapes, constants, opset):
     in_shape, out_shape = list(shapes[node.input[0]]), list(shapes[node.output[0]])
     if len(in_shape) != len(out_shape) or any(in_shape[d] != out_shape[d] for d in range(len(in_shape)) if d != axis):
         return None
-    if in_shape[axis] * out_shape[axis] > MAX_MAP_ENTRIES:
+    read = _probe_length_map(node, axis, in_shape, constants, opset)
+    if read is None or read[0].shape[1] != out_shape[axis]:
         return None
-    matrix = _probe_length_matrix(node, axis, in_shape, constants, opset)
-    if matrix is None or matrix.shape[0] != out_shape[axis]:
-        return None
-    touched = matrix != 0
-    if not touched.any(axis=1).all():
-        return None  # an output column that reads no input
-    first = touched.argmax(axis=1)
-    last = matrix.shape[1] - 1 - touched[:, ::-1].argmax(axis=1)
-    taps = int((last - first).max()) + 1
-    if taps > MAX_RESIZE_TAPS:
-        return None
-    columns = first[None, :] + np.arange(taps)[:, None]  # (taps, L_out)
-    inside = columns <= last[None, :]
-    maps = np.where(inside, columns, first[None, :])  # taps past a column's last read its first, weight 0
-    weights = np.where(inside, np.take_along_axis(matrix.T, maps, axis=0), 0.0).astype(np.float32)
-    if taps == 1 and np.all(weights == 1):
+    maps, weights = read
+    if maps.shape[0] == 1 and np.all(weights == 1):
         return LocalRule(1, 1, 0, False, 0.0, None, length_only=True, column_map=maps[0])
     return LocalRule(1, 1, 0, False, 0.0, None, length_only=True, column_map=maps, column_weights=weights)
 
 
-def _probe_length_matrix(node, axis, in_shape, constants, opset):
-    """(L_out, L_in): the linear map ``node`` applies along the length, run by onnxruntime on basis vectors (one
-    per slot of the other axes, as many runs as it takes), checked on random values; None where onnxruntime will
-    not run the node alone or the node is not such a map."""
+def _probe_length_map(node, axis, in_shape, constants, opset):
+    """(maps, weights), each (taps, L_out): the linear map ``node`` applies along the length, output j = sum over t
+    of weights[t, j] * input column maps[t, j], at most MAX_RESIZE_TAPS consecutive input columns per output.
+
+    Read by onnxruntime running the node on 2 x MAX_RESIZE_TAPS comb vectors, whatever the length: comb k has a
+    tooth at every input column i = k (mod MAX_RESIZE_TAPS), of value 1 in one vector and i + 1 in the other. An
+    output reading at most that many consecutive columns meets one tooth of each comb, so the first gives the
+    tooth's weight and the ratio of the two which column it is. Checked on random values (a map with wider reads
+    fails there); None where onnxruntime will not run the node alone or it is not such a map."""
     length = in_shape[axis]
     others = [in_shape[d] for d in range(len(in_shape)) if d != axis]
     slots = int(np.prod(others))
@@ -477,25 +466,55 @@ def _probe_length_matrix(node, axis, in_shape, constants, opset):
         return np.ascontiguousarray(np.moveaxis(rows.reshape(others + [length]), -1, axis), dtype=np.float32)
 
     def rows_of(value):  # the node's output -> (slots, L_out)
-        return np.moveaxis(value, axis, -1).reshape(slots, -1)
+        return np.moveaxis(value, axis, -1).reshape(slots, -1).astype(np.float64)
 
+    spacing = MAX_RESIZE_TAPS
+    combs = np.zeros((2 * spacing, length), np.float32)
+    for k in range(spacing):
+        combs[2 * k, k::spacing] = 1.0
+        combs[2 * k + 1, k::spacing] = np.arange(k, length, spacing) + 1.0
     try:
         session = make_session(model.SerializeToString(), "cpu")
         parts = []
-        for begin in range(0, length, slots):
-            count = min(slots, length - begin)
-            basis = np.zeros((slots, length), np.float32)
-            basis[np.arange(count), begin + np.arange(count)] = 1.0
-            parts.append(rows_of(session.run(None, {"probe": along_length(basis)})[0])[:count])
-        matrix = np.concatenate(parts).T.astype(np.float64)
+        for begin in range(0, len(combs), slots):
+            rows = np.zeros((slots, length), np.float32)
+            count = min(slots, len(combs) - begin)
+            rows[:count] = combs[begin:begin + count]
+            parts.append(rows_of(session.run(None, {"probe": along_length(rows)})[0])[:count])
+        responses = np.concatenate(parts)
         values = np.random.default_rng(0).standard_normal((slots, length))
         want = rows_of(session.run(None, {"probe": along_length(values)})[0])
     except Exception:  # noqa: BLE001 - an op form onnxruntime will not run alone: no local rule, computed in full
         return None
-    got = values @ matrix.T
+    outputs = responses.shape[1]
+    entries = []  # (output j, input column i, weight)
+    for k in range(spacing):
+        weight, labelled = responses[2 * k], responses[2 * k + 1]
+        read = np.flatnonzero(weight)
+        ratio = labelled[read] / weight[read]
+        column = np.rint(ratio).astype(np.int64) - 1
+        if np.any(np.abs(ratio - np.rint(ratio)) > 0.25) or np.any(column % spacing != k) or np.any(
+                (column < 0) | (column >= length)):
+            return None  # an output met two teeth of one comb: it reads wider than MAX_RESIZE_TAPS columns
+        entries.append((read, column, weight[read]))
+    reads, columns, weights = (np.concatenate(part) for part in zip(*entries))
+    if len(np.unique(reads)) != outputs:
+        return None  # an output column that reads no input
+    first = np.full(outputs, length, np.int64)
+    last = np.full(outputs, -1, np.int64)
+    np.minimum.at(first, reads, columns)
+    np.maximum.at(last, reads, columns)
+    taps = int((last - first).max()) + 1
+    if taps > MAX_RESIZE_TAPS:
+        return None
+    maps = first[None, :] + np.arange(taps)[:, None]  # (taps, L_out); taps past a column's last read its first
+    table = np.zeros((taps, outputs))
+    table[columns - first[reads], reads] = weights
+    maps = np.where(maps <= last[None, :], maps, first[None, :])
+    got = sum(table[t] * values[:, maps[t]] for t in range(taps))
     if want.shape != got.shape or not np.allclose(got, want, rtol=0, atol=1e-5 * max(1.0, np.abs(want).max())):
         return None  # not one linear map along the length shared by every slot
-    return matrix
+    return maps, table.astype(np.float32)
 
 
 def _pad_rule(node, axis, shapes, constants, opset):

@@ -11,7 +11,7 @@ from ._extras import require
 
 
 def torch_to_onnx(module, example_input, path=None, *, dynamo=True, opset=18, input_name="seqs",
-                  output_names=None):
+                  output_names=None, extra_inputs=None):
     """Export ``module`` (taking (N, 4, L) or whatever ``example_input`` shows) to ONNX.
 
     Parameters
@@ -26,6 +26,9 @@ def torch_to_onnx(module, example_input, path=None, *, dynamo=True, opset=18, in
         True for the torch.export-based exporter (the default in torch >= 2.9), False for the legacy one.
     output_names : list of str, optional
         Names of the module's outputs, in order.
+    extra_inputs : dict of str to torch.Tensor, optional
+        The module's inputs after the sequences (a control track, ...), by ONNX input name, in the order
+        ``forward`` takes them, each an example batch of the same size; their batch axis is dynamic too.
 
     Returns
     -------
@@ -33,6 +36,9 @@ def torch_to_onnx(module, example_input, path=None, *, dynamo=True, opset=18, in
     """
     torch = require("torch", "torch")
     module = module.eval()
+    extra_inputs = dict(extra_inputs or {})
+    examples = (example_input,) + tuple(extra_inputs.values())
+    names = [input_name] + list(extra_inputs)
     with tempfile.TemporaryDirectory() as folder:
         target = os.path.join(folder, "model.onnx")
         with torch.no_grad():
@@ -40,15 +46,15 @@ def torch_to_onnx(module, example_input, path=None, *, dynamo=True, opset=18, in
                 require("onnxscript", "torch")
                 batch = torch.export.Dim("batch", min=1)
                 torch.onnx.export(
-                    module, (example_input,), target, dynamo=True, external_data=False, opset_version=opset,
-                    input_names=[input_name], output_names=output_names, dynamic_shapes=({0: batch},),
+                    module, examples, target, dynamo=True, external_data=False, opset_version=opset,
+                    input_names=names, output_names=output_names, dynamic_shapes=tuple({0: batch} for _ in names),
                     verbose=False,
                 )
             else:
-                axes = {name: {0: "batch"} for name in [input_name] + list(output_names or [])}
+                axes = {name: {0: "batch"} for name in names + list(output_names or [])}
                 torch.onnx.export(
-                    module, (example_input,), target, dynamo=False, opset_version=min(opset, 20),
-                    input_names=[input_name], output_names=output_names, dynamic_axes=axes,
+                    module, examples, target, dynamo=False, opset_version=min(opset, 20),
+                    input_names=names, output_names=output_names, dynamic_axes=axes,
                 )
         proto = onnx.load(target)
     proto = repair(proto, source="exported model")

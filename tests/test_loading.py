@@ -95,9 +95,9 @@ def test_external_data_is_loaded(tmp_path):
                                onnxism.predict(conv_model(), seqs)["y"], rtol=1e-6)
 
 
-def test_models_with_other_inputs_are_refused():
-    with pytest.raises(onnxism.ModelError, match="inputs besides the sequence input 'x' \\(extra\\)"):
-        onnxism.load(conv_model(extra_input=True))
+def test_models_with_other_inputs_list_them():
+    model = onnxism.load(conv_model(extra_input=True))
+    assert model.input_name == "x" and [(extra.name, extra.shape) for extra in model.extra_inputs] == [("extra", (2,))]
 
 
 def test_no_plausible_sequence_input():

@@ -65,9 +65,9 @@ def test_rows_evaluated_are_three_per_position_plus_one_per_n():
     rows = []
     original = model.run
 
-    def counting(batch, outputs, device="cpu", threads=None):
+    def counting(batch, outputs, device="cpu", threads=None, extras=None):
         rows.append(len(batch))
-        return original(batch, outputs, device, threads)
+        return original(batch, outputs, device, threads, extras)
 
     model.run = counting
     naive_ism(model, seqs, positions=(0, 10), batch_size=8)

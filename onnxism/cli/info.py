@@ -22,6 +22,10 @@ def handle(args):
     print(f"input:    {model.input_name}  layout {model.layout} {shape}  "
           f"length {model.length if model.length is not None else 'any'}  "
           f"batch {model.fixed_batch if model.fixed_batch is not None else 'any'}")
+    for extra in model.extra_inputs:
+        dims = ", ".join("L" if size is None else str(size) for size in extra.shape)
+        print(f"extra:    {extra.name}  shape (N{', ' + dims if dims else ''})  {extra.dtype}  "
+              "(values per sequence: --extra-input NAME=FILE.npy)")
     length = model.length if model.length is not None else None
     if length is None:
         print("outputs:  " + ", ".join(model.output_names) + "  (shapes depend on the length)")

@@ -5,6 +5,8 @@ import os
 import sys
 import time
 
+import numpy as np
+
 from ..errors import InputError
 from ..io import NpzWriter
 from ..methods.ism import METHODS, ism_chunks, ism_shapes
@@ -49,6 +51,8 @@ def add_parser(verbs):
                         help="mutate only positions START <= i < END (default: all)")
     parser.add_argument("--outputs", nargs="+", default=None, metavar="NAME", help="output names (default: all)")
     parser.add_argument("--input", default=None, help="name of the sequence input (default: detected)")
+    parser.add_argument("--extra-input", action="append", default=None, metavar="NAME=FILE.npy",
+                        help="values of a model input besides the sequences, one row per sequence (repeat for each)")
     parser.add_argument("--layout", default=None, choices=["NLC", "NCL"], help="input layout (default: detected)")
     parser.add_argument("--force", action="store_true", help="overwrite the output file")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -67,6 +71,26 @@ def default_output(seqs, method):
         if name.lower().endswith(suffix) and len(name) > len(suffix):
             name = name[: -len(suffix)]
     return name + (".tism.npz" if method == "tism" else ".ism.npz")
+
+
+def read_extra_inputs(items):
+    """["NAME=FILE.npy", ...] -> {name: array} (None when there are none)."""
+    if not items:
+        return None
+    values = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise InputError(f"--extra-input must be NAME=FILE.npy; got {item!r}")
+        if name in values:
+            raise InputError(f"--extra-input {name} is given twice")
+        if not os.path.isfile(path):
+            raise InputError(f"--extra-input {name}: no such file {path!r}")
+        try:
+            values[name] = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise InputError(f"--extra-input {name}: {path!r} is not a .npy array ({err})") from err
+    return values
 
 
 def parse_positions(text):
@@ -91,16 +115,20 @@ def handle(args):
     window = resolve_window(positions, sequences.length)
     if args.method != "tism" and (args.attribution is not None or args.target is not None):
         raise InputError("--attribution and --target apply to --method tism only")
+    if args.method == "tism" and args.extra_input:
+        raise InputError("--extra-input applies to --method fast and naive only")
     if args.method == "tism" and args.workers is not None:
         raise InputError("--workers applies to --method fast and naive only")
     resolve_workers(args.workers, args.device)  # checked before any output is written
+    extras = read_extra_inputs(args.extra_input)
     args.attribution = args.attribution or "tism"
     if args.method == "tism":
         target = parse_target(args.target or "all")
         shapes = tism_shapes(model, sequences, targets=target, positions=window, outputs=args.outputs,
                              device=args.device)
     else:
-        shapes = ism_shapes(model, sequences, positions=window, outputs=args.outputs, device=args.device)
+        shapes = ism_shapes(model, sequences, positions=window, outputs=args.outputs, device=args.device,
+                            extra_inputs=extras)
     _check_names(shapes)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     with NpzWriter(args.output, force=args.force) as archive:
@@ -113,7 +141,7 @@ def handle(args):
         if args.method != "tism":
             chunks = ism_chunks(model, sequences, method=args.method, positions=window, device=args.device,
                                 batch_size=args.batch_size, outputs=args.outputs, progress=progress,
-                                workers=args.workers)
+                                workers=args.workers, extra_inputs=extras)
         else:
             chunks = tism_chunks(model, sequences, targets=target, attribution=args.attribution, positions=window,
                                  device=args.device, batch_size=args.batch_size, outputs=args.outputs,

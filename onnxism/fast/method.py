@@ -140,6 +140,8 @@ class FastISM(NaiveISM):
         try:
             if model.fixed_batch is not None:
                 raise ValueError(f"the graph has a fixed batch size ({model.fixed_batch})")
+            if model.extra_inputs:
+                raise ValueError("the model has inputs besides the sequences")
             self.plan, self.reference, self.ism = _compiled(model, model.sequence_length(length), outputs, device,
                                                             self.threads)
         except (ValueError, KeyError) as err:
@@ -165,9 +167,9 @@ class FastISM(NaiveISM):
         groups = len(np.unique(self.plan.groups(np.arange(*self.window))))
         return max(1, rows // groups)
 
-    def score(self, onehot, advance=None):
+    def score(self, onehot, advance=None, extras=None):
         if self.fallback:
-            return super().score(onehot, advance)
+            return super().score(onehot, advance, extras)
         start, end = self.window
         count, width = len(onehot), end - start
         plan = self.plan

@@ -16,6 +16,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import UnsupportedGraphError
+from ..model.extra_inputs import refuse_extra_inputs
 from .method import FastPlan
 
 POSITIONS = "positions"
@@ -50,6 +51,7 @@ def build_standalone_fast_model(model, outputs, length):
     """One ONNX model computing fast ISM at the given positions of ``model`` (a SequenceModel) at ``length``."""
     if model.fixed_batch is not None:
         raise UnsupportedGraphError(f"fast ISM cannot compile a graph with a fixed batch size ({model.fixed_batch})")
+    refuse_extra_inputs(model, "the standalone fast ISM graph")
     clash = [name for name in model.output_names if ism_output_name(name) in model.output_names]
     if clash or POSITIONS in model.output_names or model.input_name == POSITIONS:
         raise UnsupportedGraphError("the model's input or output names clash with the compiled graph's")

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..model import load
+from ..model.extra_inputs import check_extra_inputs, rows_of
 from ..progress import Progress
 from ..sequences import as_sequences
 from ..fast.method import FastISM
@@ -20,33 +21,38 @@ METHODS = {"naive": NaiveISM, "fast": FastISM}
 
 
 def ism_chunks(model, seqs, *, method="fast", positions=None, device="cpu", batch_size=None, outputs=None,
-               progress=None, workers=None):
+               progress=None, workers=None, extra_inputs=None):
     """Yield ``(start, stop, reference, scores)`` per chunk of sequences, in order.
 
     Arguments as for :func:`ism`; ``reference`` maps output names to (n, *shape) predictions on the chunk.
     Memory is bounded by the chunk, whatever the number of sequences.
     """
-    plan = _plan(model, seqs, method, positions, device, batch_size, outputs, workers)
+    plan = _plan(model, seqs, method, positions, device, batch_size, outputs, workers, extra_inputs)
     yield from score_in_chunks(plan, progress)
 
 
 def score_in_chunks(plan, progress):
-    """Run ``plan["scorer"]`` over ``plan["sequences"]`` in chunks of ``plan["chunk"]``, reporting progress;
-    yields ``(start, stop, reference, scores)`` (shared by every method's ``*_chunks``)."""
+    """Run ``plan["scorer"]`` over ``plan["sequences"]`` (with their rows of ``plan["extras"]``) in chunks of
+    ``plan["chunk"]``, reporting progress; yields ``(start, stop, reference, scores)`` (shared by every method's
+    ``*_chunks``)."""
     scorer, sequences = plan["scorer"], plan["sequences"]
     bar = Progress(progress, len(sequences), unit="seqs")
     try:
         for start, stop in sequences.chunks(plan["chunk"]):
-            reference, scores = scorer.score(sequences.onehot(start, stop), bar.advance)
+            extras = rows_of(plan.get("extras", {}), slice(start, stop))
+            reference, scores = scorer.score(sequences.onehot(start, stop), bar.advance, extras)
             yield start, stop, reference, scores
     finally:
         bar.close()
 
 
-def ism_shapes(model, seqs, *, positions=None, outputs=None, device="cpu"):
-    """Per output name, the shape of its ISM array (N, W, 4, *output_shape), without computing it."""
+def ism_shapes(model, seqs, *, positions=None, outputs=None, device="cpu", extra_inputs=None):
+    """Per output name, the shape of its ISM array (N, W, 4, *output_shape), without computing it (the extra
+    inputs, if given, are checked)."""
     model = load(model)
     sequences = as_sequences(seqs, length=model.length)
+    if extra_inputs is not None or model.extra_inputs:
+        check_extra_inputs(model, extra_inputs, len(sequences), sequences.length)
     start, end = resolve_window(positions, sequences.length)
     names = model.select_outputs(outputs)
     shapes = model.output_shapes(sequences.length, device)
@@ -54,7 +60,7 @@ def ism_shapes(model, seqs, *, positions=None, outputs=None, device="cpu"):
 
 
 def ism(model, seqs, *, method="fast", positions=None, device="cpu", batch_size=None, outputs=None,
-        progress=None, workers=None):
+        progress=None, workers=None, extra_inputs=None):
     """In-silico saturation mutagenesis.
 
     Parameters
@@ -76,6 +82,9 @@ def ism(model, seqs, *, method="fast", positions=None, device="cpu", batch_size=
     workers : int, optional
         onnxruntime calls in flight at once, each on its share of the cores. By default on the CPU: 2 for fast
         (1 on a 1-core machine), 1 for naive; 1 on CUDA. The results do not depend on it.
+    extra_inputs : dict of str to ndarray, optional
+        The values of the model's inputs besides the sequences (a control track, a bias profile), one row per
+        sequence: (N, *input shape). Each sequence's mutants get its row; required where the model has such inputs.
 
     Returns
     -------
@@ -84,22 +93,24 @@ def ism(model, seqs, *, method="fast", positions=None, device="cpu", batch_size=
     """
     model = load(model)
     sequences = as_sequences(seqs, length=model.length)
-    plan_shapes = ism_shapes(model, sequences, positions=positions, outputs=outputs, device=device)
+    plan_shapes = ism_shapes(model, sequences, positions=positions, outputs=outputs, device=device,
+                             extra_inputs=extra_inputs)
     results = {name: np.empty(shape, dtype=np.float32) for name, shape in plan_shapes.items()}
     for start, stop, _, scores in ism_chunks(
         model, sequences, method=method, positions=positions, device=device, batch_size=batch_size,
-        outputs=outputs, progress=progress, workers=workers,
+        outputs=outputs, progress=progress, workers=workers, extra_inputs=extra_inputs,
     ):
         for name, value in scores.items():
             results[name][start:stop] = value
     return results
 
 
-def _plan(model, seqs, method, positions, device, batch_size, outputs, workers=None):
+def _plan(model, seqs, method, positions, device, batch_size, outputs, workers=None, extra_inputs=None):
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; available: {', '.join(sorted(METHODS))}")
     model = load(model)
     sequences = as_sequences(seqs, length=model.length)
+    extras = check_extra_inputs(model, extra_inputs, len(sequences), sequences.length)
     window = resolve_window(positions, sequences.length)
     names = model.select_outputs(outputs)
     shapes = model.output_shapes(sequences.length, device)
@@ -110,4 +121,4 @@ def _plan(model, seqs, method, positions, device, batch_size, outputs, workers=N
     width = window[1] - window[0]
     result_values = sum(width * 4 * math.prod(shapes[name]) for name in names)
     chunk = sequences_per_chunk(rows, scorer.rows_per_sequence(), result_values)
-    return {"scorer": scorer, "sequences": sequences, "chunk": chunk}
+    return {"scorer": scorer, "sequences": sequences, "chunk": chunk, "extras": extras}

@@ -6,6 +6,7 @@ most twice that many built) plus the chunk's score arrays; mutants are built bat
 
 import numpy as np
 
+from ..model.extra_inputs import rows_of
 from ..runtime.workers import resolve_workers, run_in_order, session_threads
 from .mutations import build_mutants, substitutions
 
@@ -33,11 +34,13 @@ class NaiveISM:
         """Model rows evaluated per sequence (used for chunking and progress): 3 per position."""
         return 3 * (self.window[1] - self.window[0])
 
-    def score(self, onehot, advance=None):
-        """(n, L, 4) chunk -> (reference outputs, scores) dicts; scores are (n, W, 4, *shape)."""
+    def score(self, onehot, advance=None, extras=None):
+        """(n, L, 4) chunk (and its rows of the extra inputs) -> (reference outputs, scores) dicts; scores are
+        (n, W, 4, *shape)."""
         start, end = self.window
         count, width = len(onehot), end - start
-        reference = dict(zip(self.outputs, self.model.run(onehot, self.outputs, self.device, self.threads)))
+        extras = extras or {}
+        reference = dict(zip(self.outputs, self.model.run(onehot, self.outputs, self.device, self.threads, extras)))
         scores = {
             name: np.zeros((count, width, 4) + self.shapes[name], dtype=np.float32) for name in self.outputs
         }
@@ -46,7 +49,7 @@ class NaiveISM:
 
         def work(part):
             mutants = build_mutants(onehot, start, seq[part], pos[part], base[part])
-            return self.model.run(mutants, self.outputs, self.device, self.threads)
+            return self.model.run(mutants, self.outputs, self.device, self.threads, rows_of(extras, seq[part]))
 
         def consume(part, values):
             for name, value in zip(self.outputs, values):

@@ -3,11 +3,12 @@
 import numpy as np
 
 from ..model import load
+from ..model.extra_inputs import check_extra_inputs, rows_of
 from ..sequences import as_sequences
 from .options import resolve_batch_size
 
 
-def predict(model, seqs, *, outputs=None, device="cpu", batch_size=None):
+def predict(model, seqs, *, outputs=None, device="cpu", batch_size=None, extra_inputs=None):
     """Run the model on one-hot sequences.
 
     Parameters
@@ -20,6 +21,8 @@ def predict(model, seqs, *, outputs=None, device="cpu", batch_size=None):
     device : {"cpu", "cuda", "cuda:K"}
     batch_size : int, optional
         Sequences per onnxruntime call.
+    extra_inputs : dict of str to ndarray, optional
+        The values of the model's inputs besides the sequences, one row per sequence (see :func:`onnxism.ism`).
 
     Returns
     -------
@@ -27,12 +30,13 @@ def predict(model, seqs, *, outputs=None, device="cpu", batch_size=None):
     """
     model = load(model)
     sequences = as_sequences(seqs, length=model.length)
+    extras = check_extra_inputs(model, extra_inputs, len(sequences), sequences.length)
     names = model.select_outputs(outputs)
     shapes = model.output_shapes(sequences.length, device)
     results = {name: np.empty((len(sequences),) + shapes[name], dtype=np.float32) for name in names}
     step = resolve_batch_size(batch_size, sequences.length, device)
     for start, stop in sequences.chunks(step):
-        values = model.run(sequences.onehot(start, stop), names, device)
+        values = model.run(sequences.onehot(start, stop), names, device, extras=rows_of(extras, slice(start, stop)))
         for name, value in zip(names, values):
             results[name][start:stop] = value
     return results

@@ -11,6 +11,7 @@ import numpy as np
 from ..errors import InputError, ModelError, OnnxismError
 from ..gradients import GRADIENT, build_gradient_model, seed_name
 from ..model import load
+from ..model.extra_inputs import refuse_extra_inputs
 from ..runtime.sessions import make_session, parse_device
 from ..sequences import as_sequences
 from .ism import score_in_chunks
@@ -62,8 +63,9 @@ class TismScorer:
     def rows_per_sequence(self):
         return max(1, sum(len(target.seeds) for target in self.targets.values()))
 
-    def score(self, onehot, advance=None):
-        """(n, L, 4) chunk -> (reference outputs, scores) dicts; scores are (n, W, 4, *target shape)."""
+    def score(self, onehot, advance=None, extras=None):
+        """(n, L, 4) chunk -> (reference outputs, scores) dicts; scores are (n, W, 4, *target shape). (``extras``:
+        none; models with extra inputs are refused in ``_plan``.)"""
         start, end = self.window
         count = len(onehot)
         reference, scores = {}, {}
@@ -112,6 +114,7 @@ def _plan(model, seqs, targets, attribution, positions, device, batch_size, outp
     if attribution not in ATTRIBUTIONS:
         raise InputError(f"unknown attribution {attribution!r}; available: {', '.join(ATTRIBUTIONS)}")
     model = load(model)
+    refuse_extra_inputs(model, "TISM")
     sequences = as_sequences(seqs, length=model.length)
     window = resolve_window(positions, sequences.length)
     if isinstance(targets, dict) and outputs is None:
@@ -138,6 +141,7 @@ def tism_chunks(model, seqs, *, targets=None, attribution="tism", positions=None
 def tism_shapes(model, seqs, *, targets=None, positions=None, outputs=None, device="cpu"):
     """Per output name, the shape of its attribution array (N, W, 4, *target shape), without computing it."""
     model = load(model)
+    refuse_extra_inputs(model, "TISM")
     sequences = as_sequences(seqs, length=model.length)
     start, end = resolve_window(positions, sequences.length)
     if isinstance(targets, dict) and outputs is None:

@@ -19,14 +19,31 @@ _LAYOUT_ALIASES = {
 
 
 @dataclass(frozen=True)
+class ExtraInput:
+    """An input besides the sequences (a control track, a bias profile, a cell type): the caller gives its values
+    per sequence and substitutions leave them as they are. ``shape``: its axes after the batch, None where an axis
+    is as long as the sequences (dynamic, named like the sequence input's length)."""
+
+    name: str
+    shape: tuple
+    dtype: np.dtype
+
+    def shape_at(self, length):
+        """Its axes after the batch for sequences of ``length``."""
+        return tuple(length if size is None else size for size in self.shape)
+
+
+@dataclass(frozen=True)
 class SequenceInput:
-    """Where the one-hot sequences go: input name, layout, fixed length (None if dynamic), fixed batch, dtype."""
+    """Where the one-hot sequences go: input name, layout, fixed length (None if dynamic), fixed batch, dtype; and
+    the model's other inputs."""
 
     name: str
     layout: str
     length: object
     batch: object
     dtype: np.dtype
+    others: tuple = ()
 
 
 def graph_inputs(graph):
@@ -63,17 +80,33 @@ def find_sequence_input(graph, *, input=None, layout=None):
                 f"({', '.join(v.name for v in candidates)}); name one with input="
             )
         value = candidates[0]
-    others = [name for name in names if name != value.name]
-    if others:
-        raise ModelError(
-            f"the model has inputs besides the sequence input {value.name!r} ({', '.join(others)}); "
-            "onnxism needs a model whose only input is the sequences"
-        )
     dims = _dims(value)
     resolved = _resolve_layout(value.name, dims, layout)
-    length = dims[2] if resolved == "NCL" else dims[1]
+    length_axis = 2 if resolved == "NCL" else 1
+    length = dims[length_axis]
+    length_name = value.type.tensor_type.shape.dim[length_axis].dim_param or None
+    others = tuple(_extra_input(other, length_name) for other in inputs if other.name != value.name)
     dtype = onnx.helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type)
-    return SequenceInput(value.name, resolved, length, dims[0], np.dtype(dtype))
+    return SequenceInput(value.name, resolved, length, dims[0], np.dtype(dtype), others)
+
+
+def _extra_input(value, length_name):
+    """The ExtraInput of graph input ``value``: a batch axis first, every other axis fixed or the sequence length."""
+    tensor = value.type.tensor_type
+    if not tensor.HasField("shape") or len(tensor.shape.dim) == 0:
+        raise ModelError(f"the model's input {value.name!r} has no declared shape; onnxism needs its axes after the "
+                         "batch fixed (or as long as the sequences)")
+    shape = []
+    for axis, dim in enumerate(tensor.shape.dim[1:], start=1):
+        if dim.HasField("dim_value"):
+            shape.append(dim.dim_value)
+        elif length_name is not None and dim.dim_param == length_name:
+            shape.append(None)
+        else:
+            raise ModelError(f"the model's input {value.name!r} has shape {_shape_text(value)}: its axis {axis} is "
+                             "dynamic and not the sequence length; onnxism needs it fixed")
+    dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type)
+    return ExtraInput(value.name, tuple(shape), np.dtype(dtype))
 
 
 def normalise_layout(layout):

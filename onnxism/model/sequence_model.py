@@ -9,6 +9,7 @@ from ..errors import InputError, ModelError, OnnxismError
 from ..runtime.sessions import make_session, parse_device
 from .reading import read_model, repair
 from .sequence_input import find_sequence_input
+from .extra_inputs import zero_extra_inputs
 from .weightless import weightless
 
 
@@ -38,6 +39,7 @@ class SequenceModel:
         self.length = found.length
         self.fixed_batch = found.batch
         self.input_dtype = found.dtype
+        self.extra_inputs = found.others  # ExtraInput per input besides the sequences (``extra_inputs.py``)
         self.output_names = [value.name for value in proto.graph.output]
         self._sessions = {}
         self._output_shapes = {}
@@ -112,7 +114,7 @@ class SequenceModel:
             held = [session for (where, _), session in self._sessions.items() if where == placed]
             session = held[0] if held else self._new_session(device, shapes_only=True)
             try:
-                results = session.run(self.output_names, {self.input_name: self.to_model_layout(probe)})
+                results = session.run(self.output_names, self.feeds(probe, zero_extra_inputs(self, batch, length)))
             except Exception as err:  # onnxruntime's own exception types
                 raise ModelError(
                     f"onnxruntime cannot run {self.source} on ({batch}, {length}, 4) input: {_first_line(err)}"
@@ -134,8 +136,17 @@ class SequenceModel:
             seqs = seqs.transpose(0, 2, 1)
         return np.ascontiguousarray(seqs, dtype=self.input_dtype)
 
-    def run(self, seqs, outputs, device="cpu", threads=None):
-        """Run (n, L, 4) sequences through the graph; returns float32 arrays (n, *shape) for ``outputs``.
+    def feeds(self, seqs, extras=None):
+        """The inputs of one run: (n, L, 4) sequences in the model's layout, and the extra inputs' rows (``extras``:
+        name -> (n, ...) array, checked by ``extra_inputs.check_extra_inputs``)."""
+        feeds = {self.input_name: self.to_model_layout(seqs)}
+        for extra in self.extra_inputs:
+            feeds[extra.name] = np.ascontiguousarray(extras[extra.name], dtype=extra.dtype)
+        return feeds
+
+    def run(self, seqs, outputs, device="cpu", threads=None, extras=None):
+        """Run (n, L, 4) sequences through the graph, with their rows of the extra inputs (``extras``: name ->
+        (n, ...) array); returns float32 arrays (n, *shape) for ``outputs``.
 
         A graph with a fixed batch size gets batches of exactly that size (the last one zero-padded). Safe to call
         from several threads at once (onnxruntime sessions are).
@@ -146,17 +157,25 @@ class SequenceModel:
         parts = []
         for start in range(0, count, step):
             batch = seqs[start:start + step]
+            rows = {name: value[start:start + step] for name, value in (extras or {}).items()}
             if len(batch) < step:
-                pad = np.zeros((step - len(batch),) + batch.shape[1:], dtype=batch.dtype)
-                batch = np.concatenate([batch, pad])
+                batch, rows = (_padded(value, step) for value in (batch, rows))
             try:
-                values = session.run(outputs, {self.input_name: self.to_model_layout(batch)})
+                values = session.run(outputs, self.feeds(batch, rows))
             except Exception as err:  # onnxruntime's own exception types
                 raise ModelError(f"onnxruntime failed to run {self.source}: {_first_line(err)}") from err
             parts.append([np.asarray(value[: min(step, count - start)], dtype=np.float32) for value in values])
         if len(parts) == 1:
             return parts[0]
         return [np.concatenate([part[k] for part in parts]) for k in range(len(outputs))]
+
+
+def _padded(value, size):
+    """``value`` (an array, or a dict of arrays) with zero rows appended up to ``size`` rows."""
+    if isinstance(value, dict):
+        return {name: _padded(array, size) for name, array in value.items()}
+    pad = np.zeros((size - len(value),) + value.shape[1:], dtype=value.dtype)
+    return np.concatenate([value, pad])
 
 
 def _first_line(err):

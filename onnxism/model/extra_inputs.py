@@ -1,0 +1,63 @@
+"""The values of a model's extra inputs (inputs besides the sequences: control tracks, bias profiles), checked.
+
+Every method feeds each sequence's own rows of them, to the reference and to every one of its substitutions.
+Invariant: ``check_extra_inputs`` returns, for every extra input of the model and nothing else, an array of
+(number of sequences, *its shape at the sequences' length) in the input's type, finite; anything else is an
+InputError naming the input.
+"""
+
+import numpy as np
+
+from ..errors import InputError
+
+
+def check_extra_inputs(model, values, count, length):
+    """{name: array} for ``model``'s extra inputs from the caller's ``values`` (a mapping, or None) for ``count``
+    sequences of ``length``."""
+    values = dict(values or {})
+    expected = {extra.name: extra for extra in model.extra_inputs}
+    unknown = [name for name in values if name not in expected]
+    if unknown:
+        listed = ", ".join(expected) if expected else "none: it takes only the sequences"
+        raise InputError(f"unknown extra input {unknown[0]!r}; the model's inputs besides the sequences: {listed}")
+    missing = [name for name in expected if name not in values]
+    if missing:
+        name = missing[0]
+        shape = (count,) + expected[name].shape_at(length)
+        raise InputError(
+            f"the model has inputs besides the sequences ({', '.join(expected)}); give each its values per "
+            f"sequence: extra_inputs={{{name!r}: array of shape {shape}}} (CLI: --extra-input {name}=FILE.npy)"
+        )
+    checked = {}
+    for name, extra in expected.items():
+        value = np.asarray(values[name])
+        if not (np.issubdtype(value.dtype, np.number) or value.dtype == np.bool_):
+            raise InputError(f"extra input {name!r} is not numeric (dtype {value.dtype})")
+        shape = (count,) + extra.shape_at(length)
+        if value.ndim == 0 or len(value) != count:
+            rows = "a scalar" if value.ndim == 0 else f"{len(value)} rows"
+            raise InputError(f"extra input {name!r} has {rows} for {count} sequences")
+        if value.shape != shape:
+            raise InputError(f"extra input {name!r} has shape {value.shape}; the model takes {shape}")
+        if np.issubdtype(value.dtype, np.inexact) and not np.isfinite(value).all():
+            raise InputError(f"extra input {name!r} contains NaN or infinite values")
+        checked[name] = np.ascontiguousarray(value, dtype=extra.dtype)
+    return checked
+
+
+def zero_extra_inputs(model, count, length):
+    """Zeros for every extra input of ``model``, for probing shapes."""
+    return {extra.name: np.zeros((count,) + extra.shape_at(length), extra.dtype) for extra in model.extra_inputs}
+
+
+def rows_of(extras, rows):
+    """Each extra input's rows ``rows`` (an index array or a slice)."""
+    return {name: value[rows] for name, value in extras.items()}
+
+
+def refuse_extra_inputs(model, what):
+    """An InputError where ``model`` has extra inputs, which ``what`` does not take."""
+    if model.extra_inputs:
+        names = ", ".join(extra.name for extra in model.extra_inputs)
+        raise InputError(f"{what} does not take models with inputs besides the sequences yet ({names}); "
+                         "ISM does (method 'naive' or 'fast')")

@@ -1,0 +1,193 @@
+"""Models with inputs besides the sequences (a BPNet-style control track and a late-merged per-sequence vector):
+every substitution of a sequence gets that sequence's rows of them.
+
+The reference is ISM computed in PyTorch on the same weights, one mutant at a time.
+"""
+
+import os
+
+import numpy as np
+import onnx
+import pytest
+
+import onnxism
+from conftest import random_onehot
+from onnx_builders import conv_model
+from test_cli import assert_clean_failure, onnxism_cli
+
+LENGTH = 24
+
+
+@pytest.fixture(scope="module")
+def control_model(tmp_path_factory):
+    """(path, torch module): conv trunk; the profile head reads the trunk concatenated with a control track
+    (N, 2, L); the counts head reads the trunk's mean concatenated with a per-sequence vector (N, 2)."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    from converters import torch_to_onnx
+
+    class ControlNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv1d(4, 8, 5, padding=2)
+            self.b = nn.Conv1d(8, 8, 3, padding=2, dilation=2)
+            self.profile = nn.Conv1d(8 + 2, 2, 7, padding=3)
+            self.counts = nn.Linear(8 + 2, 2)
+
+        def forward(self, x, control, totals):
+            h = torch.relu(self.a(x))
+            h = h + torch.relu(self.b(h))
+            return (self.profile(torch.cat([h, control], dim=1)),
+                    self.counts(torch.cat([h.mean(2), totals], dim=1)))
+
+    torch.manual_seed(4)
+    module = ControlNet().eval()
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    path = tmp_path_factory.mktemp("extra") / "control.onnx"
+    torch_to_onnx(module, torch.zeros(2, 4, LENGTH), path, output_names=["profile", "counts"],
+                  extra_inputs={"control": torch.zeros(2, 2, LENGTH), "totals": torch.zeros(2, 2)})
+    return path, module
+
+
+def _extras(count, seed=0):
+    rng = np.random.default_rng(seed)
+    return {"control": rng.random((count, 2, LENGTH)).astype(np.float32),
+            "totals": rng.random((count, 2)).astype(np.float32)}
+
+
+def _torch_ism(module, seqs, extras):
+    """ISM in PyTorch, one mutant at a time: (N, L, 4, *shape) per output."""
+    import torch
+
+    def run(onehot, n):
+        with torch.no_grad():
+            return [value[0].numpy() for value in module(torch.tensor(onehot.transpose(0, 2, 1)),
+                                                         torch.tensor(extras["control"][n:n + 1]),
+                                                         torch.tensor(extras["totals"][n:n + 1]))]
+
+    results = None
+    for n in range(len(seqs)):
+        reference = run(seqs[n:n + 1], n)
+        if results is None:
+            results = [np.zeros((len(seqs), LENGTH, 4) + value.shape, np.float32) for value in reference]
+        for i in range(LENGTH):
+            for base in range(4):
+                mutant = seqs[n:n + 1].copy()
+                mutant[0, i] = 0
+                mutant[0, i, base] = 1
+                for result, value, ref in zip(results, run(mutant, n), reference):
+                    result[n, i, base] = value - ref
+    return dict(zip(["profile", "counts"], results))
+
+
+def test_the_extra_inputs_are_found_with_their_shapes(control_model):
+    model = onnxism.load(control_model[0])
+    assert model.input_name == "seqs"
+    assert [(extra.name, extra.shape) for extra in model.extra_inputs] == [("control", (2, LENGTH)), ("totals", (2,))]
+
+
+@pytest.mark.parametrize("method", ["naive", "fast"])
+def test_ism_with_extra_inputs_equals_ism_in_pytorch(control_model, method):
+    """Each sequence's mutants get its own control rows (3 sequences, different controls; fast ISM scores such
+    models by naive ISM, with its notice)."""
+    path, module = control_model
+    seqs = random_onehot(3, LENGTH, seed=2)
+    extras = _extras(3)
+    expected = _torch_ism(module, seqs, extras)
+    if method == "fast":
+        with pytest.warns(onnxism.OnnxismWarning, match="inputs besides the sequences"):
+            got = onnxism.ism(path, seqs, method=method, extra_inputs=extras, batch_size=7)
+    else:
+        got = onnxism.ism(path, seqs, method=method, extra_inputs=extras, batch_size=7)
+    for name, want in expected.items():
+        np.testing.assert_allclose(got[name], want, rtol=0, atol=1e-5 * max(1.0, np.abs(want).max()))
+
+
+def test_chunks_carry_their_own_rows_of_the_extra_inputs(control_model):
+    """Many sequences in several chunks: every chunk's references equal predict on its own sequences."""
+    path, _ = control_model
+    seqs = random_onehot(40, LENGTH, seed=3)
+    extras = _extras(40, seed=1)
+    predicted = onnxism.predict(path, seqs, extra_inputs=extras)
+    chunks = list(onnxism.ism_chunks(path, seqs, method="naive", extra_inputs=extras, batch_size=1,
+                                     positions=(0, 2)))
+    assert len(chunks) > 1
+    for start, stop, reference, _ in chunks:
+        for name, value in reference.items():
+            np.testing.assert_allclose(value, predicted[name][start:stop], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "the model has inputs besides the sequences (control, totals)"),
+    ("unknown", "unknown extra input 'other'"),
+    ("rows", "extra input 'control' has 2 rows for 3 sequences"),
+    ("shape", "extra input 'totals' has shape (3, 3); the model takes (3, 2)"),
+    ("nan", "extra input 'control' contains NaN or infinite values"),
+    ("text", "extra input 'totals' is not numeric"),
+])
+def test_bad_extra_inputs_are_named(control_model, case, message):
+    seqs = random_onehot(3, LENGTH, seed=4)
+    extras = _extras(3)
+    if case == "missing":
+        extras = None
+    elif case == "unknown":
+        extras["other"] = extras["totals"]
+    elif case == "rows":
+        extras["control"] = extras["control"][:2]
+    elif case == "shape":
+        extras["totals"] = np.zeros((3, 3), np.float32)
+    elif case == "nan":
+        extras["control"][1, 0, 5] = np.nan
+    else:
+        extras["totals"] = np.array([["a", "b"]] * 3)
+    with pytest.raises(onnxism.InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        onnxism.ism(control_model[0], seqs, method="naive", extra_inputs=extras)
+
+
+def test_extra_inputs_for_a_model_without_them_and_methods_that_refuse_them(control_model):
+    seqs = random_onehot(2, 20, seed=5)
+    with pytest.raises(onnxism.InputError, match="unknown extra input 'control'; .*none: it takes only the sequences"):
+        onnxism.ism(conv_model(), seqs, extra_inputs={"control": np.zeros((2, 2))})
+    with pytest.raises(onnxism.InputError, match="TISM does not take models with inputs besides the sequences"):
+        onnxism.tism(control_model[0], random_onehot(2, LENGTH))
+
+
+def test_a_dynamic_axis_that_is_not_the_length_is_refused():
+    model = conv_model(extra_input=True)
+    model.graph.input[1].type.tensor_type.shape.dim[1].dim_param = "features"
+    with pytest.raises(onnxism.ModelError, match="input 'extra' has shape \\(N, features\\): its axis 1 is dynamic"):
+        onnxism.load(model)
+
+
+def test_cli_run_with_extra_inputs(control_model, tmp_path):
+    path, _ = control_model
+    seqs = random_onehot(3, LENGTH, seed=6)
+    extras = _extras(3, seed=2)
+    np.save(tmp_path / "seqs.npy", seqs)
+    for name, value in extras.items():
+        np.save(tmp_path / f"{name}.npy", value)
+    out = tmp_path / "scores.npz"
+    result = onnxism_cli("run", path, tmp_path / "seqs.npy", "-o", out, "--method", "naive",
+                         "--extra-input", f"control={tmp_path / 'control.npy'}",
+                         "--extra-input", f"totals={tmp_path / 'totals.npy'}")
+    assert result.returncode == 0, result.stderr
+    expected = onnxism.ism(path, seqs, method="naive", extra_inputs=extras)
+    with np.load(out) as archive:
+        for name, value in expected.items():
+            np.testing.assert_array_equal(archive[name], value)
+    info = onnxism_cli("info", path)
+    assert "extra:    control  shape (N, 2, 24)" in info.stdout and "extra:    totals  shape (N, 2)" in info.stdout
+    missing = onnxism_cli("run", path, tmp_path / "seqs.npy", "-o", tmp_path / "x.npz")
+    assert_clean_failure(missing, "--extra-input control=FILE.npy")
+    bad = onnxism_cli("run", path, tmp_path / "seqs.npy", "-o", tmp_path / "x.npz", "--extra-input", "control")
+    assert_clean_failure(bad, "--extra-input must be NAME=FILE.npy")
+    absent = onnxism_cli("run", path, tmp_path / "seqs.npy", "-o", tmp_path / "x.npz",
+                         "--extra-input", f"control={tmp_path / 'none.npy'}")
+    assert_clean_failure(absent, "--extra-input control: no such file")
+    assert not os.path.exists(tmp_path / "x.npz")
+    compiled = onnxism_cli("compile", path, "-o", tmp_path / "c.onnx", "--method", "fast")
+    assert_clean_failure(compiled, "onnxism compile does not take models with inputs besides the sequences")
+    assert onnx.load(path).graph.input[1].name == "control"

@@ -508,6 +508,15 @@ def test_length_maps_are_read_at_any_length():
             np.testing.assert_allclose(fast[name], naive[name], rtol=0, atol=1e-4 * scale)
 
 
+def assert_keras_model_windowed(path, heads, seed):
+    """The Keras model exported to ``path``: nothing on its windowed paths computed in full, the linear ``heads``
+    formed, and fast equal to naive on one-hot (with N) and on random values."""
+    assert ops_without_a_local_rule(path, 40) == []
+    assert head_kinds(path, 40)[0] == heads
+    assert_fast_equals_naive(path, random_onehot(2, 40, seed=seed, n_fraction=0.05), batch_size=50)
+    assert_scorers_agree_on_random_values(path, 40)
+
+
 def test_keras_upsampling1d_is_windowed(tmp_path):
     """tf2onnx writes Keras's UpSampling1D as Unsqueeze, Tile along the new axis and a Reshape merging it into the
     length, whose target is computed from the tensor's Shape and the batch: the Tile is pointwise along the length
@@ -528,10 +537,7 @@ def test_keras_upsampling1d_is_windowed(tmp_path):
     model = keras.Model(inputs, layers.Dense(2)(layers.Flatten()(hidden)))
     path = tmp_path / "upsampling1d.onnx"
     keras_to_onnx(model, path)
-    assert ops_without_a_local_rule(path, 40) == []
-    assert head_kinds(path, 40)[0] == ["DenseHead"]
-    assert_fast_equals_naive(path, random_onehot(2, 40, seed=9, n_fraction=0.05), batch_size=50)
-    assert_scorers_agree_on_random_values(path, 40)
+    assert_keras_model_windowed(path, ["DenseHead"], seed=9)
 
 
 def test_keras_dense_per_position_is_windowed(tmp_path):
@@ -553,10 +559,7 @@ def test_keras_dense_per_position_is_windowed(tmp_path):
                                  layers.Dense(1, bias_initializer="random_normal")(hidden)])
     path = tmp_path / "dense_per_position.onnx"
     keras_to_onnx(model, path)
-    assert ops_without_a_local_rule(path, 40) == []
-    assert head_kinds(path, 40)[0] == ["MeanHead"]
-    assert_fast_equals_naive(path, random_onehot(2, 40, seed=12, n_fraction=0.05), batch_size=50)
-    assert_scorers_agree_on_random_values(path, 40)
+    assert_keras_model_windowed(path, ["MeanHead"], seed=12)
 
 
 def test_keras_separable_depthwise_and_layer_norm_are_windowed(tmp_path):
@@ -586,10 +589,7 @@ def test_keras_separable_depthwise_and_layer_norm_are_windowed(tmp_path):
     keras_to_onnx(model, path)
     ops = [node.op_type for node in onnx.load(path).graph.node]
     assert "GlobalAveragePool" in ops and "ReduceMean" in ops
-    assert ops_without_a_local_rule(path, 40) == []
-    assert head_kinds(path, 40)[0] == ["DenseHead"]
-    assert_fast_equals_naive(path, random_onehot(2, 40, seed=13, n_fraction=0.05), batch_size=50)
-    assert_scorers_agree_on_random_values(path, 40)
+    assert_keras_model_windowed(path, ["DenseHead"], seed=13)
 
 
 def test_keras_softmax_pooling_is_windowed(tmp_path):
@@ -613,10 +613,7 @@ def test_keras_softmax_pooling_is_windowed(tmp_path):
     model = keras.Model(inputs, layers.Dense(2)(layers.Flatten()(grouped)))
     path = tmp_path / "softmax_pooling.onnx"
     keras_to_onnx(model, path)
-    assert ops_without_a_local_rule(path, 40) == []
-    assert head_kinds(path, 40)[0] == ["DenseHead"]
-    assert_fast_equals_naive(path, random_onehot(2, 40, seed=10, n_fraction=0.05), batch_size=50)
-    assert_scorers_agree_on_random_values(path, 40)
+    assert_keras_model_windowed(path, ["DenseHead"], seed=10)
 
 
 def test_keras_reverse_complement_average_is_windowed(tmp_path):

@@ -51,8 +51,7 @@ def ism_shapes(model, seqs, *, positions=None, outputs=None, device="cpu", extra
     inputs, if given, are checked)."""
     model = load(model)
     sequences = as_sequences(seqs, length=model.length)
-    if extra_inputs is not None or model.extra_inputs:
-        check_extra_inputs(model, extra_inputs, len(sequences), sequences.length)
+    check_extra_inputs(model, extra_inputs, len(sequences), sequences.length)
     start, end = resolve_window(positions, sequences.length)
     names = model.select_outputs(outputs)
     shapes = model.output_shapes(sequences.length, device)

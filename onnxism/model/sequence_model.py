@@ -141,6 +141,8 @@ class SequenceModel:
         name -> (n, ...) array, checked by ``extra_inputs.check_extra_inputs``)."""
         feeds = {self.input_name: self.to_model_layout(seqs)}
         for extra in self.extra_inputs:
+            if extra.name not in (extras or {}):
+                raise InputError(f"the model's extra input {extra.name!r} needs its values (extras=)")
             feeds[extra.name] = np.ascontiguousarray(extras[extra.name], dtype=extra.dtype)
         return feeds
 

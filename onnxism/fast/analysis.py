@@ -114,10 +114,11 @@ def analyse(graph, input_name, input_axis, shapes, opset=18, fixed=None):
             axes = {windows[name].axis for name in windowed}
             if len(axes) == 1:
                 rule = rule_for(node, axes.pop(), shapes, constants, dependent, opset)
-        if rule is not None and shapes[node.output[0]][0] != shapes[input_name][0]:
-            rule = None  # the batch moved or changed: the rows layout holds a batch first, so computed in full
         out_shape = shapes[node.output[0]]
-        moved = len(out_shape) > 1 and out_shape[0] != shapes[input_name][0]  # named in the notice
+        batch_kept = len(out_shape) > 0 and out_shape[0] == shapes[input_name][0]
+        if rule is not None and not batch_kept:
+            rule = None  # the batch moved or changed: the rows layout holds a batch first, so computed in full
+        moved = len(out_shape) > 1 and not batch_kept  # named in the notice
         if rule is None and node.op_type == "Shape" and len(node.attribute) == 0 and deps[0] in windows:
             modes[key] = "shape"  # the full shape, known without materialising the tensor
             continue

@@ -9,7 +9,7 @@ from ..errors import InputError, ModelError, OnnxismError
 from ..runtime.sessions import make_session, parse_device
 from .reading import read_model, repair
 from .sequence_input import find_sequence_input
-from .extra_inputs import zero_extra_inputs
+from .extra_inputs import rows_of, zero_extra_inputs
 from .weightless import weightless
 
 
@@ -159,7 +159,7 @@ class SequenceModel:
         parts = []
         for start in range(0, count, step):
             batch = seqs[start:start + step]
-            rows = {name: value[start:start + step] for name, value in (extras or {}).items()}
+            rows = rows_of(extras or {}, slice(start, start + step))
             if len(batch) < step:
                 batch, rows = (_padded(value, step) for value in (batch, rows))
             try:

@@ -11,7 +11,8 @@ from ._extras import require
 
 
 def keras_to_onnx(model, path=None, *, opset=17, input_name="seqs"):
-    """Convert an in-memory Keras model to ONNX.
+    """Convert an in-memory Keras model to ONNX; the sequences are its first input, named ``input_name``, and its
+    other inputs keep their Keras names.
 
     Functional models go through ``tf2onnx.convert.from_keras`` (outputs keep the Keras output names);
     Sequential models, which that path rejects under Keras 3, go through ``from_function``.
@@ -23,8 +24,10 @@ def keras_to_onnx(model, path=None, *, opset=17, input_name="seqs"):
     tf = require("tensorflow", "keras")
     tf2onnx = require("tf2onnx", "keras")
     keras = require("keras", "keras")
-    shape = tuple(model.inputs[0].shape)
-    spec = (tf.TensorSpec((None,) + shape[1:], tf.float32, name=input_name),)
+    # the sequences first, under ``input_name``; a model's other inputs (a control track, ...) keep their names
+    spec = tuple(tf.TensorSpec((None,) + tuple(value.shape)[1:], value.dtype or tf.float32,
+                               name=input_name if index == 0 else value.name.split(":")[0])
+                 for index, value in enumerate(model.inputs))
     if isinstance(model, keras.Sequential):
         function = tf.function(lambda x: model(x, training=False))
         proto, _ = tf2onnx.convert.from_function(function, input_signature=spec, opset=opset)

@@ -5,6 +5,7 @@ The reference is ISM computed in PyTorch on the same weights, one mutant at a ti
 """
 
 import os
+import warnings
 
 import numpy as np
 import onnx
@@ -13,6 +14,7 @@ import pytest
 import onnxism
 from conftest import random_onehot
 from onnx_builders import conv_model
+from onnxism.fast.method import FastPlan
 from test_cli import assert_clean_failure, onnxism_cli
 
 LENGTH = 24
@@ -58,29 +60,35 @@ def _extras(count, seed=0):
             "totals": rng.random((count, 2)).astype(np.float32)}
 
 
-def _torch_ism(module, seqs, extras):
-    """ISM in PyTorch, one mutant at a time: (N, L, 4, *shape) per output."""
+def _torch_ism(module, seqs, extras, outputs=("profile", "counts")):
+    """ISM in PyTorch, one mutant at a time: (N, L, 4, *shape) per output; ``extras`` in ``forward``'s order."""
     import torch
 
     def run(onehot, n):
         with torch.no_grad():
-            return [value[0].numpy() for value in module(torch.tensor(onehot.transpose(0, 2, 1)),
-                                                         torch.tensor(extras["control"][n:n + 1]),
-                                                         torch.tensor(extras["totals"][n:n + 1]))]
+            values = module(torch.tensor(onehot.transpose(0, 2, 1)),
+                            *(torch.tensor(value[n:n + 1]) for value in extras.values()))
+        return [value[0].numpy() for value in values]
 
+    length = seqs.shape[1]
     results = None
     for n in range(len(seqs)):
         reference = run(seqs[n:n + 1], n)
         if results is None:
-            results = [np.zeros((len(seqs), LENGTH, 4) + value.shape, np.float32) for value in reference]
-        for i in range(LENGTH):
+            results = [np.zeros((len(seqs), length, 4) + value.shape, np.float32) for value in reference]
+        for i in range(length):
             for base in range(4):
                 mutant = seqs[n:n + 1].copy()
                 mutant[0, i] = 0
                 mutant[0, i, base] = 1
                 for result, value, ref in zip(results, run(mutant, n), reference):
                     result[n, i, base] = value - ref
-    return dict(zip(["profile", "counts"], results))
+    return dict(zip(outputs, results))
+
+
+def _assert_close(got, expected):
+    for name, want in expected.items():
+        np.testing.assert_allclose(got[name], want, rtol=0, atol=1e-5 * max(1.0, np.abs(want).max()))
 
 
 def test_the_extra_inputs_are_found_with_their_shapes(control_model):
@@ -91,19 +99,78 @@ def test_the_extra_inputs_are_found_with_their_shapes(control_model):
 
 @pytest.mark.parametrize("method", ["naive", "fast"])
 def test_ism_with_extra_inputs_equals_ism_in_pytorch(control_model, method):
-    """Each sequence's mutants get its own control rows (3 sequences, different controls; fast ISM scores such
-    models by naive ISM, with its notice)."""
+    """Each sequence's mutants get its own control rows (3 sequences, different controls). Fast ISM windows the
+    profile head, which reads the trunk's window concatenated with the control track's columns there."""
     path, module = control_model
     seqs = random_onehot(3, LENGTH, seed=2)
     extras = _extras(3)
     expected = _torch_ism(module, seqs, extras)
-    if method == "fast":
-        with pytest.warns(onnxism.OnnxismWarning, match="inputs besides the sequences"):
-            got = onnxism.ism(path, seqs, method=method, extra_inputs=extras, batch_size=7)
-    else:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", onnxism.OnnxismWarning)  # no fallback, nothing computed in full
         got = onnxism.ism(path, seqs, method=method, extra_inputs=extras, batch_size=7)
-    for name, want in expected.items():
-        np.testing.assert_allclose(got[name], want, rtol=0, atol=1e-5 * max(1.0, np.abs(want).max()))
+    _assert_close(got, expected)
+
+
+def test_fast_ism_windows_the_layers_that_read_extra_inputs(control_model):
+    model = onnxism.load(control_model[0])
+    analysis = FastPlan(model, LENGTH, model.output_names).analysis
+    concat = [key for key in analysis.modes if "cat" in key]
+    assert [analysis.modes[key] for key in concat] == ["windowed", "full"]  # the profile's; the counts' (global)
+    assert analysis.unchanged == {"control", "totals"}
+    assert list(analysis.unchanged_windows) == ["control"]
+
+
+@pytest.fixture(scope="module")
+def merged_model(tmp_path_factory):
+    """(path, torch module): a trunk that adds a convolution of the control track (an unchanged tensor as long as
+    the sequence), scales by a per-sequence gain from the totals (unchanged, broadcast along the length), masks by
+    the control track (Where) and returns, besides its profile and counts, an output of the totals alone."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    from converters import torch_to_onnx
+
+    class MergedNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv1d(4, 8, 5, padding=2)
+            self.c = nn.Conv1d(2, 8, 3, padding=1)
+            self.gain = nn.Linear(2, 8)
+            self.b = nn.Conv1d(8, 8, 3, padding=2, dilation=2)
+            self.counts = nn.Linear(8, 3)
+            self.bias = nn.Linear(2, 1)
+
+        def forward(self, x, control, totals):
+            h = torch.relu(self.a(x)) + self.c(control)
+            h = h * torch.sigmoid(self.gain(totals)).unsqueeze(-1)
+            h = torch.where(control[:, :1] > 0.5, h, -h)
+            h = torch.relu(self.b(h))
+            return h, self.counts(h.mean(2)), self.bias(totals)
+
+    torch.manual_seed(5)
+    module = MergedNet().eval()
+    path = tmp_path_factory.mktemp("merged") / "merged.onnx"
+    torch_to_onnx(module, torch.zeros(2, 4, LENGTH), path, output_names=["profile", "counts", "bias"],
+                  extra_inputs={"control": torch.zeros(2, 2, LENGTH), "totals": torch.zeros(2, 2)})
+    return path, module
+
+
+def test_fast_ism_with_extra_inputs_merged_into_the_trunk(merged_model):
+    """Add, Mul and Where with unchanged operands are windowed: the whole trunk is, and fast equals ISM in PyTorch
+    (an output of the extra inputs alone scores 0)."""
+    path, module = merged_model
+    model = onnxism.load(path)
+    analysis = FastPlan(model, LENGTH, model.output_names).analysis
+    assert {analysis.modes[key] for key in analysis.rules} == {"windowed"}
+    assert sorted(key for key, mode in analysis.modes.items() if mode == "full") == ["node_linear_1", "node_mean"]
+    seqs = random_onehot(3, LENGTH, seed=7)
+    extras = _extras(3, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", onnxism.OnnxismWarning)
+        got = onnxism.ism(path, seqs, method="fast", extra_inputs=extras, batch_size=11)
+    expected = _torch_ism(module, seqs, extras, ("profile", "counts", "bias"))
+    _assert_close(got, expected)
+    assert not got["bias"].any()
 
 
 def test_chunks_carry_their_own_rows_of_the_extra_inputs(control_model):
@@ -170,14 +237,13 @@ def test_cli_run_with_extra_inputs(control_model, tmp_path):
     for name, value in extras.items():
         np.save(tmp_path / f"{name}.npy", value)
     out = tmp_path / "scores.npz"
-    result = onnxism_cli("run", path, tmp_path / "seqs.npy", "-o", out, "--method", "naive",
+    result = onnxism_cli("run", path, tmp_path / "seqs.npy", "-o", out,  # fast ISM, the default
                          "--extra-input", f"control={tmp_path / 'control.npy'}",
                          "--extra-input", f"totals={tmp_path / 'totals.npy'}")
     assert result.returncode == 0, result.stderr
     expected = onnxism.ism(path, seqs, method="naive", extra_inputs=extras)
     with np.load(out) as archive:
-        for name, value in expected.items():
-            np.testing.assert_array_equal(archive[name], value)
+        _assert_close({name: archive[name] for name in expected}, expected)
     info = onnxism_cli("info", path)
     assert "extra:    control  shape (N, 2, 24)" in info.stdout and "extra:    totals  shape (N, 2)" in info.stdout
     missing = onnxism_cli("run", path, tmp_path / "seqs.npy", "-o", tmp_path / "x.npz")
@@ -191,3 +257,50 @@ def test_cli_run_with_extra_inputs(control_model, tmp_path):
     compiled = onnxism_cli("compile", path, "-o", tmp_path / "c.onnx", "--method", "fast")
     assert_clean_failure(compiled, "onnxism compile does not take models with inputs besides the sequences")
     assert onnx.load(path).graph.input[1].name == "control"
+
+
+def test_fast_ism_on_a_keras_model_with_extra_inputs(tmp_path):
+    """A Keras functional model with a control track (N, L, 2) and a per-sequence vector, through tf2onnx: the
+    track's own convolution is added to the trunk, the track is concatenated to it, a gain from the vector
+    multiplies it. The converted model predicts what Keras does on the same inputs, and fast ISM windows every
+    layer before the pooling and equals naive."""
+    pytest.importorskip("tf2onnx")
+    import keras
+
+    from converters import keras_to_onnx
+
+    length = 40
+    seq = keras.Input((length, 4), name="seqs")
+    control = keras.Input((length, 2), name="control")
+    totals = keras.Input((2,), name="totals")
+    h = keras.layers.Conv1D(8, 5, padding="same", activation="relu")(seq)
+    h = keras.layers.Add()([h, keras.layers.Conv1D(8, 3, padding="same")(control)])
+    h = keras.layers.Concatenate(axis=-1)([h, control])
+    h = keras.layers.Conv1D(8, 3, padding="same", dilation_rate=2, activation="relu")(h)
+    gain = keras.layers.Reshape((1, 8))(keras.layers.Dense(8, activation="sigmoid")(totals))
+    h = keras.layers.Multiply()([h, gain])
+    pooled = keras.layers.GlobalAveragePooling1D()(h)
+    counts = keras.layers.Dense(2, name="counts")(keras.layers.Concatenate()([pooled, totals]))
+    profile = keras.layers.Conv1D(1, 7, padding="same", name="profile")(h)
+    model = keras.Model([seq, control, totals], [profile, counts])
+    path = tmp_path / "multi.onnx"
+    keras_to_onnx(model, path)
+    loaded = onnxism.load(path)
+    assert [(extra.name, extra.shape) for extra in loaded.extra_inputs] == [("control", (length, 2)), ("totals", (2,))]
+
+    seqs = random_onehot(3, length, seed=9)
+    rng = np.random.default_rng(9)
+    extras = {"control": rng.random((3, length, 2)).astype(np.float32),
+              "totals": rng.random((3, 2)).astype(np.float32)}
+    predicted = onnxism.predict(path, seqs, extra_inputs=extras)
+    in_keras = model([seqs, extras["control"], extras["totals"]])
+    for name, value in zip(["profile", "counts"], in_keras):
+        np.testing.assert_allclose(predicted[name], np.asarray(value), rtol=1e-5, atol=1e-5)
+
+    analysis = FastPlan(loaded, length, loaded.output_names).analysis
+    assert [notice.split()[0] for notice in analysis.notices] == ["ReduceMean"]  # the pooling: global by nature
+    naive = onnxism.ism(path, seqs, method="naive", extra_inputs=extras)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", onnxism.OnnxismWarning)
+        fast = onnxism.ism(path, seqs, method="fast", extra_inputs=extras, batch_size=32)
+    _assert_close(fast, naive)

@@ -745,3 +745,22 @@ def test_fast_equals_naive_on_the_full_size_zoo_at_both_ends(zoo_export, name, f
     seqs = random_onehot(1, model.length, seed=23, n_fraction=0.01)
     for positions in ((0, 6), (model.length // 2 - 3, model.length // 2 + 3), (model.length - 6, model.length)):
         assert_fast_equals_naive(model, seqs, positions=positions)
+
+
+def test_a_windowed_tensor_broadcast_along_the_length_is_computed_in_full():
+    """A Conv as wide as the sequence gives one column, which an Add with a constant (1, C, L) broadcasts along
+    the length: every output column changes with every substitution, so the Add has no window of its own (a rule
+    that took the one column's window for the output's missed the rest)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    length, rng = 12, np.random.default_rng(8)
+    weight = numpy_helper.from_array(rng.standard_normal((3, 4, length)).astype(np.float32), "w")
+    offsets = numpy_helper.from_array(rng.standard_normal((1, 3, length)).astype(np.float32), "offsets")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Add", ["c", "offsets"], ["y"])], "broadcast",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, length])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, length])], [weight, offsets])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 10
+    assert FastPlan(onnxism.load(model), length, ["y"]).analysis.notices == ["Add node 'node1'"]
+    assert_fast_equals_naive(model, random_onehot(2, length, seed=3))

@@ -103,7 +103,7 @@ def tf2onnx_style_flip():
 
 def test_a_whole_reverse_sequence_becomes_a_reversed_slice_with_the_batch_kept_first():
     model = tf2onnx_style_flip()
-    shapes, _, uniform = probe_graph(model, "x", (2, 10, 3))
+    shapes, _, uniform, _ = probe_graph(model, "x", (2, 10, 3))
     assert uniform["lengths"] == 10 and uniform["channel_lengths"] == 3
     normalised = probed_rewrites(model, shapes, uniform)
     ops = [node.op_type for node in normalised.graph.node]
@@ -117,7 +117,7 @@ def test_a_whole_reverse_sequence_becomes_a_reversed_slice_with_the_batch_kept_f
 def test_a_reverse_sequence_of_part_of_each_sequence_stays():
     """Lengths that are not the whole time axis (here 4 of 10) are a real ReverseSequence: left as it is."""
     model = tf2onnx_style_flip()
-    shapes, _, uniform = probe_graph(model, "x", (2, 10, 3))
+    shapes, _, uniform, _ = probe_graph(model, "x", (2, 10, 3))
     uniform["lengths"] = 4
     normalised = probed_rewrites(model, shapes, uniform)
     assert [node.op_type for node in normalised.graph.node].count("ReverseSequence") == 1
@@ -142,7 +142,7 @@ def test_a_reverse_sequence_whose_lengths_come_from_the_values_stays():
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 10, 3])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], consts)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
-    shapes, _, uniform = probe_graph(model, "x", (2, 10, 3))
+    shapes, _, uniform, _ = probe_graph(model, "x", (2, 10, 3))
     assert uniform.get("lengths") == 10
     assert probed_rewrites(model, shapes, uniform) is model
 
@@ -172,7 +172,7 @@ def tf2onnx_style_dense(target, bias=True, flat_read_twice=False):
 def test_a_dense_per_position_is_computed_on_the_tensor_itself(target, bias):
     """The MatMul [and bias] run on the (N, L, C) tensor: no Reshape merges the batch with the length any more."""
     model = tf2onnx_style_dense(target, bias)
-    shapes, _, uniform = probe_graph(model, "x", (2, 3, 10))
+    shapes, _, uniform, _ = probe_graph(model, "x", (2, 3, 10))
     normalised = probed_rewrites(model, shapes, uniform)
     after = probe_graph(normalised, "x", (2, 3, 10))[0]
     merged = [node for node in normalised.graph.node if node.op_type == "Reshape" and after[node.output[0]][0] != 2]
@@ -186,5 +186,5 @@ def test_a_dense_per_position_is_computed_on_the_tensor_itself(target, bias):
 
 def test_a_dense_per_position_whose_flattened_input_is_read_elsewhere_stays():
     model = tf2onnx_style_dense([-1, 10, 5], flat_read_twice=True)
-    shapes, _, uniform = probe_graph(model, "x", (2, 3, 10))
+    shapes, _, uniform, _ = probe_graph(model, "x", (2, 3, 10))
     assert probed_rewrites(model, shapes, uniform) is model

@@ -72,7 +72,7 @@ def test_stand_in_is_small_and_keeps_every_shape_and_the_shape_arithmetic():
     assert [init.name for init in model.graph.initializer][0] == "conv_w"  # the model is unchanged
     assert len(model.graph.node) == 9
     truth = _every_output(model)
-    shapes, fixed, _ = probe_graph(model, "x", (2, LENGTH, 4))
+    shapes, fixed, _, _ = probe_graph(model, "x", (2, LENGTH, 4))
     assert {name: shapes[name] for name in truth} == {name: value.shape for name, value in truth.items()}
     assert "dense_w" not in shapes  # the stand-in's zero weights are not probed
     np.testing.assert_array_equal(fixed["sizes"], [CHANNELS, LENGTH // 2])  # shape arithmetic, batch-free
@@ -92,7 +92,7 @@ def test_values_from_a_replaced_weight_are_not_reported_as_known():
     dependent = weight_dependent(stand_in.graph, replaced)
     assert "w_max" in dependent and "y" in dependent
     assert "w_shape" not in dependent and "w_shape_f" not in dependent  # a shape is known without the values
-    _, fixed, _ = probe_graph(model, "x", (2, LENGTH, 4))
+    _, fixed, _, _ = probe_graph(model, "x", (2, LENGTH, 4))
     assert "w_max" not in fixed
     np.testing.assert_array_equal(fixed["w_shape_f"], [CHANNELS * LENGTH // 2, HIDDEN])
 
@@ -107,7 +107,7 @@ def test_no_stand_in_where_a_large_weight_sets_a_shape():
              helper.make_node("Concat", ["rows", "minus_one"], ["w_target"], axis=0),
              helper.make_node("Reshape", ["y", "w_target"], ["y_flat"])]
     model = _dense_model(extra, ["y_flat"], [numpy_helper.from_array(np.array(0, np.float32), "zero_f")])
-    shapes, _, _ = probe_graph(model, "x", (2, LENGTH, 4))
+    shapes, _, _, _ = probe_graph(model, "x", (2, LENGTH, 4))
     assert shapes["y_flat"] == _every_output(model)["y_flat"].shape == (2, HIDDEN)
     stand_in, replaced = weightless(model)
     assert stand_in is model and replaced == set()

@@ -4,6 +4,9 @@ For a substitution at sequence position p, a windowed tensor T (length axis ``ax
 reference only inside [start[p], start[p] + width): the width is fixed for T (the widest affected range) and the
 window is shifted, never clipped, at the sequence ends so every substitution has the same shapes. Tensors fed to an
 op with no local rule are "full": computed on the whole length for every substitution (exact, just not faster).
+Tensors computed from the model's extra inputs and not from the sequences are "unchanged": the same for every
+substitution of a sequence, read from the reference run (element-wise ops and channel Concats take them as
+operands of a windowed tensor; any other op that reads one with a windowed tensor is computed in full).
 
 Invariant: every windowed tensor's window contains all positions that any substitution can change.
 """
@@ -14,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from .rules import LocalRule, rule_for
+from .rules import ELEMENTWISE, LocalRule, PointwiseRule, rule_for
 
 
 @dataclass
@@ -32,7 +35,8 @@ class Window:
 
 @dataclass
 class Analysis:
-    """Per node a mode ("static", "windowed" or "full") and rule; per windowed tensor its Window."""
+    """Per node a mode ("static", "folded", "shape", "unchanged", "windowed" or "full") and rule; per windowed
+    tensor its Window."""
 
     modes: dict
     rules: dict
@@ -44,6 +48,15 @@ class Analysis:
     #: fixed outputs of static nodes (built once here; the graph builder reuses it rather than copying the weights
     #: again).
     constants: dict = field(default_factory=dict, repr=False)
+    #: Tensors computed from the extra inputs alone (those included), the same for every substitution.
+    unchanged: set = field(default_factory=set)
+    #: Per unchanged tensor that a windowed node reads, where its length axis is: a Window of width 0 (``length``
+    #: 1 where it broadcasts along the length).
+    unchanged_windows: dict = field(default_factory=dict)
+
+    def table_window(self, name):
+        """The Window of a windowed or of an unchanged tensor (its table's length), or None."""
+        return self.windows.get(name) or self.unchanged_windows.get(name)
 
 
 def graph_constants(graph, integers_only=False):
@@ -72,8 +85,9 @@ def make_window(tensor, axis, length, lo, hi):
     return Window(tensor, axis, length, width, start, lo, hi)
 
 
-def analyse(graph, input_name, input_axis, shapes, opset=18, fixed=None):
-    """Propagate windows from the sequence input through ``graph`` (of ai.onnx ``opset``) in topological order.
+def analyse(graph, input_name, input_axis, shapes, opset=18, fixed=None, extras=()):
+    """Propagate windows from the sequence input through ``graph`` (of ai.onnx ``opset``) in topological order;
+    ``extras``: the names of the model's other inputs.
 
     ``fixed``: values that do not depend on the batch (``probe.probe_graph``). A node computed only from shapes
     (Shape or Size of a sequence-dependent tensor, and what follows from those alone) whose outputs are all fixed is
@@ -87,10 +101,21 @@ def analyse(graph, input_name, input_axis, shapes, opset=18, fixed=None):
     windows = {input_name: make_window(input_name, input_axis, length, positions, positions + 1)}
     dependent = {input_name}
     modes, rules, notices = {}, {}, []
+    unchanged, unchanged_windows = set(extras), {}
     for index, node in enumerate(graph.node):
         key = node.name or f"node{index}"
         deps = [name for name in node.input if name in dependent]
         outputs = [name for name in node.output if name]
+        read = [name for name in node.input if name in unchanged]
+        if not deps and read:
+            if outputs and all(name in fixed for name in outputs):  # shape arithmetic of an extra input
+                modes[key] = "folded"
+                for name in outputs:
+                    folded[name] = constants[name] = fixed[name]
+            else:
+                modes[key] = "unchanged"
+                unchanged.update(outputs)
+            continue
         if not deps:
             modes[key] = "static"
             for name in outputs:  # computed from constants: known to the rules where it is small
@@ -113,7 +138,15 @@ def analyse(graph, input_name, input_axis, shapes, opset=18, fixed=None):
         if len(windowed) == len(deps) or reshape:
             axes = {windows[name].axis for name in windowed}
             if len(axes) == 1:
-                rule = rule_for(node, axes.pop(), shapes, constants, dependent, opset)
+                axis = axes.pop()
+                if read:
+                    rule = _rule_with_unchanged(node, axis, shapes, constants, dependent, opset, read,
+                                                unchanged_windows)
+                else:
+                    rule = rule_for(node, axis, shapes, constants, dependent, opset)
+        if isinstance(rule, PointwiseRule) and any(windows[name].length != shapes[node.output[0]][rule.out_axis]
+                                                   for name in windowed):
+            rule = None  # a windowed tensor broadcast along the length: every output column reads its one column
         out_shape = shapes[node.output[0]]
         batch_kept = len(out_shape) > 0 and out_shape[0] == shapes[input_name][0]
         if rule is not None and not batch_kept:
@@ -144,7 +177,30 @@ def analyse(graph, input_name, input_axis, shapes, opset=18, fixed=None):
             continue
         modes[key], rules[key] = "windowed", rule
         windows[out] = window
-    return Analysis(modes, rules, windows, dependent, notices, folded, constants)
+    return Analysis(modes, rules, windows, dependent, notices, folded, constants, unchanged, unchanged_windows)
+
+
+def _rule_with_unchanged(node, axis, shapes, constants, dependent, opset, read, unchanged_windows):
+    """The rule of a node that reads unchanged tensors ``read`` beside windowed ones (length on ``axis``): an
+    element-wise op or a Concat along other axes, whose unchanged operands keep the batch first and the rank, and
+    are as long as the output or 1 along the length (then read from the reference run at each window); else None.
+    Records where each operand's length axis is."""
+    out_shape = shapes[node.output[0]]
+    if node.op_type not in ELEMENTWISE and node.op_type != "Concat":
+        return None
+    for name in read:
+        shape = shapes.get(name)
+        if (shape is None or len(shape) != len(out_shape) or shape[0] != out_shape[0]
+                or shape[axis] not in (1, out_shape[axis])):
+            return None
+        known = unchanged_windows.get(name)
+        if known is not None and known.axis != axis:
+            return None
+    rule = rule_for(node, axis, shapes, constants, dependent | set(read), opset)
+    if rule is not None:
+        for name in read:
+            unchanged_windows.setdefault(name, Window(name, axis, shapes[name][axis], 0, np.zeros(0, np.int64)))
+    return rule
 
 
 #: Ops that take the time axis first, which exporters move there with a Transpose before them.

@@ -13,7 +13,9 @@ whose input changed on fewer columns than it reads is a delta convolution instea
 multiplied, and the change is added to the cached reference output (on the one-hot input this is a lookup of
 weight differences). A point-wise op runs on the window with its constants moved to the rows layout; an op with
 no rows-layout form runs in the model's layout between two Transposes; an op without a local rule runs on the
-full tensor, gathered the same way. A tensor that only reshapes another in the rows layout shares its table
+full tensor, gathered the same way. A tensor computed from the model's extra inputs alone ("unchanged") is never
+computed here: a windowed node reads it from its table of reference rows at each row's window, a node computed in
+full per sequence (``per_sequence``). A tensor that only reshapes another in the rows layout shares its table
 (``root``), identical gathers are built once, and each native Conv's bias Add and activation are folded into it
 (``epilogues.py``).
 
@@ -66,6 +68,7 @@ class Table:
     rest: list
     pad_values: list
     gathered: bool = False  # some gather reads its [reference | window | padding] table, not just the reference
+    dtype: object = np.float32  # the tensor's own type; tables hold float32 (``IsmGraphBuilder.typed``)
 
     @property
     def row_size(self):
@@ -88,13 +91,14 @@ class IsmGraphBuilder:
     """Turns a graph and its window analysis into the reference graph and the ISM graph."""
 
     def __init__(self, proto, analysis, shapes, input_name, outputs, dense_heads=True, *, deltas=False,
-                 sliced=False):
+                 sliced=False, dtypes=None):
         self.proto = proto
         self.deltas = deltas  # the ISM graph returns f(mutant) - f(reference) (``result_names``)
         self.sliced = sliced  # the ISM graph takes whole-chunk tables and slices its batch's sequences out
         self.graph = proto.graph
         self.analysis = analysis
         self.shapes = shapes
+        self.dtypes = dtypes or {}  # tensor name -> numpy dtype (probed); float32 where absent
         self.input_name = input_name
         self.outputs = outputs
         self.constants = analysis.constants
@@ -155,7 +159,7 @@ class IsmGraphBuilder:
         return self._node(op, [value], [output], axes=list(axes), keepdims=keepdims)
 
     def perm(self, name):
-        return rows_perm(len(self.shapes[name]), self.analysis.windows[name].axis)
+        return rows_perm(len(self.shapes[name]), self.analysis.table_window(name).axis)
 
     def to_model(self, value, name, output=None):
         """A rows-layout value of tensor ``name`` moved to the model's layout."""
@@ -183,8 +187,8 @@ class IsmGraphBuilder:
                               pad_row=table.pad_values.index(pad_value),
                               column_map=None if column_map is None else np.asarray(column_map, np.int64))
             self.gathers.append(spec)
-            self.gathered[key] = self._node("Gather", [f"{source}__table", spec.index_name],
-                                            [f"{source}__g{k}_rows"], axis=0)
+            self.gathered[key] = self.typed(self._node("Gather", [f"{source}__table", spec.index_name],
+                                                       [f"{source}__g{k}_rows"], axis=0), source)
         return self._reshape(self.gathered[key], [-1] + list(offsets.shape) + rest)
 
     def reference(self, source, start, width):
@@ -197,7 +201,7 @@ class IsmGraphBuilder:
                           kind="reference")
         self.gathers.append(spec)
         rows = self._node("Gather", [f"{source}__ref", spec.index_name], [f"{source}__r{k}_rows"], axis=0)
-        return self._reshape(rows, [-1, width] + rest, f"{source}__r{k}")
+        return self._reshape(self.typed(rows, source), [-1, width] + rest, f"{source}__r{k}")
 
     def root(self, name):
         """The windowed tensor whose rows table holds ``name``'s rows: ``name`` itself, or the tensor it is a
@@ -219,24 +223,44 @@ class IsmGraphBuilder:
 
     def per_sequence(self, name):
         """Reference value of the whole tensor ``name`` for each row's sequence: (rows, *shape[1:])."""
-        key = f"{name}__whole" if name in self.analysis.windows else name  # a windowed tensor's table is by rows
+        # a windowed or unchanged tensor read along the length has a table by rows under its own name
+        key = f"{name}__whole" if self.analysis.table_window(name) is not None else name
         if key not in self.tables:
             shape = self.shapes[name]
-            self.tables[key] = Table(name, list(range(len(shape))), list(shape[1:]), [])
+            self.tables[key] = Table(name, list(range(len(shape))), list(shape[1:]), [], dtype=self.dtype(name))
         k = len(self.gathers)
         spec = GatherSpec(f"idx__{k}", key, np.zeros(1, np.int64), np.zeros(1, np.int64), kind="sequence")
         self.gathers.append(spec)
         rows = self._node("Gather", [f"{key}__ref", spec.index_name], [f"{key}__s{k}_rows"], axis=0)
-        return self._reshape(rows, [-1] + list(self.shapes[name][1:]), f"{name}__s{k}")
+        return self._reshape(self.typed(rows, name), [-1] + list(self.shapes[name][1:]), f"{name}__s{k}")
+
+    def dtype(self, name):
+        return np.dtype(self.dtypes.get(name, np.float32))
+
+    def typed(self, rows, name):
+        """Rows gathered from a table (float32) in tensor ``name``'s own type (a mask's bool, ...)."""
+        if self.dtype(name) == np.float32:
+            return rows
+        to = helper.np_dtype_to_tensor_dtype(self.dtype(name))
+        return self._node("Cast", [rows], [self._fresh("typed")], to=to)
 
     def _table(self, source):
         if source not in self.tables:
             perm = self.perm(source)
-            self.tables[source] = Table(source, perm, self._rest(source), [])
+            self.tables[source] = Table(source, perm, self._rest(source), [], dtype=self.dtype(source))
         return self.tables[source]
 
+    def unchanged_on(self, name, target):
+        """Unchanged tensor ``name`` (the same for every substitution of a sequence) on ``target``'s window, in the
+        rows layout: its reference rows there, or its one column where it broadcasts along the length."""
+        if self.analysis.unchanged_windows[name].length == target.length:
+            return self.reference(name, target.start, target.width)
+        return self.reference(name, np.zeros_like(target.start), 1)
+
     def window_of(self, name, target):
-        """``name``'s values on ``target``'s window, in the rows layout."""
+        """``name``'s values on ``target``'s window, in the rows layout (an unchanged tensor's too)."""
+        if name in self.analysis.unchanged:
+            return self.unchanged_on(name, target)
         window = self.analysis.windows[name]
         if window.width == target.width and np.array_equal(window.start, target.start):
             return self.win(name)
@@ -244,6 +268,10 @@ class IsmGraphBuilder:
 
     def materialise(self, name):
         """The full tensor ``name`` for every row, in the model's layout (computed once)."""
+        if name in self.analysis.unchanged:
+            if name not in self.materialised:
+                self.materialised[name] = self.per_sequence(name)
+            return self.materialised[name]
         if name not in self.analysis.windows:
             return name
         if name not in self.materialised:
@@ -257,7 +285,8 @@ class IsmGraphBuilder:
 
     def output_names(self):
         """The ISM graph's name for each model output (a windowed output is materialised under a new name)."""
-        return [f"{name}__out" if name in self.analysis.windows else name for name in self.outputs]
+        return [f"{name}__out" if name in self.analysis.windows or name in self.analysis.unchanged else name
+                for name in self.outputs]
 
     def result_names(self):
         """The ISM graph's outputs: the model outputs, or with ``deltas`` their change from the reference."""
@@ -271,6 +300,8 @@ class IsmGraphBuilder:
             mode = self.analysis.modes[key]
             if key in self.heads:
                 self._head(key, self.heads[key])
+            elif mode == "unchanged":  # read from the reference run where needed
+                continue
             elif mode == "static":
                 self.nodes.append(node)
             elif mode == "folded":  # shape arithmetic that does not depend on the batch: its values
@@ -681,7 +712,8 @@ class IsmGraphBuilder:
                 and translated[0].input[0] == self.win(node.input[0])):
             self.aliases[out] = self.root(node.input[0])
         if translated is None:  # run the op in the model's layout
-            inputs = [self.to_model(self.window_of(name, target), name) if name in windows else name
+            inputs = [self.to_model(self.window_of(name, target), name)
+                      if name in windows or name in self.analysis.unchanged else name
                       for name in node.input]
             translated = [rewired(node, inputs, self._fresh("pointwise"))]
             self.nodes.extend(translated)
@@ -708,7 +740,7 @@ class IsmGraphBuilder:
             for name in node.input:
                 if not name:
                     inputs.append(name)
-                elif name in windows:
+                elif name in windows or name in self.analysis.unchanged:
                     inputs.append(self.window_of(name, target))
                 elif name in self.constants and np.ndim(self.constants[name]) <= rank:
                     moved = rows_constant(self.constants[name], rank, perm)
@@ -796,6 +828,8 @@ class IsmGraphBuilder:
                 continue
             shape = self._const(f"{name}__rows_shape", np.array([-1, table.row_size], np.int64))
             window_rows = self._node("Reshape", [self.win(name), shape], [f"{name}__win_rows"])
+            if table.dtype != np.float32:
+                window_rows = self._node("Cast", [window_rows], [self._fresh("float_rows")], to=onnx.TensorProto.FLOAT)
             pads = np.array([[value] * table.row_size for value in table.pad_values], np.float32)
             pad_rows = self._const(f"{name}__pad_rows", pads)
             self._node("Concat", [f"{name}__ref", window_rows, pad_rows], [f"{name}__table"], axis=0)
@@ -810,8 +844,9 @@ class IsmGraphBuilder:
             self._node("Slice", [f"{name}__ref_all", first, stop, axes], [f"{name}__ref"])
 
     def table_rows(self, name):
-        """Rows of table ``name`` per sequence: the length of a windowed tensor's rows table, else 1."""
-        window = self.analysis.windows.get(name)
+        """Rows of table ``name`` per sequence: the length of a windowed (or unchanged) tensor's rows table, else
+        1."""
+        window = self.analysis.table_window(name)
         return self.shapes[name][window.axis] if window is not None else 1
 
     def _ism_model(self):
@@ -866,8 +901,13 @@ class IsmGraphBuilder:
         graph = model.graph
         for name, table in self.tables.items():
             shape_name = f"{name}__ref_shape"
+            tensor = table.tensor
+            if table.dtype != np.float32:  # tables hold float32
+                tensor = f"{name}__ref_float"
+                graph.node.append(helper.make_node("Cast", [table.tensor], [tensor], to=onnx.TensorProto.FLOAT,
+                                                   name=tensor))
             graph.node.extend([
-                helper.make_node("Transpose", [table.tensor], [f"{name}__ref_t"], perm=table.perm,
+                helper.make_node("Transpose", [tensor], [f"{name}__ref_t"], perm=table.perm,
                                  name=f"{name}__ref_t"),
                 helper.make_node("Constant", [], [shape_name], name=shape_name,
                                  value=numpy_helper.from_array(np.array([-1, table.row_size], np.int64))),

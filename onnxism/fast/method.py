@@ -37,19 +37,21 @@ class FastPlan:
         layout_axis = 1 if model.layout == "NLC" else 2
         shape = [2, length, 4] if model.layout == "NLC" else [2, 4, length]
         proto = normalise(model.proto)
-        shapes, fixed, uniform = probe_graph(proto, model.input_name, shape, model.input_dtype)
+        extras = {extra.name: (extra.shape_at(length), extra.dtype) for extra in model.extra_inputs}
+        shapes, fixed, uniform, dtypes = probe_graph(proto, model.input_name, shape, model.input_dtype, extras=extras)
         # the rewrites that need the probe (tf2onnx's flip and Dense per position); probed again where one applies,
         # and kept only where every tensor of the model keeps its shape
         rewritten = probed_rewrites(proto, shapes, uniform)
         if rewritten is not proto:
-            again = probe_graph(rewritten, model.input_name, shape, model.input_dtype)
+            again = probe_graph(rewritten, model.input_name, shape, model.input_dtype, extras=extras)
             if all(again[0].get(name, probed) == probed for name, probed in shapes.items()):
-                proto, (shapes, fixed, _) = rewritten, again
-        self.analysis = analyse(proto.graph, model.input_name, layout_axis, shapes, default_opset(proto), fixed)
+                proto, (shapes, fixed, _, dtypes) = rewritten, again
+        self.analysis = analyse(proto.graph, model.input_name, layout_axis, shapes, default_opset(proto), fixed,
+                                extras)
         self.batch_size = self.default_batch_size(shapes)
         _check_batch_axis(shapes, self.analysis)
         builder = IsmGraphBuilder(proto, self.analysis, shapes, model.input_name, outputs, dense_heads,
-                                  deltas=deltas, sliced=sliced)
+                                  deltas=deltas, sliced=sliced, dtypes=dtypes)
         self.ism_model, self.reference_model = builder.build()
         self.analysis.constants = {}  # its arrays copy the weights, which the graphs now hold: not kept
         self.gathers = builder.gathers
@@ -140,8 +142,6 @@ class FastISM(NaiveISM):
         try:
             if model.fixed_batch is not None:
                 raise ValueError(f"the graph has a fixed batch size ({model.fixed_batch})")
-            if model.extra_inputs:
-                raise ValueError("the model has inputs besides the sequences")
             self.plan, self.reference, self.ism = _compiled(model, model.sequence_length(length), outputs, device,
                                                             self.threads)
         except (ValueError, KeyError) as err:
@@ -174,11 +174,12 @@ class FastISM(NaiveISM):
         count, width = len(onehot), end - start
         plan = self.plan
         runner = BoundRunner(plan, self.reference, self.ism, self.model.input_name, self.device)
-        reference = runner.start_chunk(self.model.to_model_layout(onehot))
+        reference = runner.start_chunk(self.model.to_model_layout(onehot), extras)
         scores = {name: np.zeros((count, width, 4) + self.shapes[name], dtype=np.float32) for name in self.outputs}
         seq, pos, base = substitutions(onehot, self.window)
         total = len(seq)
         windows = plan.analysis.windows
+        tables = plan.analysis.table_window
         group = plan.groups(pos + start)
         order = np.argsort(group, kind="stable")  # batches never mix groups
         seq, pos, base, group = seq[order], pos[order], base[order], group[order]
@@ -193,8 +194,7 @@ class FastISM(NaiveISM):
             first_seq, seqs_in_batch = int(s[0]), int(s[-1]) - int(s[0]) + 1
             feeds = {plan.input_window: column[:, None, :]}  # the rows layout: (rows, window 1, 4)
             for spec in plan.gathers:
-                feeds[spec.index_name] = gather_indices(spec, windows.get(spec.source), s - first_seq, p,
-                                                        seqs_in_batch)
+                feeds[spec.index_name] = gather_indices(spec, tables(spec.source), s - first_seq, p, seqs_in_batch)
             for head in plan.dense_heads:
                 feeds[head.start_input] = windows[head.source].start[p[:1]].astype(np.int64)
             return runner.batch(first_seq, first_seq + seqs_in_batch, feeds)

@@ -3,7 +3,7 @@ onnxruntime runs on zero sequences.
 
 Invariant: the model is not changed; a copy exposes every node output as a graph output. The copy is the model's
 weightless stand-in where it has one (``model.weightless``): shapes are the model's, and values that depend on its
-large weights are never reported as known.
+large weights or on the values of its extra inputs (fed as zeros) are never reported as known.
 """
 
 import numpy as np
@@ -16,13 +16,15 @@ from ..runtime.sessions import make_session
 FOLD_MAX_VALUES = 64
 
 
-def probe_shapes(proto, input_name, input_shape, dtype=np.float32):
+def probe_shapes(proto, input_name, input_shape, dtype=np.float32, extras=None):
     """Return {tensor name: shape} for every node output and the graph input, at batch size input_shape[0]."""
-    return probe_graph(proto, input_name, input_shape, dtype, fold=False)[0]
+    return probe_graph(proto, input_name, input_shape, dtype, fold=False, extras=extras)[0]
 
 
-def probe_graph(proto, input_name, input_shape, dtype=np.float32, fold=True):
-    """({tensor name: shape} at batch size input_shape[0], ``fixed``, ``uniform``).
+def probe_graph(proto, input_name, input_shape, dtype=np.float32, fold=True, extras=None):
+    """({tensor name: shape} at batch size input_shape[0], ``fixed``, ``uniform``, {tensor name: numpy dtype}).
+
+    ``extras``: {name: (axes after the batch, dtype)} of the model's extra inputs, fed zeros at each batch size.
 
     ``fixed``: {name: value} of the small numeric tensors whose values are the same at batch sizes 1,
     input_shape[0] and one more. ``analysis.analyse`` folds them into constants where only shape arithmetic
@@ -35,7 +37,8 @@ def probe_graph(proto, input_name, input_shape, dtype=np.float32, fold=True):
     if copy is proto:
         copy = onnx.ModelProto()
         copy.CopyFrom(proto)
-    unknown = weight_dependent(copy.graph, replaced) if replaced else set()
+    extras = extras or {}
+    unknown = weight_dependent(copy.graph, replaced | set(extras)) if replaced or extras else set()
     existing = {output.name for output in copy.graph.output} | replaced  # the stand-in's zero weights: not probed
     for node in copy.graph.node:
         for name in node.output:
@@ -44,14 +47,24 @@ def probe_graph(proto, input_name, input_shape, dtype=np.float32, fold=True):
                 existing.add(name)
     session = make_session(copy.SerializeToString(), "cpu", optimize=False)
     names = [output.name for output in session.get_outputs()]
-    values = session.run(names, {input_name: np.zeros(input_shape, dtype=dtype)})
+
+    def feeds(batch):
+        zeros = {input_name: np.zeros((batch,) + tuple(input_shape[1:]), dtype=dtype)}
+        zeros.update((name, np.zeros((batch,) + tuple(shape), kind)) for name, (shape, kind) in extras.items())
+        return zeros
+
+    values = session.run(names, feeds(input_shape[0]))
     shapes = {name: tuple(np.shape(value)) for name, value in zip(names, values)}
     shapes[input_name] = tuple(input_shape)
+    shapes.update((name, (input_shape[0],) + tuple(shape)) for name, (shape, _) in extras.items())
+    dtypes = {name: np.asarray(value).dtype for name, value in zip(names, values)}
+    dtypes[input_name] = np.dtype(dtype)
+    dtypes.update((name, np.dtype(kind)) for name, (_, kind) in extras.items())
     small = {names[k]: np.asarray(value) for k, value in enumerate(values)
              if fold and names[k] not in unknown and np.issubdtype(np.asarray(value).dtype, np.number)
              and np.size(value) <= FOLD_MAX_VALUES}
     if not any(node.op_type in ("Shape", "Size") for node in copy.graph.node):
-        return shapes, small, {}
+        return shapes, small, {}, dtypes
     uniform = {name: value.reshape(-1)[0].item() for name, value in small.items()
                if value.size and np.all(value == value.reshape(-1)[0])}
     for batch in sorted({1, input_shape[0] + 1} - {input_shape[0]}):
@@ -59,12 +72,12 @@ def probe_graph(proto, input_name, input_shape, dtype=np.float32, fold=True):
         if not watched:
             break
         try:
-            other = session.run(watched, {input_name: np.zeros((batch,) + tuple(input_shape[1:]), dtype=dtype)})
+            other = session.run(watched, feeds(batch))
         except Exception:  # noqa: BLE001 - e.g. a fixed batch size: nothing is known not to depend on the batch
-            return shapes, {}, {}
+            return shapes, {}, {}, dtypes
         again = dict(zip(watched, other))
         small = {name: value for name, value in small.items()
                  if np.shape(again[name]) == value.shape and np.array_equal(again[name], value)}
         uniform = {name: value for name, value in uniform.items()
                    if np.size(again[name]) and np.all(np.asarray(again[name]) == value)}
-    return shapes, small, uniform
+    return shapes, small, uniform, dtypes

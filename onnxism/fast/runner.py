@@ -27,12 +27,15 @@ class BoundRunner:
         self.chunk = 0  # counts chunks, so that a thread's binding of an earlier chunk is not reused
         self.local = threading.local()
 
-    def start_chunk(self, inputs):
-        """Run the reference graph on a chunk (model layout); keep its tables on the device for the chunk's batches.
-        Returns the chunk's reference outputs as host arrays."""
+    def start_chunk(self, inputs, extras=None):
+        """Run the reference graph on a chunk (model layout) and its rows of the model's extra inputs (``extras``:
+        name -> array); keep its tables on the device for the chunk's batches. Returns the chunk's reference
+        outputs as host arrays."""
         plan = self.plan
         binding = self.reference.io_binding()
         binding.bind_cpu_input(self.input_name, np.ascontiguousarray(inputs, dtype=np.float32))
+        for name, value in (extras or {}).items():
+            binding.bind_cpu_input(name, np.ascontiguousarray(value))
         for name in plan.outputs:
             binding.bind_output(name, "cpu")
         for name in plan.tables:

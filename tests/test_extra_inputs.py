@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import onnx
+import onnxruntime
 import pytest
 
 import onnxism
@@ -214,12 +215,30 @@ def test_bad_extra_inputs_are_named(control_model, case, message):
         onnxism.ism(control_model[0], seqs, method="naive", extra_inputs=extras)
 
 
-def test_extra_inputs_for_a_model_without_them_and_methods_that_refuse_them(control_model):
+def test_extra_inputs_for_a_model_without_them(control_model):
     seqs = random_onehot(2, 20, seed=5)
     with pytest.raises(onnxism.InputError, match="unknown extra input 'control'; .*none: it takes only the sequences"):
         onnxism.ism(conv_model(), seqs, extra_inputs={"control": np.zeros((2, 2))})
-    with pytest.raises(onnxism.InputError, match="TISM does not take models with inputs besides the sequences"):
+    with pytest.raises(onnxism.InputError, match="the model has inputs besides the sequences"):
         onnxism.tism(control_model[0], random_onehot(2, LENGTH))
+
+
+def test_tism_with_extra_inputs_equals_the_gradient_in_pytorch(merged_model):
+    """TISM holds the extra inputs at each sequence's values: its gradient of every output's sum equals torch
+    autograd's on the same weights and inputs, minus the value at the reference base."""
+    import torch
+
+    path, module = merged_model
+    seqs = random_onehot(3, LENGTH, seed=10)
+    extras = _extras(3, seed=4)
+    got = onnxism.tism(path, seqs, targets="sum", outputs=["profile", "counts"], extra_inputs=extras, batch_size=2)
+    x = torch.tensor(seqs.transpose(0, 2, 1), requires_grad=True)
+    profile, counts, _ = module(x, *(torch.tensor(value) for value in extras.values()))
+    for name, value in (("profile", profile), ("counts", counts)):
+        (gradient,) = torch.autograd.grad(value.sum(), x, retain_graph=True)
+        gradient = gradient.numpy().transpose(0, 2, 1)  # (N, L, 4); each sequence's outputs depend on it alone
+        expected = gradient - (gradient * seqs).sum(-1, keepdims=True)
+        np.testing.assert_allclose(got[name], expected, rtol=0, atol=1e-5 * max(1.0, np.abs(expected).max()))
 
 
 def test_a_dynamic_axis_that_is_not_the_length_is_refused():
@@ -254,8 +273,29 @@ def test_cli_run_with_extra_inputs(control_model, tmp_path):
                          "--extra-input", f"control={tmp_path / 'none.npy'}")
     assert_clean_failure(absent, "--extra-input control: no such file")
     assert not os.path.exists(tmp_path / "x.npz")
-    compiled = onnxism_cli("compile", path, "-o", tmp_path / "c.onnx", "--method", "fast")
-    assert_clean_failure(compiled, "onnxism compile does not take models with inputs besides the sequences")
+    # the compiled fast ISM graph takes the extra inputs as the model does
+    fast_graph = tmp_path / "c.onnx"
+    assert onnxism_cli("compile", path, "-o", fast_graph, "--method", "fast").returncode == 0
+    session = onnxruntime.InferenceSession(str(fast_graph), providers=["CPUExecutionProvider"])
+    positions = np.array([0, 5, LENGTH - 1], np.int64)
+    standalone = session.run(["profile__ism", "counts__ism"],
+                             {"seqs": seqs.transpose(0, 2, 1), "positions": positions, **extras})
+    for name, value in zip(["profile", "counts"], standalone):
+        np.testing.assert_allclose(value, expected[name][:, positions], rtol=0, atol=1e-5)
+    tism = onnxism_cli("run", path, tmp_path / "seqs.npy", "-o", tmp_path / "t.npz", "--method", "tism",
+                       "--target", "sum", "--extra-input", f"control={tmp_path / 'control.npy'}",
+                       "--extra-input", f"totals={tmp_path / 'totals.npy'}")
+    assert tism.returncode == 0, tism.stderr
+    expected = onnxism.tism(path, seqs, targets="sum", extra_inputs=extras)
+    with np.load(tmp_path / "t.npz") as archive:
+        _assert_close({name: archive[name] for name in expected}, expected)
+    # the compiled gradient graph takes the extra inputs as the model does
+    gradient_graph = tmp_path / "g.onnx"
+    assert onnxism_cli("compile", path, "-o", gradient_graph, "--outputs", "counts").returncode == 0
+    session = onnxruntime.InferenceSession(str(gradient_graph), providers=["CPUExecutionProvider"])
+    (standalone,) = session.run(["tism"], {"seqs": seqs.transpose(0, 2, 1), "seed__counts": np.ones((1, 2), np.float32),
+                                           **extras})
+    np.testing.assert_allclose(standalone[0].transpose(0, 2, 1), expected["counts"], rtol=0, atol=1e-6)
     assert onnx.load(path).graph.input[1].name == "control"
 
 

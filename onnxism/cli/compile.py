@@ -10,7 +10,6 @@ from ..fast.standalone import build_standalone_fast_model
 from ..gradients import build_gradient_model
 from ..io.npz_writer import check_output_path
 from ..model import load
-from ..model.extra_inputs import refuse_extra_inputs
 
 
 def add_parser(verbs):
@@ -43,7 +42,6 @@ def add_parser(verbs):
 def handle(args):
     check_output_path(args.output, force=args.force, suffix=".onnx")
     model = load(args.model, input=args.input, layout=args.layout)
-    refuse_extra_inputs(model, "onnxism compile")
     if args.length is not None and model.length is not None and args.length != model.length:
         raise InputError(f"--length {args.length} differs from the model's fixed length {model.length}")
     if args.length is not None and args.length < 1:

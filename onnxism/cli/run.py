@@ -115,8 +115,6 @@ def handle(args):
     window = resolve_window(positions, sequences.length)
     if args.method != "tism" and (args.attribution is not None or args.target is not None):
         raise InputError("--attribution and --target apply to --method tism only")
-    if args.method == "tism" and args.extra_input:
-        raise InputError("--extra-input applies to --method fast and naive only")
     if args.method == "tism" and args.workers is not None:
         raise InputError("--workers applies to --method fast and naive only")
     resolve_workers(args.workers, args.device)  # checked before any output is written
@@ -125,7 +123,7 @@ def handle(args):
     if args.method == "tism":
         target = parse_target(args.target or "all")
         shapes = tism_shapes(model, sequences, targets=target, positions=window, outputs=args.outputs,
-                             device=args.device)
+                             device=args.device, extra_inputs=extras)
     else:
         shapes = ism_shapes(model, sequences, positions=window, outputs=args.outputs, device=args.device,
                             extra_inputs=extras)
@@ -145,7 +143,7 @@ def handle(args):
         else:
             chunks = tism_chunks(model, sequences, targets=target, attribution=args.attribution, positions=window,
                                  device=args.device, batch_size=args.batch_size, outputs=args.outputs,
-                                 progress=progress)
+                                 progress=progress, extra_inputs=extras)
         for start, stop, reference, scores in chunks:
             for name in shapes:
                 archive[name][start:stop] = scores[name]

@@ -1,6 +1,7 @@
 """The fast-ISM graph as one standalone ONNX model: sequences and positions in, ISM deltas out.
 
-Inputs: the model's sequence input (n, as the model takes it) and ``positions`` (P,) int64, each 0 <= p < L.
+Inputs: the model's sequence input (n, as the model takes it), its extra inputs if any (n rows each, as the model
+takes them) and ``positions`` (P,) int64, each 0 <= p < L.
 Outputs: the model's own outputs on the sequences (n, *shape) and, per output NAME, ``NAME__ism`` (n, P, 4, *shape)
 with entry [k, j, b] = f(sequence k with position positions[j] set to base b) - f(sequence k), exactly 0 at the
 reference base: the contract of ``onnxism.ism`` on those positions.
@@ -16,7 +17,6 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import UnsupportedGraphError
-from ..model.extra_inputs import refuse_extra_inputs
 from .method import FastPlan
 
 POSITIONS = "positions"
@@ -51,7 +51,6 @@ def build_standalone_fast_model(model, outputs, length):
     """One ONNX model computing fast ISM at the given positions of ``model`` (a SequenceModel) at ``length``."""
     if model.fixed_batch is not None:
         raise UnsupportedGraphError(f"fast ISM cannot compile a graph with a fixed batch size ({model.fixed_batch})")
-    refuse_extra_inputs(model, "the standalone fast ISM graph")
     clash = [name for name in model.output_names if ism_output_name(name) in model.output_names]
     if clash or POSITIONS in model.output_names or model.input_name == POSITIONS:
         raise UnsupportedGraphError("the model's input or output names clash with the compiled graph's")
@@ -79,9 +78,9 @@ def build_standalone_fast_model(model, outputs, length):
     feeds[plan.input_window] = e.op("Unsqueeze", [column, e.ints([1])])  # (rows, 1, 4): the rows layout
     for table in plan.tables:
         feeds[f"{table}__ref"] = f"{table}__ref"
-    windows = plan.analysis.windows
     for spec in plan.gathers:
-        feeds[spec.index_name] = _gather_indices(e, spec, windows.get(spec.source), seq, pos, row, n, rows_count)
+        feeds[spec.index_name] = _gather_indices(e, spec, plan.analysis.table_window(spec.source), seq, pos, row, n,
+                                                 rows_count)
 
     nodes = list(reference.graph.node) + e.nodes
     for name, source in feeds.items():
@@ -109,7 +108,9 @@ def build_standalone_fast_model(model, outputs, length):
 
     initializers = list(reference.graph.initializer) + e.inits
     initializers += [init for init in ism.graph.initializer if init.name not in weights]
+    extras = {extra.name for extra in model.extra_inputs}
     inputs = [value for value in reference.graph.input if value.name == x]
+    inputs += [value for value in reference.graph.input if value.name in extras]
     inputs.append(helper.make_tensor_value_info(POSITIONS, onnx.TensorProto.INT64, ["positions"]))
     model_outputs = [value for value in model.proto.graph.output if value.name in outputs]
     graph = helper.make_graph(nodes, "onnxism_fast_ism_standalone", inputs, model_outputs + results, initializers)

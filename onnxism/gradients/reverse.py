@@ -1,6 +1,7 @@
 """The gradient graph: the model's forward pass plus a reverse pass to the sequence input, in standard ONNX ops.
 
-Inputs: the model's sequence input (as the model takes it, any batch size N) and, per chosen output NAME,
+Inputs: the model's sequence input (as the model takes it, any batch size N), its extra inputs if any (held fixed:
+no cotangent reaches them) and, per chosen output NAME,
 ``seed__NAME`` of shape (S, *NAME's shape without batch): S seed directions (targets) handled in one pass.
 Outputs: the model's own outputs, ``gradient`` (S, N, *input shape) with
 gradient[s, n] = d/d input[n] of sum over outputs of <seed__NAME[s], NAME[n]>, and ``tism`` (same shape), the
@@ -51,7 +52,8 @@ def build_gradient_model(model, outputs, length, *, standalone=True):
     x = model.input_name
     batch = model.fixed_batch or 1
     input_shape = (batch, length, 4) if model.layout == "NLC" else (batch, 4, length)
-    shapes = probe_shapes(model.proto, x, input_shape, dtype=model.input_dtype)
+    extras = {extra.name: (extra.shape_at(length), extra.dtype) for extra in model.extra_inputs}
+    shapes = probe_shapes(model.proto, x, input_shape, dtype=model.input_dtype, extras=extras)
     dtype = np.dtype(model.input_dtype)
     active = _on_sequence_path(graph, x)
     missing = [name for name in outputs if name not in active]

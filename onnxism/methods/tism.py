@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import InputError, ModelError, OnnxismError
 from ..gradients import GRADIENT, build_gradient_model, seed_name
 from ..model import load
-from ..model.extra_inputs import refuse_extra_inputs
+from ..model.extra_inputs import check_extra_inputs, rows_of
 from ..runtime.sessions import make_session, parse_device
 from ..sequences import as_sequences
 from .ism import score_in_chunks
@@ -64,8 +64,9 @@ class TismScorer:
         return max(1, sum(len(target.seeds) for target in self.targets.values()))
 
     def score(self, onehot, advance=None, extras=None):
-        """(n, L, 4) chunk -> (reference outputs, scores) dicts; scores are (n, W, 4, *target shape). (``extras``:
-        none; models with extra inputs are refused in ``_plan``.)"""
+        """(n, L, 4) chunk and its rows of the extra inputs -> (reference outputs, scores) dicts; scores are
+        (n, W, 4, *target shape). The gradient is taken with respect to the sequences only."""
+        extras = extras or {}
         start, end = self.window
         count = len(onehot)
         reference, scores = {}, {}
@@ -78,11 +79,12 @@ class TismScorer:
             for first in range(0, count, step):
                 block = onehot[first:first + step]
                 inputs = _pad_batch(block, self.model.fixed_batch)
-                feed_x = self.model.to_model_layout(inputs)
+                feeds = self.model.feeds(inputs, {key: _pad_batch(value, self.model.fixed_batch)
+                                                  for key, value in rows_of(extras, slice(first, first + step)).items()})
                 for seed_first in range(0, total, seeds_per_call):
                     seeds = target.seeds[seed_first:seed_first + seeds_per_call]
                     want = [GRADIENT] + ([name] if seed_first == 0 else [])
-                    values = self._run(name, want, {self.model.input_name: feed_x, seed_name(name): seeds})
+                    values = self._run(name, want, dict(feeds, **{seed_name(name): seeds}))
                     gradient = values[0][:, : len(block)]
                     if self.model.layout == "NCL":
                         gradient = gradient.transpose(0, 1, 3, 2)
@@ -110,12 +112,12 @@ def _pad_batch(block, fixed):
     return np.concatenate([block, pad])
 
 
-def _plan(model, seqs, targets, attribution, positions, device, batch_size, outputs):
+def _plan(model, seqs, targets, attribution, positions, device, batch_size, outputs, extra_inputs=None):
     if attribution not in ATTRIBUTIONS:
         raise InputError(f"unknown attribution {attribution!r}; available: {', '.join(ATTRIBUTIONS)}")
     model = load(model)
-    refuse_extra_inputs(model, "TISM")
     sequences = as_sequences(seqs, length=model.length)
+    extras = check_extra_inputs(model, extra_inputs, len(sequences), sequences.length)
     window = resolve_window(positions, sequences.length)
     if isinstance(targets, dict) and outputs is None:
         outputs = list(targets)
@@ -128,21 +130,22 @@ def _plan(model, seqs, targets, attribution, positions, device, batch_size, outp
     width = window[1] - window[0]
     result_values = sum(width * 4 * len(target.seeds) for target in resolved.values())
     chunk = sequences_per_chunk(rows, scorer.rows_per_sequence(), result_values)
-    return {"scorer": scorer, "sequences": sequences, "chunk": chunk}
+    return {"scorer": scorer, "sequences": sequences, "chunk": chunk, "extras": extras}
 
 
 def tism_chunks(model, seqs, *, targets=None, attribution="tism", positions=None, device="cpu", batch_size=None,
-                outputs=None, progress=None):
+                outputs=None, progress=None, extra_inputs=None):
     """Yield ``(start, stop, reference, scores)`` per chunk of sequences, in order; arguments as for :func:`tism`."""
-    plan = _plan(model, seqs, targets, attribution, positions, device, batch_size, outputs)
+    plan = _plan(model, seqs, targets, attribution, positions, device, batch_size, outputs, extra_inputs)
     yield from score_in_chunks(plan, progress)
 
 
-def tism_shapes(model, seqs, *, targets=None, positions=None, outputs=None, device="cpu"):
-    """Per output name, the shape of its attribution array (N, W, 4, *target shape), without computing it."""
+def tism_shapes(model, seqs, *, targets=None, positions=None, outputs=None, device="cpu", extra_inputs=None):
+    """Per output name, the shape of its attribution array (N, W, 4, *target shape), without computing it (the extra
+    inputs are checked)."""
     model = load(model)
-    refuse_extra_inputs(model, "TISM")
     sequences = as_sequences(seqs, length=model.length)
+    check_extra_inputs(model, extra_inputs, len(sequences), sequences.length)
     start, end = resolve_window(positions, sequences.length)
     if isinstance(targets, dict) and outputs is None:
         outputs = list(targets)
@@ -152,13 +155,14 @@ def tism_shapes(model, seqs, *, targets=None, positions=None, outputs=None, devi
 
 
 def tism(model, seqs, *, targets=None, attribution="tism", positions=None, device="cpu", batch_size=None,
-         outputs=None, progress=None):
+         outputs=None, progress=None, extra_inputs=None):
     """Taylor ISM (Sasse et al. 2023) and related gradient attributions, from one backward pass per target.
 
     Parameters
     ----------
-    model, seqs, positions, device, outputs, progress
-        As for :func:`onnxism.ism`.
+    model, seqs, positions, device, outputs, progress, extra_inputs
+        As for :func:`onnxism.ism` (the gradient is taken with respect to the sequences; the extra inputs are held
+        at each sequence's values).
     targets : None, "all", "sum", "mean", index, weights, or dict of output name to one of those
         The scalars differentiated, per output: every element (default; the result has the output's shape),
         their sum or mean, one element (an int or tuple index), or weights of the output's shape (a scalar) or
@@ -175,11 +179,12 @@ def tism(model, seqs, *, targets=None, attribution="tism", positions=None, devic
     """
     model = load(model)
     sequences = as_sequences(seqs, length=model.length)
-    shapes = tism_shapes(model, sequences, targets=targets, positions=positions, outputs=outputs, device=device)
+    shapes = tism_shapes(model, sequences, targets=targets, positions=positions, outputs=outputs, device=device,
+                         extra_inputs=extra_inputs)
     results = {name: np.empty(shape, dtype=np.float32) for name, shape in shapes.items()}
     for start, stop, _, scores in tism_chunks(
         model, sequences, targets=targets, attribution=attribution, positions=positions, device=device,
-        batch_size=batch_size, outputs=outputs, progress=progress,
+        batch_size=batch_size, outputs=outputs, progress=progress, extra_inputs=extra_inputs,
     ):
         for name, value in scores.items():
             results[name][start:stop] = value

@@ -54,10 +54,3 @@ def rows_of(extras, rows):
     """Each extra input's rows ``rows`` (an index array or a slice)."""
     return {name: value[rows] for name, value in extras.items()}
 
-
-def refuse_extra_inputs(model, what):
-    """An InputError where ``model`` has extra inputs, which ``what`` does not take."""
-    if model.extra_inputs:
-        names = ", ".join(extra.name for extra in model.extra_inputs)
-        raise InputError(f"{what} does not take models with inputs besides the sequences yet ({names}); "
-                         "ISM does (method 'naive' or 'fast')")

@@ -6,8 +6,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 
 def conv_model(*, layout="NLC", length=20, batch="N", channels=3, ir_version=10, opset=18, extra_input=False,
-               seed=0):
-    """x -> [Transpose] -> Conv(k=5, same) -> Relu -> ReduceMean over length -> y (N, channels)."""
+               seed=0, baked_batch=False):
+    """x -> [Transpose] -> Conv(k=5, same) -> Relu -> ReduceMean over length -> y (N, channels). ``baked_batch``
+    (with a fixed ``batch``): y also adds zeros of shape (batch, channels), a constant of the export's batch size
+    that ties the graph to it (loading cannot free such a batch)."""
     rng = np.random.default_rng(seed)
     weight = numpy_helper.from_array(rng.standard_normal((channels, 4, 5)).astype(np.float32), "w")
     bias = numpy_helper.from_array(rng.standard_normal(channels).astype(np.float32), "b")
@@ -20,15 +22,18 @@ def conv_model(*, layout="NLC", length=20, batch="N", channels=3, ir_version=10,
     nodes += [
         helper.make_node("Conv", [source, "w", "b"], ["c"], pads=[2, 2]),
         helper.make_node("Relu", ["c"], ["r"]),
-        helper.make_node("ReduceMean", ["r", "axes"], ["y"], keepdims=0),
+        helper.make_node("ReduceMean", ["r", "axes"], ["m" if baked_batch else "y"], keepdims=0),
     ]
+    initializers = [weight, bias, numpy_helper.from_array(np.array([2], dtype=np.int64), "axes")]
+    if baked_batch:
+        nodes.append(helper.make_node("Add", ["m", "zeros"], ["y"]))
+        initializers.append(numpy_helper.from_array(np.zeros((batch, channels), np.float32), "zeros"))
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)]
     if extra_input:
         inputs.append(helper.make_tensor_value_info("extra", TensorProto.FLOAT, [batch, 2]))
-    axes = numpy_helper.from_array(np.array([2], dtype=np.int64), "axes")
     graph = helper.make_graph(
         nodes, "conv", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, channels])],
-        [weight, bias, axes],
+        initializers,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = ir_version

@@ -103,7 +103,7 @@ def test_fixed_batch_graph_is_refused(tmp_path):
     path = tmp_path / "fixed.onnx"
     import onnx
 
-    onnx.save(conv_model(batch=3), path)
+    onnx.save(conv_model(batch=3, baked_batch=True), path)
     assert_clean_failure(onnxism_cli("compile", path, "--method", "fast", "-o", tmp_path / "x.onnx"),
                          "fixed batch size")
     assert not (tmp_path / "x.onnx").exists()

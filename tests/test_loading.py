@@ -70,8 +70,8 @@ def test_dilated_same_conv_from_legacy_torch_export_is_repaired(tmp_path):
 
 
 def test_fixed_batch_model_runs_in_batches_of_its_size():
-    model = onnxism.load(conv_model(batch=2))
-    assert model.fixed_batch == 2
+    model = onnxism.load(conv_model(batch=2, baked_batch=True))
+    assert model.fixed_batch == 2 and model.exported_batch is None
     seqs = random_onehot(5, 20)
     dynamic = onnxism.predict(conv_model(), seqs)["y"]
     np.testing.assert_allclose(onnxism.predict(model, seqs)["y"], dynamic, rtol=1e-6)

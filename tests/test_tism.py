@@ -89,7 +89,7 @@ def test_tism_correlates_with_ism_on_the_trained_example(example_model, example_
 
 def test_window_batch_size_and_fixed_batch_change_nothing():
     dynamic = conv_model(length=20)
-    fixed = conv_model(length=20, batch=3)
+    fixed = conv_model(length=20, batch=3, baked_batch=True)
     seqs = random_onehot(5, 20, seed=2, n_fraction=0.1)
     full = onnxism.tism(dynamic, seqs)["y"]
     np.testing.assert_allclose(onnxism.tism(dynamic, seqs, batch_size=1)["y"], full, atol=1e-6)

@@ -21,7 +21,7 @@ def handle(args):
           + f", opset {default_opset(proto)}, IR {proto.ir_version}")
     print(f"input:    {model.input_name}  layout {model.layout} {shape}  "
           f"length {model.length if model.length is not None else 'any'}  "
-          f"batch {model.fixed_batch if model.fixed_batch is not None else 'any'}")
+          f"batch {_batch(model)}")
     for extra in model.extra_inputs:
         dims = ", ".join("L" if size is None else str(size) for size in extra.shape)
         print(f"extra:    {extra.name}  shape (N{', ' + dims if dims else ''})  {extra.dtype}  "
@@ -32,3 +32,11 @@ def handle(args):
         return
     for name, out in model.output_shapes(length).items():
         print(f"output:   {name}  shape (N{''.join(', ' + str(d) for d in out)})")
+
+
+def _batch(model):
+    if model.fixed_batch is not None:
+        return f"{model.fixed_batch} (fixed: fast ISM falls back to naive ISM)"
+    if model.exported_batch is not None:
+        return f"any (exported fixed at {model.exported_batch}; freed on loading)"
+    return "any"

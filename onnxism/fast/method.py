@@ -141,7 +141,8 @@ class FastISM(NaiveISM):
         self.fallback = False
         try:
             if model.fixed_batch is not None:
-                raise ValueError(f"the graph has a fixed batch size ({model.fixed_batch})")
+                raise ValueError(f"the graph has a fixed batch size ({model.fixed_batch}) that loading could not free; "
+                                 "re-export it with a dynamic batch axis")
             self.plan, self.reference, self.ism = _compiled(model, model.sequence_length(length), outputs, device,
                                                             self.threads)
         except (ValueError, KeyError) as err:

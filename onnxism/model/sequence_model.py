@@ -10,6 +10,7 @@ from ..runtime.sessions import make_session, parse_device
 from .reading import read_model, repair
 from .sequence_input import find_sequence_input
 from .extra_inputs import rows_of, zero_extra_inputs
+from .free_batch import free_batch
 from .weightless import weightless
 
 
@@ -26,6 +27,9 @@ class SequenceModel:
         The fixed sequence length, or None when the graph accepts any length.
     fixed_batch : int or None
         The batch size the graph is fixed to, or None when the batch axis is dynamic.
+    exported_batch : int or None
+        The fixed batch size the model was exported with where loading freed it (``free_batch.py``): ``proto`` is
+        then the rewritten graph, which takes any batch.
     output_names : list of str
         The graph outputs, in graph order.
     """
@@ -40,6 +44,11 @@ class SequenceModel:
         self.fixed_batch = found.batch
         self.input_dtype = found.dtype
         self.extra_inputs = found.others  # ExtraInput per input besides the sequences (``extra_inputs.py``)
+        self.exported_batch = None
+        if found.batch is not None and found.length is not None:
+            freed = free_batch(proto, found.batch, self._random_feeds)
+            if freed is not None:
+                self.proto, self.fixed_batch, self.exported_batch = freed, None, found.batch
         self.output_names = [value.name for value in proto.graph.output]
         self._sessions = {}
         self._output_shapes = {}
@@ -129,6 +138,18 @@ class SequenceModel:
                 shapes[name] = tuple(value.shape[1:])
             self._output_shapes[length] = shapes
         return dict(self._output_shapes[length])
+
+    def _random_feeds(self, count, rng):
+        """Random values for every input, ``count`` rows (checks of graph rewrites)."""
+        seqs = rng.random((count, self.length, 4)).astype(np.float32)
+        extras = {}
+        for extra in self.extra_inputs:
+            shape = (count,) + extra.shape_at(self.length)
+            if np.issubdtype(extra.dtype, np.floating):
+                extras[extra.name] = rng.random(shape).astype(extra.dtype)
+            else:
+                extras[extra.name] = rng.integers(0, 2, shape).astype(extra.dtype)
+        return self.feeds(seqs, extras)
 
     def to_model_layout(self, seqs):
         """(n, L, 4) one-hot -> the array the graph's input takes (layout and dtype)."""

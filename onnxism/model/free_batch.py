@@ -1,0 +1,130 @@
+"""Free a fixed batch axis: a model exported with a fixed batch size (torch.onnx.export without dynamic axes, the
+default of both of its exporters) as one that takes any batch, where that is exact.
+
+The rewrite: the first axis of every graph input and of every graph output that has the fixed size becomes dynamic,
+the graph's intermediate shape annotations are dropped, and a constant Reshape target whose first entry is the fixed
+batch, on a tensor computed from the inputs, copies the batch instead (entry 0, allowzero off where the target has
+no zero entry: torch's dynamo exporter writes ``x.flatten(1)`` as Reshape to [1, features], allowzero on). It is kept only if, on random inputs, every output of the rewritten
+model for a batch of another size equals, row for row, the model's own at its fixed batch.
+
+Invariant: ``free_batch`` returns None, or a model that takes any batch and agreed with ``proto`` row for row on
+that check.
+"""
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from ..runtime.sessions import import_onnxruntime, make_session
+from .sequence_input import graph_inputs
+
+#: Outputs of the freed model must equal the model's own to this relative tolerance (of each output's largest
+#: magnitude): onnxruntime may block a larger batch's products differently.
+TOLERANCE = 1e-4
+
+
+def free_batch(proto, batch, feeds_at):
+    """The model ``proto`` (fixed batch ``batch``) with a dynamic batch axis, or None where the rewrite does not
+    compute the same rows. ``feeds_at(n, rng)``: random feeds for a batch of n."""
+    freed = _rewritten(proto, batch)
+    if freed is None:
+        return None
+    rng = np.random.default_rng(0)
+    rows = batch + 2  # another size, and more rows than the fixed batch
+    feeds = feeds_at(rows, rng)
+    quiet = import_onnxruntime().RunOptions()
+    quiet.log_severity_level = 4  # a failed run is an answer here, not an error to log
+    try:
+        fixed = make_session(proto.SerializeToString(), "cpu", optimize=False)
+        names = [output.name for output in fixed.get_outputs()]
+        expected = [[] for _ in names]
+        for first in range(0, rows, batch):
+            part = {name: _rows(value, first, batch) for name, value in feeds.items()}
+            for k, value in enumerate(fixed.run(names, part, quiet)):
+                expected[k].append(np.asarray(value)[: min(batch, rows - first)])
+        del fixed
+        got = make_session(freed.SerializeToString(), "cpu", optimize=False).run(names, feeds, quiet)
+    except Exception:  # noqa: BLE001 - onnxruntime's own types: the rewritten graph does not run at that batch
+        return None
+    for value, parts in zip(got, expected):
+        want = np.concatenate(parts)
+        value = np.asarray(value)
+        if value.shape != want.shape or value.dtype != want.dtype:
+            return None
+        if np.issubdtype(want.dtype, np.floating):
+            scale = max(1.0, float(np.abs(want).max(initial=0.0)))
+            if not np.allclose(value, want, rtol=0, atol=TOLERANCE * scale, equal_nan=True):
+                return None
+        elif not np.array_equal(value, want):
+            return None
+    return freed
+
+
+def _rows(value, first, batch):
+    """Rows [first, first + batch) of ``value``, zero-padded to ``batch`` rows at the end."""
+    part = value[first:first + batch]
+    if len(part) < batch:
+        part = np.concatenate([part, np.zeros((batch - len(part),) + part.shape[1:], part.dtype)])
+    return part
+
+
+def _rewritten(proto, batch):
+    """The rewritten copy of ``proto``, or None where an input or output does not have the batch first."""
+    freed = onnx.ModelProto()
+    freed.CopyFrom(proto)
+    graph = freed.graph
+    inputs = graph_inputs(graph)
+    for is_input, values in ((True, inputs), (False, graph.output)):
+        for value in values:
+            dims = value.type.tensor_type.shape.dim
+            if not dims or not dims[0].HasField("dim_value") or dims[0].dim_value != batch:
+                if is_input:
+                    return None
+                continue  # an output without the batch first: the check decides
+            dims[0].Clear()
+            dims[0].dim_param = "batch"
+    del graph.value_info[:]
+    from_inputs = _computed_from(graph, {value.name for value in inputs})
+    targets = {init.name: init for init in graph.initializer}
+    targets.update((node.output[0], node) for node in graph.node if node.op_type == "Constant")
+    readers = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    for node in graph.node:
+        if node.op_type != "Reshape" or node.input[0] not in from_inputs or node.input[1] not in targets:
+            continue
+        shape = _constant(targets[node.input[1]])
+        if shape is None or shape.ndim != 1 or not len(shape) or shape[0] != batch or (shape == 0).any():
+            continue
+        # no zero entries, so allowzero (torch's exports set it) means nothing here: dropped, 0 copies the batch
+        kept = [attribute for attribute in node.attribute if attribute.name != "allowzero"]
+        del node.attribute[:]
+        node.attribute.extend(kept)
+        copied = shape.copy()
+        copied[0] = 0
+        name = f"{node.input[1]}__any_batch"
+        if name not in targets:
+            graph.initializer.append(numpy_helper.from_array(copied, name))
+            targets[name] = graph.initializer[-1]
+        node.input[1] = name
+    return freed
+
+
+def _constant(source):
+    """The value of an initializer or a Constant node with a ``value`` tensor, else None."""
+    if isinstance(source, onnx.TensorProto):
+        return numpy_helper.to_array(source)
+    for attribute in source.attribute:
+        if attribute.name == "value":
+            return numpy_helper.to_array(attribute.t)
+    return None
+
+
+def _computed_from(graph, names):
+    """Names of the tensors of ``graph`` computed from the tensors ``names`` (those included)."""
+    reached = set(names)
+    for node in graph.node:
+        if any(name in reached for name in node.input):
+            reached.update(name for name in node.output if name)
+    return reached

@@ -79,8 +79,9 @@ class TismScorer:
             for first in range(0, count, step):
                 block = onehot[first:first + step]
                 inputs = _pad_batch(block, self.model.fixed_batch)
+                rows = rows_of(extras, slice(first, first + step))
                 feeds = self.model.feeds(inputs, {key: _pad_batch(value, self.model.fixed_batch)
-                                                  for key, value in rows_of(extras, slice(first, first + step)).items()})
+                                                  for key, value in rows.items()})
                 for seed_first in range(0, total, seeds_per_call):
                     seeds = target.seeds[seed_first:seed_first + seeds_per_call]
                     want = [GRADIENT] + ([name] if seed_first == 0 else [])

@@ -4,8 +4,9 @@ default of both of its exporters) as one that takes any batch, where that is exa
 The rewrite: the first axis of every graph input and of every graph output that has the fixed size becomes dynamic,
 the graph's intermediate shape annotations are dropped, and a constant Reshape target whose first entry is the fixed
 batch, on a tensor computed from the inputs, copies the batch instead (entry 0, allowzero off where the target has
-no zero entry: torch's dynamo exporter writes ``x.flatten(1)`` as Reshape to [1, features], allowzero on). It is kept only if, on random inputs, every output of the rewritten
-model for a batch of another size equals, row for row, the model's own at its fixed batch.
+no zero entry: torch's dynamo exporter writes ``x.flatten(1)`` as Reshape to [1, features], allowzero on). It is
+kept only if, on random inputs, every output of the rewritten model for a batch of another size equals, row for row,
+the model's own at its fixed batch.
 
 Invariant: ``free_batch`` returns None, or a model that takes any batch and agreed with ``proto`` row for row on
 that check.

@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import InputError, ModelError, OnnxismError
 from ..gradients import GRADIENT, build_gradient_model, seed_name
 from ..model import load
-from ..model.extra_inputs import check_extra_inputs, rows_of
+from ..model.extra_inputs import check_extra_inputs, padded_rows, rows_of
 from ..runtime.sessions import make_session, parse_device
 from ..sequences import as_sequences
 from .ism import score_in_chunks
@@ -78,10 +78,9 @@ class TismScorer:
             ref = []
             for first in range(0, count, step):
                 block = onehot[first:first + step]
-                inputs = _pad_batch(block, self.model.fixed_batch)
                 rows = rows_of(extras, slice(first, first + step))
-                feeds = self.model.feeds(inputs, {key: _pad_batch(value, self.model.fixed_batch)
-                                                  for key, value in rows.items()})
+                fixed = self.model.fixed_batch or 0  # a fixed batch's last block is padded to its size
+                feeds = self.model.feeds(padded_rows(block, fixed), padded_rows(rows, fixed))
                 for seed_first in range(0, total, seeds_per_call):
                     seeds = target.seeds[seed_first:seed_first + seeds_per_call]
                     want = [GRADIENT] + ([name] if seed_first == 0 else [])
@@ -104,13 +103,6 @@ class TismScorer:
             return self.sessions[name].run(outputs, feeds)
         except Exception as err:  # onnxruntime's own exception types
             raise ModelError(f"onnxruntime failed to run the gradient graph of {self.model.source}: {err}") from err
-
-
-def _pad_batch(block, fixed):
-    if not fixed or len(block) == fixed:
-        return block
-    pad = np.zeros((fixed - len(block),) + block.shape[1:], dtype=block.dtype)
-    return np.concatenate([block, pad])
 
 
 def _plan(model, seqs, targets, attribution, positions, device, batch_size, outputs, extra_inputs=None):

@@ -17,6 +17,7 @@ import onnx
 from onnx import numpy_helper
 
 from ..runtime.sessions import import_onnxruntime, make_session
+from .extra_inputs import padded_rows
 from .sequence_input import graph_inputs
 
 #: Outputs of the freed model must equal the model's own to this relative tolerance (of each output's largest
@@ -40,7 +41,7 @@ def free_batch(proto, batch, feeds_at):
         names = [output.name for output in fixed.get_outputs()]
         expected = [[] for _ in names]
         for first in range(0, rows, batch):
-            part = {name: _rows(value, first, batch) for name, value in feeds.items()}
+            part = padded_rows({name: value[first:first + batch] for name, value in feeds.items()}, batch)
             for k, value in enumerate(fixed.run(names, part, quiet)):
                 expected[k].append(np.asarray(value)[: min(batch, rows - first)])
         del fixed
@@ -59,14 +60,6 @@ def free_batch(proto, batch, feeds_at):
         elif not np.array_equal(value, want):
             return None
     return freed
-
-
-def _rows(value, first, batch):
-    """Rows [first, first + batch) of ``value``, zero-padded to ``batch`` rows at the end."""
-    part = value[first:first + batch]
-    if len(part) < batch:
-        part = np.concatenate([part, np.zeros((batch - len(part),) + part.shape[1:], part.dtype)])
-    return part
 
 
 def _rewritten(proto, batch):

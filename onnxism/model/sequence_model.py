@@ -9,7 +9,7 @@ from ..errors import InputError, ModelError, OnnxismError
 from ..runtime.sessions import make_session, parse_device
 from .reading import read_model, repair
 from .sequence_input import find_sequence_input
-from .extra_inputs import rows_of, zero_extra_inputs
+from .extra_inputs import padded_rows, rows_of, zero_extra_inputs
 from .free_batch import free_batch
 from .weightless import weightless
 
@@ -182,7 +182,7 @@ class SequenceModel:
             batch = seqs[start:start + step]
             rows = rows_of(extras or {}, slice(start, start + step))
             if len(batch) < step:
-                batch, rows = (_padded(value, step) for value in (batch, rows))
+                batch, rows = (padded_rows(value, step) for value in (batch, rows))
             try:
                 values = session.run(outputs, self.feeds(batch, rows))
             except Exception as err:  # onnxruntime's own exception types
@@ -191,14 +191,6 @@ class SequenceModel:
         if len(parts) == 1:
             return parts[0]
         return [np.concatenate([part[k] for part in parts]) for k in range(len(outputs))]
-
-
-def _padded(value, size):
-    """``value`` (an array, or a dict of arrays) with zero rows appended up to ``size`` rows."""
-    if isinstance(value, dict):
-        return {name: _padded(array, size) for name, array in value.items()}
-    pad = np.zeros((size - len(value),) + value.shape[1:], dtype=value.dtype)
-    return np.concatenate([value, pad])
 
 
 def _first_line(err):

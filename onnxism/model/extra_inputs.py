@@ -64,4 +64,3 @@ def padded_rows(value, size):
         return value
     pad = np.zeros((size - len(value),) + value.shape[1:], dtype=value.dtype)
     return np.concatenate([value, pad])
-

@@ -19,6 +19,7 @@ from onnx import numpy_helper
 from ..runtime.sessions import import_onnxruntime, make_session
 from .extra_inputs import padded_rows
 from .sequence_input import graph_inputs
+from .weightless import weight_dependent
 
 #: Outputs of the freed model must equal the model's own to this relative tolerance (of each output's largest
 #: magnitude): onnxruntime may block a larger batch's products differently.
@@ -78,13 +79,9 @@ def _rewritten(proto, batch):
             dims[0].Clear()
             dims[0].dim_param = "batch"
     del graph.value_info[:]
-    from_inputs = _computed_from(graph, {value.name for value in inputs})
+    from_inputs = weight_dependent(graph, {value.name for value in inputs})  # the tensors that carry rows
     targets = {init.name: init for init in graph.initializer}
     targets.update((node.output[0], node) for node in graph.node if node.op_type == "Constant")
-    readers = {}
-    for node in graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
     for node in graph.node:
         if node.op_type != "Reshape" or node.input[0] not in from_inputs or node.input[1] not in targets:
             continue
@@ -113,12 +110,3 @@ def _constant(source):
         if attribute.name == "value":
             return numpy_helper.to_array(attribute.t)
     return None
-
-
-def _computed_from(graph, names):
-    """Names of the tensors of ``graph`` computed from the tensors ``names`` (those included)."""
-    reached = set(names)
-    for node in graph.node:
-        if any(name in reached for name in node.input):
-            reached.update(name for name in node.output if name)
-    return reached

@@ -181,8 +181,7 @@ class SequenceModel:
         for start in range(0, count, step):
             batch = seqs[start:start + step]
             rows = rows_of(extras or {}, slice(start, start + step))
-            if len(batch) < step:
-                batch, rows = (padded_rows(value, step) for value in (batch, rows))
+            batch, rows = padded_rows(batch, step), padded_rows(rows, step)  # a fixed batch's last one
             try:
                 values = session.run(outputs, self.feeds(batch, rows))
             except Exception as err:  # onnxruntime's own exception types

@@ -69,8 +69,19 @@ def _unary(op_type, pre=None, opset=17, **attrs):
             x = c.op("Add", [c.op("Softplus", [x]), c.const(np.float32(0.5))])
         elif pre == "scaled":
             x = c.op("Mul", [x, c.const(np.float32(4.0))])
+        elif pre == "bounded":  # inside (-1, 1)
+            x = c.op("Mul", [c.op("Tanh", [x]), c.const(np.float32(0.9))])
+        elif pre == "above_one":
+            x = c.op("Add", [c.op("Softplus", [x]), c.const(np.float32(1.5))])
         return c.model(c.op(op_type, [x], **attrs))
     return build
+
+
+def _attention(c, x):
+    """Self-attention along the length through Einsums: queries from the sequence, scores, a weighted sum."""
+    q = c.op("Einsum", [x, c.w(4, 3)], equation="ncl,cd->nld")
+    scores = c.op("Softmax", [c.op("Einsum", [q, q], equation="nld,nmd->nlm")], axis=-1)
+    return c.op("Einsum", [scores, q], equation="nlm,nmd->nld")
 
 
 def _build(fn, opset=17):
@@ -145,6 +156,22 @@ CASES = {
     "softsign": _unary("Softsign"),
     "gelu": _unary("Gelu", opset=20),
     "gelu_tanh": _unary("Gelu", opset=20, approximate="tanh"),
+    "mish": _unary("Mish", opset=18),
+    "swish": _unary("Swish", opset=24, alpha=0.8),
+    "celu": _unary("Celu", alpha=0.6),
+    "thresholded_relu": _unary("ThresholdedRelu", alpha=0.3),
+    "shrink": _unary("Shrink", bias=0.2, lambd=0.4),
+    "sin": _unary("Sin"),
+    "cos": _unary("Cos"),
+    "tan": _unary("Tan", pre="bounded"),
+    "asin": _unary("Asin", pre="bounded"),
+    "acos": _unary("Acos", pre="bounded"),
+    "atan": _unary("Atan", pre="scaled"),
+    "sinh": _unary("Sinh"),
+    "cosh": _unary("Cosh"),
+    "asinh": _unary("Asinh", pre="scaled"),
+    "acosh": _unary("Acosh", pre="above_one"),
+    "atanh": _unary("Atanh", pre="bounded"),
     "identity_dropout_cast": _build(lambda c, x: c.op("Cast", [c.op("Dropout", [c.op("Identity", [x])])],
                                                       to=TensorProto.FLOAT)),
     # normalisation
@@ -154,6 +181,8 @@ CASES = {
                                            epsilon=1e-3)),
     "layer_norm": _build(lambda c, x: c.op("LayerNormalization", [c.op("Transpose", [x], perm=[0, 2, 1]), c.w(4),
                                                                   c.w(4)], axis=-1)),
+    "instance_norm": _build(lambda c, x: c.op("InstanceNormalization", [_conv(c, x, pads=[1, 1]), c.w(5), c.w(5)],
+                                              epsilon=1e-3)),
     # moving data
     "reshape_flatten": _build(lambda c, x: c.op("Flatten", [c.op("Reshape", [x, c.ints([0, 2, -1])])])),
     "squeeze_unsqueeze": _build(lambda c, x: c.op("Squeeze", [c.op("Unsqueeze", [x, c.ints([1, 3])]),
@@ -169,6 +198,32 @@ CASES = {
     "reduce_mean_input": _build(lambda c, x: c.op("ReduceMean", [x, c.ints([-1])]), opset=18),
     "reduce_max": _build(lambda c, x: c.op("ReduceMax", [x], axes=[2], keepdims=0)),
     "reduce_min": _build(lambda c, x: c.op("ReduceMin", [x, c.ints([1])]), opset=18),
+    "reduce_l1": _build(lambda c, x: c.op("ReduceL1", [x], axes=[2], keepdims=0)),
+    "reduce_l2": _build(lambda c, x: c.op("ReduceL2", [x, c.ints([1])]), opset=18),
+    "reduce_sum_square": _build(lambda c, x: c.op("ReduceSumSquare", [x], axes=[1, 2])),
+    "reduce_log_sum_exp": _build(lambda c, x: c.op("ReduceLogSumExp", [x], axes=[2])),
+    "cumsum": _build(lambda c, x: c.op("CumSum", [x, c.const(np.int64(2))])),
+    "cumsum_exclusive_reverse": _build(lambda c, x: c.op("CumSum", [x, c.const(np.int32(-1))], exclusive=1,
+                                                         reverse=1)),
+    "top_k": _build(lambda c, x: c.op("TopK", [x, c.ints([3])], outputs=2, axis=2)[0]),
+    "einsum_attention": _build(lambda c, x: _attention(c, x)),
+    "einsum_ellipsis_sum": _build(lambda c, x: c.op("Einsum", [x, c.w(3, 4)], equation="...cl,dc->...d")),
+    # selections (every output entry a copy of one input entry, or a fill)
+    "gather_repeated_negative": _build(lambda c, x: c.op("Gather", [x, c.ints([[0, 3, 3], [11, -1, 5]])], axis=2)),
+    "gather_scalar_channel": _build(lambda c, x: c.op("Gather", [x, c.const(np.int64(2))], axis=1)),
+    "gather_nd_length_first": _build(lambda c, x: c.op("Transpose", [c.op("GatherND", [
+        c.op("Transpose", [x], perm=[2, 0, 1]), c.ints([[4], [0], [4], [11]])])], perm=[1, 2, 0])),
+    "slice_reverse_complement": _build(lambda c, x: c.op("Slice", [x, c.ints([-1, -1]), c.ints([-2 ** 63, -2 ** 63]),
+                                                                   c.ints([1, 2]), c.ints([-1, -1])])),
+    "slice_strided": _build(lambda c, x: c.op("Slice", [x, c.ints([1]), c.ints([12]), c.ints([2]), c.ints([3])])),
+    "pad_reflect": _build(lambda c, x: c.op("Pad", [x, c.ints([0, 0, 3, 0, 0, 2])], mode="reflect")),
+    "pad_edge": _build(lambda c, x: c.op("Pad", [x, c.ints([0, 1, 2, 0, 0, 4])], mode="edge")),
+    "pad_wrap": _build(lambda c, x: c.op("Pad", [x, c.ints([0, 0, 5, 0, 0, 3])], mode="wrap"), opset=19),
+    "tile": _build(lambda c, x: c.op("Tile", [x, c.ints([1, 2, 3])])),
+    "resize_nearest": _build(lambda c, x: c.op("Resize", [x, "", c.const(np.float32([1, 1, 2.5]))],
+                                               mode="nearest"), opset=18),
+    "trilu": _build(lambda c, x: c.op("Trilu", [x, c.const(np.int64(1))], upper=1)),
+    "center_crop_pad": _build(lambda c, x: c.op("CenterCropPad", [x, c.ints([6, 9])], axes=[1, 2]), opset=18),
     "shape_gather_chain": _build(lambda c, x: c.op("Reshape", [x, c.op("Concat", [
         c.op("Unsqueeze", [c.op("Gather", [c.op("Shape", [x]), c.const(np.int64(0))], axis=0), c.ints([0])]),
         c.ints([-1])], axis=0)])),

@@ -61,10 +61,10 @@ def test_standalone_graph_computes_every_gather_kind_in_the_graph(tmp_path, name
     else:
         torch = pytest.importorskip("torch")
         from converters import torch_to_onnx
-        from test_fast_ism import _architectures
+        from architectures import architectures
 
         torch.manual_seed(3)
-        module = _architectures()[name].eval()
+        module = architectures()[name].eval()
         torch_to_onnx(module, torch.zeros(2, 4, 40), tmp_path / "model.onnx")
         model = onnxism.load(tmp_path / "model.onnx")
     seqs = random_onehot(2, 40, seed=9, n_fraction=0.05)

@@ -19,6 +19,8 @@ from onnxism.gradients import build_gradient_model, seed_name
 from onnxism.runtime.sessions import make_session
 from gradient_cases import CASES, LENGTH, Case, to_float64
 
+from architectures import ARCHITECTURES, KERAS_MODERN, LENGTH as ARCHITECTURE_LENGTH, MODERN, export_architecture, \
+    keras_modern
 from conftest import SMALL_ZOO
 
 STEP = 1e-6
@@ -96,9 +98,54 @@ def test_op_gradient_matches_finite_differences(name):
 def test_an_op_without_a_rule_is_named():
     c = Case(opset=17)
     x = c.ncl()
-    proto = c.model(c.op("CumSum", [x, c.const(np.int64(2))]))
-    with pytest.raises(UnsupportedGraphError, match="no gradient rule for CumSum"):
+    proto = c.model(c.op("LpNormalization", [x], axis=1))
+    with pytest.raises(UnsupportedGraphError, match="no gradient rule for LpNormalization"):
         build_gradient_model(onnxism.load(proto), ["y"], LENGTH)
+
+
+@pytest.mark.parametrize("build, why", [
+    (lambda c, x: c.op("Resize", [x, "", c.const(np.float32([1, 1, 2]))], mode="linear"), "not copies"),
+    (lambda c, x: c.op("Resize", [x, "", c.const(np.float32([1, 1.75, 1]))], mode="linear",
+                       coordinate_transformation_mode="align_corners"), "not copies"),
+    (lambda c, x: c.op("Slice", [x, c.ints([-1]), c.ints([-2 ** 63]), c.ints([0]), c.ints([-1])]),
+     "rows of the batch mix"),
+    (lambda c, x: c.op("Gather", [x, c.ints([0, 0])], axis=0), "no one axis"),
+    (lambda c, x: c.op("Gather", [x, c.op("ArgMax", [x], axis=1)], axis=2), "not constants"),
+    (lambda c, x: c.op("Einsum", [x, c.w(1, 4, LENGTH)], equation="ncl,ncl->nl"), "index 'n' is broadcast"),
+])
+def test_what_is_no_selection_or_contraction_is_refused(build, why):
+    """A linear Resize mixes entries (along the channels the midpoints of labels 12 apart are whole numbers, so
+    only the second, shuffled run tells); reversing the batch mixes rows; a Gather of fixed rows leaves no batch
+    axis; indices computed from the sequence change with it; an Einsum index of the batch on one operand and size
+    1 on another broadcasts."""
+    c = Case(opset=18)
+    proto = c.model(build(c, c.ncl()))
+    with pytest.raises(UnsupportedGraphError, match=why):
+        build_gradient_model(onnxism.load(proto), ["y"], LENGTH)
+
+
+def test_selections_of_a_model_with_a_fixed_batch_map_the_whole_tensor():
+    """With a fixed batch the rows cannot be told apart by probing two batch sizes, so the map spans the whole
+    tensor: a reverse complement, reflect padding and a Gather with repeats, against finite differences (a
+    constant of the batch's size, one scale per row, keeps loading from freeing the batch)."""
+    c = Case(opset=18)
+    x = c.ncl()
+    flipped = c.op("Slice", [x, c.ints([-1, -1]), c.ints([-2 ** 63, -2 ** 63]), c.ints([1, 2]), c.ints([-1, -1])])
+    padded = c.op("Pad", [c.op("Mul", [flipped, x]), c.ints([0, 0, 2, 0, 0, 3])], mode="reflect")
+    proto = c.model(c.op("Mul", [c.op("Gather", [padded, c.ints([0, 4, 4, 16])], axis=2), c.w(2, 1, 1)]))
+    proto.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 2
+    model = onnxism.load(proto)
+    assert model.fixed_batch == 2
+    graph = build_gradient_model(model, ["y"], LENGTH)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, LENGTH, 4))
+    seeds = rng.standard_normal((2,) + model.output_shapes(LENGTH)["y"])
+    evaluator = ReferenceEvaluator(to_float64(proto))
+    expected = _finite_differences(lambda v: np.concatenate([evaluator.run(None, {"x": v[k:k + 2]})[0]
+                                                             for k in range(0, len(v), 2)]), STEP, x, seeds)
+    session = make_session(graph.SerializeToString(), "cpu")
+    got = session.run(["gradient"], {"x": x.astype(np.float32), seed_name("y"): seeds.astype(np.float32)})[0]
+    np.testing.assert_allclose(got, expected, atol=2e-4 * max(1.0, np.abs(expected).max()), rtol=0)
 
 
 def test_an_op_off_the_sequence_path_needs_no_rule():
@@ -159,6 +206,29 @@ def _check_against_framework(path, module, framework, x, seed_count, seed):
         got = np.swapaxes(got, 2, 3)
     expected = _framework_gradient(framework, module, x, seeds, outputs)
     np.testing.assert_allclose(got, expected, atol=1e-5 * max(1.0, np.abs(expected).max()), rtol=0)
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES + MODERN)
+def test_architecture_gradient_matches_torch(name, tmp_path):
+    """The fast-ISM architecture suite (flips, strided and padded slices, upsampling, gathers) and newer layers
+    (attention through Gathers or Einsums, group and instance normalisation, CumSum, TopK, L2 normalisation,
+    Mish, Softplus's threshold) against torch autograd."""
+    path, module = export_architecture(name, tmp_path)
+    x = np.random.default_rng(5).random((3, ARCHITECTURE_LENGTH, 4)).astype(np.float32)
+    _check_against_framework(path, module, "torch", x, seed_count=2, seed=5)
+
+
+@pytest.mark.parametrize("name", KERAS_MODERN)
+def test_keras_layer_gradient_matches_tensorflow(name, tmp_path):
+    """Multi-head attention (Einsums), GroupNormalization, UpSampling1D / Cropping1D / ZeroPadding1D and a
+    reverse-complement average (tf2onnx's ReverseSequence, its lengths from shapes), all after Keras's GELU."""
+    from converters import keras_to_onnx
+
+    module = keras_modern(name)
+    path = tmp_path / f"{name}.onnx"
+    keras_to_onnx(module, path)
+    x = np.random.default_rng(6).random((3, ARCHITECTURE_LENGTH, 4)).astype(np.float32)
+    _check_against_framework(path, module, "keras", x, seed_count=2, seed=6)
 
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])

@@ -69,6 +69,21 @@ def test_dilated_same_conv_from_legacy_torch_export_is_repaired(tmp_path):
     np.testing.assert_allclose(next(iter(got.values())), expected, rtol=1e-5, atol=1e-5)
 
 
+def test_erfc_from_tf2onnx_is_rewritten_as_one_minus_erf():
+    """tf2onnx writes Keras 3's exact GELU with Erfc, an op no ONNX opset has (onnxruntime refuses the model)."""
+    import math
+
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("Erfc", ["x"], ["y"], name="gelu/Erfc")]
+    graph = helper.make_graph(nodes, "erfc", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6, 4])])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    seqs = random_onehot(2, 6)
+    got = onnxism.predict(proto, seqs)["y"]
+    np.testing.assert_allclose(got, np.vectorize(math.erfc)(seqs), rtol=0, atol=1e-6)
+
+
 def test_fixed_batch_model_runs_in_batches_of_its_size():
     model = onnxism.load(conv_model(batch=2, baked_batch=True))
     assert model.fixed_batch == 2 and model.exported_batch is None

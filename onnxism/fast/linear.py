@@ -40,26 +40,29 @@ class MeanHead:
     scale: float
 
 
-def _consumers(graph):
+def _consumers(nodes):
     used = {}
-    for node in graph.node:
+    for node in nodes:
         for name in node.input:
             used.setdefault(name, []).append(node)
     return used
 
 
-def _keys(graph):
-    return {id(node): node.name or f"node{index}" for index, node in enumerate(graph.node)}
+def _keys(nodes):
+    """{id(node): the analysis's key} for ``nodes``, a list that holds the node objects: a protobuf repeated
+    field makes a new Python object for an element each time it is read, so ids of its elements do not last."""
+    return {id(node): node.name or f"node{index}" for index, node in enumerate(nodes)}
 
 
 def find_heads(graph, analysis, shapes, constants, dense=True):
     """{node key: DenseHead or MeanHead} for the linear global layers of ``graph`` (DenseHeads only if ``dense``:
     they need an executor that batches by window start)."""
     windows, modes = analysis.windows, analysis.modes
-    consumers, keys = _consumers(graph), _keys(graph)
+    nodes = list(graph.node)
+    consumers, keys = _consumers(nodes), _keys(nodes)
     outputs = {value.name for value in graph.output}
     heads = {}
-    for node in graph.node:
+    for node in nodes:
         key = keys[id(node)]
         if modes.get(key) != "full" or not node.input or node.input[0] not in windows:
             continue

@@ -95,6 +95,12 @@ def probed_rewrites(proto, shapes, uniform):
                               functools.partial(_dense_per_position, shapes=shapes)) + REWRITES)
 
 
+def whole_reverse_sequences(proto, shapes, uniform):
+    """Only the ReverseSequence rewrite of ``probed_rewrites`` (the gradient graph's selections need constant
+    parameters, and tf2onnx computes the lengths from shapes)."""
+    return _rewritten(proto, (functools.partial(_full_reverse_sequence, shapes=shapes, uniform=uniform),))
+
+
 def _rewritten(proto, rewrites):
     index = _Index(proto.graph)
     if not any(rewrite(node, index) is not None for rewrite in rewrites for node in proto.graph.node):

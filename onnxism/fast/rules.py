@@ -28,8 +28,12 @@ UNARY_POINTWISE = {
     "Relu", "Sigmoid", "Tanh", "Softplus", "Softsign", "Exp", "Log", "Elu", "Selu", "LeakyRelu", "Gelu", "Erf",
     "Abs", "Neg", "Sqrt", "Reciprocal", "Identity", "Dropout", "Cast", "Clip", "HardSigmoid", "HardSwish",
     "Mish", "Sin", "Cos", "Floor", "Ceil", "Round", "Sign", "ThresholdedRelu", "Celu", "Swish",
+    "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Shrink",
+    "Not", "IsNaN", "IsInf", "BitwiseNot",
 }
-ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "PRelu", "Where", "BitShift"}
+ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "PRelu", "Where", "BitShift", "Mod",
+               "Greater", "Less", "Equal", "GreaterOrEqual", "LessOrEqual", "And", "Or", "Xor",
+               "BitwiseAnd", "BitwiseOr", "BitwiseXor"}
 REDUCTIONS = {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
               "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin"}
 
@@ -567,6 +571,10 @@ def _slice_rule(node, axis, shapes, constants):
     starts, ends = constants[names[1]].tolist(), constants[names[2]].tolist()
     axes = [int(a) % rank for a in constants[names[3]].tolist()] if names[3] else list(range(len(starts)))
     steps = constants[names[4]].tolist() if names[4] else [1] * len(starts)
+    whole = [i for i in range(len(axes)) if starts[i] == 0 and ends[i] >= 2 ** 31 - 1 and steps[i] == 1]
+    if whole:  # tf2onnx's crop slices every axis, the batch from 0 to the end: no slice there
+        starts, ends, axes, steps = ([values[i] for i in range(len(axes)) if i not in whole]
+                                     for values in (starts, ends, axes, steps))
     if 0 in axes:
         return None  # slices the batch: the rows are substitutions, not the model's batch
     if axis not in axes:

@@ -18,9 +18,11 @@ _NP_TO_ONNX = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): Te
 class GradientContext:
     """Emits backward nodes into ``nodes``/``initializers`` beside a forward graph it never edits."""
 
-    def __init__(self, graph, shapes, active, dtype, seed_count, batch_count):
+    def __init__(self, graph, shapes, active, dtype, seed_count, batch_count, *, opset=17, shapes_at_two=None):
         self.graph = graph
         self.shapes = shapes
+        self.opset = opset
+        self._shapes_at_two = shapes_at_two  # () -> shapes at batch 2 (probed on demand); None: a fixed batch
         self.active = active
         self.dtype = np.dtype(dtype)
         self.onnx_dtype = _NP_TO_ONNX[self.dtype]
@@ -85,6 +87,19 @@ class GradientContext:
 
     def rank(self, name):
         return len(self.shape(name))
+
+    def batch_axis(self, name):
+        """The axis of forward tensor ``name`` that holds the batch (found by comparing shapes at batch 1 and 2),
+        None for a model with a fixed batch (the whole tensor is one row), -1 where no single axis does."""
+        if self._shapes_at_two is None:
+            return None
+        if not isinstance(self._shapes_at_two, dict):
+            self._shapes_at_two = self._shapes_at_two()
+        one, two = self.shapes.get(name), self._shapes_at_two.get(name)
+        if one is None or two is None or len(one) != len(two):
+            return -1
+        changed = [axis for axis, (a, b) in enumerate(zip(one, two)) if a != b]
+        return changed[0] if len(changed) == 1 and (one[changed[0]], two[changed[0]]) == (1, 2) else -1
 
     def refuse(self, node, why):
         raise UnsupportedGraphError(

@@ -16,7 +16,8 @@ import onnx
 from onnx import helper
 
 from ..errors import UnsupportedGraphError
-from ..fast.probe import probe_shapes
+from ..fast.normalise import whole_reverse_sequences
+from ..fast.probe import probe_graph, probe_shapes
 from ..model.reading import default_opset
 from .context import GradientContext
 from .rules import RULES, carries_derivative
@@ -37,8 +38,16 @@ def build_gradient_model(model, outputs, length, *, standalone=True):
 
     Raises UnsupportedGraphError naming the first node on the sequence path without a gradient rule.
     """
+    x = model.input_name
+    batch = model.fixed_batch or 1
+    input_shape = (batch, length, 4) if model.layout == "NLC" else (batch, 4, length)
+    extras = {extra.name: (extra.shape_at(length), extra.dtype) for extra in model.extra_inputs}
+    source = model.proto
+    if any(node.op_type == "ReverseSequence" for node in source.graph.node):  # tf2onnx's flip: a reversed Slice
+        shapes, _, uniform, _ = probe_graph(source, x, input_shape, dtype=model.input_dtype, extras=extras)
+        source = whole_reverse_sequences(source, shapes, uniform)
     proto = onnx.ModelProto()
-    proto.CopyFrom(model.proto)
+    proto.CopyFrom(source)
     opset = default_opset(proto)
     if opset < _MIN_OPSET:
         raise UnsupportedGraphError(
@@ -49,17 +58,18 @@ def build_gradient_model(model, outputs, length, *, standalone=True):
             if entry.domain in ("", "ai.onnx"):
                 entry.version = _SCATTER_OPSET
     graph = proto.graph
-    x = model.input_name
-    batch = model.fixed_batch or 1
-    input_shape = (batch, length, 4) if model.layout == "NLC" else (batch, 4, length)
-    extras = {extra.name: (extra.shape_at(length), extra.dtype) for extra in model.extra_inputs}
-    shapes = probe_shapes(model.proto, x, input_shape, dtype=model.input_dtype, extras=extras)
+    shapes = probe_shapes(source, x, input_shape, dtype=model.input_dtype, extras=extras)
     dtype = np.dtype(model.input_dtype)
     active = _on_sequence_path(graph, x)
     missing = [name for name in outputs if name not in active]
 
     seeds = [seed_name(name) for name in outputs]
-    ctx = GradientContext(graph, shapes, active, dtype, *_counts(graph, seeds[0], x))
+
+    def shapes_at_two():  # only selections (selection.py) need to know where the batch is
+        return probe_shapes(source, x, (2,) + tuple(input_shape[1:]), dtype=model.input_dtype, extras=extras)
+
+    ctx = GradientContext(graph, shapes, active, dtype, *_counts(graph, seeds[0], x),
+                          opset=max(opset, _SCATTER_OPSET), shapes_at_two=None if model.fixed_batch else shapes_at_two)
     cotangents = {}
     for name, seed in zip(outputs, seeds):
         if name in missing:

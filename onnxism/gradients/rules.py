@@ -12,6 +12,7 @@ import numpy as np
 from onnx import TensorProto, helper
 
 from .context import attr
+from .selection import SELECTION_OPS, selection_vjp
 
 RULES = {}
 
@@ -105,6 +106,75 @@ RULES["Erf"] = _unary(lambda ctx, node, g, x, y: _times(ctx, g, ctx.op("Mul", [
     ctx.scalar(2.0 / math.sqrt(math.pi)), ctx.op("Exp", [ctx.op("Neg", [ctx.op("Mul", [x, x])])])])))
 RULES["Softsign"] = _unary(lambda ctx, node, g, x, y: ctx.op("Div", [g, ctx.op("Mul", [
     *(2 * [ctx.op("Add", [ctx.scalar(1.0), ctx.op("Abs", [x])])])])]))
+RULES["Sin"] = _unary(lambda ctx, node, g, x, y: _times(ctx, g, ctx.op("Cos", [x])))
+RULES["Cos"] = _unary(lambda ctx, node, g, x, y: ctx.op("Neg", [_times(ctx, g, ctx.op("Sin", [x]))]))
+RULES["Tan"] = _unary(lambda ctx, node, g, x, y: _times(ctx, g, ctx.op("Add", [ctx.scalar(1.0), ctx.op("Mul", [y, y])])))
+RULES["Sinh"] = _unary(lambda ctx, node, g, x, y: _times(ctx, g, ctx.op("Cosh", [x])))
+RULES["Cosh"] = _unary(lambda ctx, node, g, x, y: _times(ctx, g, ctx.op("Sinh", [x])))
+RULES["Atan"] = _unary(lambda ctx, node, g, x, y: ctx.op("Div", [g, _one_plus(ctx, ctx.op("Mul", [x, x]))]))
+RULES["Asinh"] = _unary(lambda ctx, node, g, x, y: ctx.op("Div", [g, ctx.op("Sqrt", [
+    _one_plus(ctx, ctx.op("Mul", [x, x]))])]))
+RULES["Asin"] = _unary(lambda ctx, node, g, x, y: ctx.op("Div", [g, ctx.op("Sqrt", [_one_minus_square(ctx, x)])]))
+RULES["Acos"] = _unary(lambda ctx, node, g, x, y: ctx.op("Neg", [ctx.op("Div", [g, ctx.op("Sqrt", [
+    _one_minus_square(ctx, x)])])]))
+RULES["Atanh"] = _unary(lambda ctx, node, g, x, y: ctx.op("Div", [g, _one_minus_square(ctx, x)]))
+RULES["Acosh"] = _unary(lambda ctx, node, g, x, y: ctx.op("Div", [g, ctx.op("Sqrt", [
+    ctx.op("Sub", [ctx.op("Mul", [x, x]), ctx.scalar(1.0)])])]))
+
+
+def _one_plus(ctx, value):
+    return ctx.op("Add", [ctx.scalar(1.0), value])
+
+
+def _one_minus_square(ctx, x):
+    return ctx.op("Sub", [ctx.scalar(1.0), ctx.op("Mul", [x, x])])
+
+
+@rule("Mish")
+def _mish(ctx, node, gouts):
+    """y = x tanh(softplus(x)): dy/dx = tanh(sp) + x (1 - tanh(sp)^2) sigmoid(x)."""
+    x, g = node.input[0], gouts[0]
+    if g is None or not ctx.needs(x):
+        return {}
+    t = ctx.op("Tanh", [ctx.op("Softplus", [x])])
+    slope = ctx.op("Mul", [ctx.op("Mul", [x, ctx.op("Sub", [ctx.scalar(1.0), ctx.op("Mul", [t, t])])]),
+                           ctx.op("Sigmoid", [x])])
+    return {0: _times(ctx, g, ctx.op("Add", [t, slope]))}
+
+
+@rule("Swish")
+def _swish(ctx, node, gouts):
+    """y = x sigmoid(alpha x): dy/dx = s + alpha x s (1 - s)."""
+    x, g = node.input[0], gouts[0]
+    if g is None or not ctx.needs(x):
+        return {}
+    alpha = ctx.scalar(attr(node, "alpha", 1.0))
+    s = ctx.op("Sigmoid", [ctx.op("Mul", [x, alpha])])
+    slope = ctx.op("Mul", [ctx.op("Mul", [alpha, x]), ctx.op("Mul", [s, ctx.op("Sub", [ctx.scalar(1.0), s])])])
+    return {0: _times(ctx, g, ctx.op("Add", [s, slope]))}
+
+
+@rule("Celu")
+def _celu(ctx, node, gouts):
+    x, g = node.input[0], gouts[0]
+    if g is None or not ctx.needs(x):
+        return {}
+    alpha = attr(node, "alpha", 1.0)
+    below = ctx.op("Exp", [ctx.op("Mul", [x, ctx.scalar(1.0 / alpha)])])
+    return {0: _times(ctx, g, _where_positive(ctx, x, ctx.scalar(1.0), below))}
+
+
+@rule("ThresholdedRelu", "Shrink")
+def _thresholded(ctx, node, gouts):
+    """Slope 1 where the output follows x (x > alpha; |x| > lambd), 0 elsewhere."""
+    x, g = node.input[0], gouts[0]
+    if g is None or not ctx.needs(x):
+        return {}
+    if node.op_type == "ThresholdedRelu":
+        passes = ctx.op("Greater", [x, ctx.scalar(attr(node, "alpha", 1.0))])
+    else:
+        passes = ctx.op("Greater", [ctx.op("Abs", [x]), ctx.scalar(attr(node, "lambd", 0.5))])
+    return {0: _times(ctx, g, ctx.cast_mask(passes))}
 
 
 def _where_positive(ctx, x, inside, outside):
@@ -322,23 +392,40 @@ def _layer_norm(ctx, node, gouts):
         ctx.refuse(node, "its scale or bias depends on the sequence")
     if g is None or not ctx.needs(x):
         return {}
+    rank = ctx.rank(x)
+    axes = list(range(_norm(attr(node, "axis", -1), rank), rank))
+    return {0: _normalised(ctx, x, ctx.op("Mul", [g, scale]), axes, attr(node, "epsilon", 1e-5))}
+
+
+@rule("InstanceNormalization")
+def _instance_norm(ctx, node, gouts):
+    """Normalised over the spatial axes per sample and channel (torch's GroupNorm is exported through it)."""
+    x, scale, g = node.input[0], node.input[1], gouts[0]
+    if any(ctx.needs(name) for name in node.input[1:]):
+        ctx.refuse(node, "its scale or bias depends on the sequence")
+    if g is None or not ctx.needs(x):
+        return {}
+    rank = ctx.rank(x)
+    per_channel = ctx.op("Reshape", [scale, ctx.ints([-1] + [1] * (rank - 2))])
+    return {0: _normalised(ctx, x, ctx.op("Mul", [g, per_channel]), list(range(2, rank)),
+                           attr(node, "epsilon", 1e-5))}
+
+
+def _normalised(ctx, x, gh, axes, epsilon):
+    """The cotangent of x through (x - mean) / sqrt(var + epsilon) over ``axes``, given that of the normalised
+    tensor ``gh`` (the output's cotangent times the scale)."""
     shape = ctx.shape(x)
-    rank = len(shape)
-    first = _norm(attr(node, "axis", -1), rank)
-    axes = list(range(first, rank))
-    count = int(np.prod([shape[a] for a in axes]))
-    inv = ctx.scalar(1.0 / count)
+    inv = ctx.scalar(1.0 / int(np.prod([shape[a] for a in axes])))
     mean = ctx.op("Mul", [ctx.reduce_sum(x, axes), inv])
     centred = ctx.op("Sub", [x, mean])
     var = ctx.op("Mul", [ctx.reduce_sum(ctx.op("Mul", [centred, centred]), axes), inv])
-    rstd = ctx.op("Reciprocal", [ctx.op("Sqrt", [ctx.op("Add", [var, ctx.scalar(attr(node, "epsilon", 1e-5))])])])
+    rstd = ctx.op("Reciprocal", [ctx.op("Sqrt", [ctx.op("Add", [var, ctx.scalar(epsilon)])])])
     xhat = ctx.op("Mul", [centred, rstd])
-    gh = ctx.op("Mul", [g, scale])
     shifted = [a + 1 for a in axes]
     m1 = ctx.op("Mul", [ctx.reduce_sum(gh, shifted), inv])
     m2 = ctx.op("Mul", [ctx.reduce_sum(ctx.op("Mul", [gh, xhat]), shifted), inv])
     inner = ctx.op("Sub", [ctx.op("Sub", [gh, m1]), ctx.op("Mul", [xhat, m2])])
-    return {0: ctx.op("Mul", [inner, rstd])}
+    return ctx.op("Mul", [inner, rstd])
 
 
 @rule("Softmax", "LogSoftmax")
@@ -573,7 +660,8 @@ def _reduce_axes(ctx, node, rank):
     return sorted(_norm(a, rank) for a in axes)
 
 
-@rule("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "GlobalAveragePool", "GlobalMaxPool")
+@rule("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "GlobalAveragePool", "GlobalMaxPool", "ReduceL1",
+      "ReduceL2", "ReduceSumSquare", "ReduceLogSumExp")
 def _reduce(ctx, node, gouts):
     x, y, g = node.input[0], node.output[0], gouts[0]
     if g is None or not ctx.needs(x):
@@ -584,7 +672,9 @@ def _reduce(ctx, node, gouts):
         axes, keepdims = list(range(2, rank)), 1
     else:
         axes, keepdims = _reduce_axes(ctx, node, rank), attr(node, "keepdims", 1)
-        if axes is None:
+        if axes is None:  # noop_with_empty_axes: the identity, where the op is no more than a reduction
+            if node.op_type not in ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin"):
+                ctx.refuse(node, "noop_with_empty_axes is not supported for it")
             return {0: g}
     if 0 in axes:
         ctx.refuse(node, "it reduces over the batch axis")
@@ -594,7 +684,17 @@ def _reduce(ctx, node, gouts):
         if node.op_type != "ReduceSum":
             kept = ctx.op("Mul", [kept, ctx.scalar(1.0 / np.prod([shape[a] for a in axes]))])
         return {0: ctx.expand_like(kept, x)}
+    if node.op_type == "ReduceL1":
+        return {0: ctx.op("Mul", [kept, ctx.op("Sign", [x])])}
+    if node.op_type == "ReduceSumSquare":
+        return {0: ctx.op("Mul", [kept, ctx.op("Mul", [x, ctx.scalar(2.0)])])}
     y_kept = y if keepdims else ctx.op("Unsqueeze", [y, ctx.ints(axes)])
+    if node.op_type == "ReduceLogSumExp":
+        return {0: ctx.op("Mul", [kept, ctx.op("Exp", [ctx.op("Sub", [x, y_kept])])])}
+    if node.op_type == "ReduceL2":  # x / |x|, and 0 where the norm is 0 (as torch's norm has it)
+        zero = ctx.op("Equal", [y_kept, ctx.scalar(0.0)])
+        ratio = ctx.op("Where", [zero, ctx.scalar(0.0), ctx.op("Div", [x, y_kept])])
+        return {0: ctx.op("Mul", [kept, ratio])}
     hits = ctx.cast_mask(ctx.op("Equal", [x, y_kept]))
     share = ctx.op("Div", [hits, ctx.reduce_sum(hits, axes)])  # ties split evenly, as torch.amax does
     return {0: ctx.op("Mul", [kept, share])}
@@ -670,7 +770,7 @@ def _slice(ctx, node, gouts):
     axes = list(range(len(starts))) if axes is None else axes
     steps = [1] * len(starts) if steps is None else steps
     if any(step != 1 for step in steps):
-        ctx.refuse(node, "strided slices are not supported")
+        return selection_vjp(ctx, node, gouts)  # strided or reversed (a reverse complement)
     pads = [0] * (2 * (rank + 1))
     for start, end, axis in zip(starts, ends, axes):
         axis = _norm(axis, rank)
@@ -691,7 +791,7 @@ def _pad(ctx, node, gouts):
     if g is None or not ctx.needs(x):
         return {}
     if attr(node, "mode", "constant") != "constant":
-        ctx.refuse(node, f"mode {attr(node, 'mode')!r} is not supported (only constant padding)")
+        return selection_vjp(ctx, node, gouts)  # reflect, edge, wrap
     shape = ctx.shape(x)
     rank = len(shape)
     pads = _constant_input(ctx, node, 1, "pads") if len(node.input) > 1 else list(attr(node, "pads"))
@@ -711,3 +811,85 @@ def _pad(ctx, node, gouts):
     if any(refill):
         cropped = ctx.op("Pad", [cropped, ctx.ints(refill)])
     return {0: cropped}
+
+
+# -- scans, selection by value, contractions -------------------------------------------------------------------
+@rule("CumSum")
+def _cumsum(ctx, node, gouts):
+    """The transpose of a running sum is the running sum the other way, with the same exclusiveness."""
+    x, g = node.input[0], gouts[0]
+    if g is None or not ctx.needs(x):
+        return {}
+    axis = _constant_input(ctx, node, 1, "axis")
+    shifted = ctx.const(np.int64(_norm(axis[0], ctx.rank(x)) + 1), "axis")  # a scalar, as CumSum requires
+    return {0: ctx.op("CumSum", [g, shifted], exclusive=attr(node, "exclusive", 0),
+                      reverse=1 - attr(node, "reverse", 0))}
+
+
+@rule("TopK")
+def _top_k(ctx, node, gouts):
+    """The values' cotangent goes back to the entries they were taken from (the Indices output)."""
+    x, g = node.input[0], gouts[0]
+    if g is None or not ctx.needs(x):
+        return {}
+    if len(node.output) < 2 or not node.output[1]:
+        ctx.refuse(node, "its indices output is missing")
+    axis = _norm(attr(node, "axis", -1), ctx.rank(x)) + 1
+    where = ctx.op("Expand", [ctx.op("Unsqueeze", [node.output[1], ctx.ints([0])]), ctx.op("Shape", [g])])
+    return {0: ctx.op("ScatterElements", [ctx.zeros_like(x), where, g], axis=axis)}
+
+
+@rule("Einsum")
+def _einsum(ctx, node, gouts):
+    """Each operand's cotangent is the einsum of the output's cotangent with the other operands, onto the
+    operand's letters; letters only that operand sums over are broadcast back."""
+    g = gouts[0]
+    if g is None:
+        return {}
+    terms, output = _einsum_terms(ctx, node)
+    letters = set("".join(terms) + output)
+    seed = next(c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in letters)
+    grads = {}
+    for index, (x, term) in enumerate(zip(node.input, terms)):
+        if not ctx.needs(x):
+            continue
+        if len(set(term)) != len(term):
+            ctx.refuse(node, "an operand with a repeated index (a diagonal) is not supported")
+        others = [t for k, t in enumerate(terms) if k != index]
+        kept = "".join(c for c in term if c in output or any(c in t for t in others))
+        inputs = [g] + [name for k, name in enumerate(node.input) if k != index]
+        equation = ",".join([seed + output] + others) + "->" + seed + kept
+        part = ctx.op("Einsum", inputs, equation=equation)
+        if kept != term:
+            missing = [k + 1 for k, c in enumerate(term) if c not in kept]
+            part = ctx.expand_like(ctx.op("Unsqueeze", [part, ctx.ints(missing)]), x)
+        grads[index] = part
+    return grads
+
+
+def _einsum_terms(ctx, node):
+    """The operands' subscripts and the output's, '...' spelled out in letters of its own (right-aligned across
+    operands). Refused where an index is broadcast (a size or the batch on one operand, size 1 on another): only
+    an index missing from an operand is summed over in its cotangent."""
+    equation = attr(node, "equation").replace(" ", "")
+    lhs, arrow, output = equation.partition("->")
+    terms = lhs.split(",")
+    if not arrow:
+        counts = {c: lhs.count(c) for c in lhs if c.isalpha()}
+        output = ("..." if "..." in lhs else "") + "".join(sorted(c for c, n in counts.items() if n == 1))
+    spare = iter(c for c in "ZYXWVUTSRQPONMLKJIHGFEDCBA" if c not in equation)
+    widths = [ctx.rank(name) - len(term.replace("...", "")) for name, term in zip(node.input, terms)]
+    ellipsis = "".join(next(spare) for _ in range(max(widths + [0])))
+    spelled = [term.replace("...", ellipsis[len(ellipsis) - width:]) for term, width in zip(terms, widths)]
+    seen = {}
+    for name, term in zip(node.input, spelled):
+        batch = ctx.batch_axis(name) if ctx.needs(name) else None
+        for axis, letter in enumerate(term):
+            size = (ctx.shape(name)[axis], axis == batch)
+            if seen.setdefault(letter, size) != size:
+                ctx.refuse(node, f"index {letter!r} is broadcast between operands")
+    return spelled, output.replace("...", ellipsis)
+
+
+for _op_type in SELECTION_OPS:
+    RULES[_op_type] = selection_vjp

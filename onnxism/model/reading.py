@@ -56,7 +56,30 @@ def repair(proto, *, source="model"):
     for node in proto.graph.node:
         if node.op_type == "Conv":
             _explicit_same_pads(node, proto.graph)
+    if any(node.op_type == "Erfc" and node.domain in ("", "ai.onnx") for node in proto.graph.node):
+        _erfc_as_erf(proto.graph)
     return proto
+
+
+def _erfc_as_erf(graph):
+    """Rewrite tf2onnx's Erfc (Keras 3's exact GELU), which no ONNX opset defines, as 1 - Erf(x); the 1 takes x's
+    declared type, float32 where none is declared (a wrong guess fails loudly when the model is loaded)."""
+    declared = {value.name: value.type.tensor_type.elem_type
+                for value in list(graph.input) + list(graph.value_info) if value.type.tensor_type.elem_type}
+    nodes = []
+    for node in graph.node:
+        if node.op_type != "Erfc" or node.domain not in ("", "ai.onnx"):
+            nodes.append(node)
+            continue
+        stem = node.name or node.output[0]
+        erf, one = f"{stem}__erf", f"{stem}__one"
+        kind = declared.get(node.input[0], onnx.TensorProto.FLOAT)
+        value = onnx.helper.make_tensor(one, kind, [], [1.0])
+        nodes.append(onnx.helper.make_node("Erf", [node.input[0]], [erf], name=erf))
+        nodes.append(onnx.helper.make_node("Constant", [], [one], name=one, value=value))
+        nodes.append(onnx.helper.make_node("Sub", [one, erf], [node.output[0]], name=f"{stem}__erfc"))
+    del graph.node[:]
+    graph.node.extend(nodes)
 
 
 def _explicit_same_pads(node, graph):

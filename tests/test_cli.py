@@ -93,6 +93,36 @@ def test_info_describes_the_model():
     assert "output:   logit  shape (N, 1)" in result.stdout
 
 
+def test_info_methods_says_how_fast_ism_and_tism_run_the_model(tmp_path):
+    """--methods: the example's pooling is computed in full, and TISM runs it; a batch that cannot be freed makes
+    fast ISM fall back; an op without a gradient rule (and without a local rule) is named; a length-agnostic model
+    needs --length."""
+    import onnx
+    from gradient_cases import Case
+
+    result = onnxism_cli("info", MODEL, "--methods")
+    assert result.returncode == 0, result.stderr
+    assert "fast ISM: windowed; computed on the full length: ReduceMax node" in result.stdout
+    assert "TISM:     supported" in result.stdout
+
+    onnx.save(conv_model(batch=2, baked_batch=True), tmp_path / "fixed.onnx")
+    result = onnxism_cli("info", tmp_path / "fixed.onnx", "--methods")
+    assert "fast ISM: falls back to exact naive ISM: the graph has a fixed batch size (2)" in result.stdout
+    assert "TISM:     supported" in result.stdout
+
+    c = Case(opset=17)
+    onnx.save(c.model(c.op("LpNormalization", [c.op("Relu", [c.ncl()])], axis=2)), tmp_path / "lp.onnx")
+    result = onnxism_cli("info", tmp_path / "lp.onnx", "--methods")
+    assert result.returncode == 0, result.stderr
+    assert "without a local rule (exact, slower): LpNormalization node" in result.stdout
+    assert "TISM:     not supported: no gradient rule for LpNormalization" in result.stdout
+
+    onnx.save(conv_model(length="L"), tmp_path / "any_length.onnx")
+    assert_clean_failure(onnxism_cli("info", tmp_path / "any_length.onnx", "--methods"), "give --length")
+    result = onnxism_cli("info", tmp_path / "any_length.onnx", "--methods", "--length", "30")
+    assert "fast ISM: windowed; updated incrementally (linear in a window): ReduceMean node" in result.stdout
+
+
 def _bad_inputs(folder):
     """name -> (argument list for `run`, expected message fragment); files made in ``folder``."""
     folder.mkdir(exist_ok=True)

@@ -1,5 +1,6 @@
 """``onnxism info``: what onnxism detects in a model."""
 
+from ..errors import InputError, UnsupportedGraphError
 from ..model import load
 from ..model.reading import default_opset
 
@@ -9,6 +10,12 @@ def add_parser(verbs):
     parser.add_argument("model", help="ONNX model file")
     parser.add_argument("--input", default=None, help="name of the sequence input (default: detected)")
     parser.add_argument("--layout", default=None, choices=["NLC", "NCL"], help="input layout (default: detected)")
+    parser.add_argument("--methods", action="store_true",
+                        help="also say how fast ISM and TISM run the model: fast ISM's analysis (what it computes "
+                             "on the full length, or why it falls back to naive ISM) and whether every op on the "
+                             "sequence path has a gradient rule (builds both graphs: seconds on large models)")
+    parser.add_argument("--length", type=int, default=None,
+                        help="sequence length for --methods on a model that takes any length")
     parser.set_defaults(handler=handle)
 
 
@@ -29,9 +36,42 @@ def handle(args):
     length = model.length if model.length is not None else None
     if length is None:
         print("outputs:  " + ", ".join(model.output_names) + "  (shapes depend on the length)")
-        return
-    for name, out in model.output_shapes(length).items():
-        print(f"output:   {name}  shape (N{''.join(', ' + str(d) for d in out)})")
+    else:
+        for name, out in model.output_shapes(length).items():
+            print(f"output:   {name}  shape (N{''.join(', ' + str(d) for d in out)})")
+    if args.methods:
+        _methods(model, length if length is not None else args.length)
+
+
+def _methods(model, length):
+    """fast ISM's analysis and TISM's gradient graph at ``length``, each in a line or two."""
+    from ..fast.method import fast_plan, split_notices
+    from ..gradients import build_gradient_model
+
+    if length is None:
+        raise InputError("the model takes any length: give --length for --methods")
+    plan, why = fast_plan(model, length, model.output_names)
+    if plan is None:
+        print(f"fast ISM: falls back to exact naive ISM: {why}")
+    else:
+        by_nature, no_rule = split_notices(plan)
+        heads = [notice for notice in by_nature if notice.split("'")[1] in plan.heads]
+        full = [notice for notice in by_nature if notice not in heads]
+        print("fast ISM: windowed"
+              + (f"; updated incrementally (linear in a window): {_listed(heads)}" if heads else "")
+              + f"; computed on the full length: {_listed(full, 'nothing global')}"
+              + (f"; without a local rule (exact, slower): {_listed(no_rule)}" if no_rule else ""))
+    try:
+        build_gradient_model(model, model.output_names, length)
+        print("TISM:     supported (every op on the sequence path has a gradient rule)")
+    except UnsupportedGraphError as err:
+        print(f"TISM:     not supported: {err}")
+
+
+def _listed(notices, empty=""):
+    if not notices:
+        return empty
+    return ", ".join(notices[:6]) + (f" and {len(notices) - 6} more" if len(notices) > 6 else "")
 
 
 def _batch(model):

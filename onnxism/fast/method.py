@@ -122,6 +122,24 @@ def _batches(group, size):
             yield first, min(first + size, int(end))
 
 
+def fast_plan(model, length, outputs, build=FastPlan):
+    """(plan, None), or (None, why fast ISM cannot analyse ``model`` and falls back to naive ISM)."""
+    if model.fixed_batch is not None:
+        return None, (f"the graph has a fixed batch size ({model.fixed_batch}) that loading could not free; "
+                      "re-export it with a dynamic batch axis")
+    try:
+        return build(model, length, outputs), None
+    except (ValueError, KeyError) as err:
+        return None, str(err)
+
+
+def split_notices(plan):
+    """(nodes computed in full that are global by nature, nodes computed in full for want of a local rule)."""
+    notices = plan.analysis.notices
+    return ([notice for notice in notices if notice.split()[0] in GLOBAL_OPS],
+            [notice for notice in notices if notice.split()[0] not in GLOBAL_OPS])
+
+
 class FastISM(NaiveISM):
     """Scores a chunk of sequences through the window-by-window ISM graph; same contract as NaiveISM.
 
@@ -139,20 +157,17 @@ class FastISM(NaiveISM):
         super().__init__(model, outputs, shapes, window, length=length, device=device, batch_size=batch_size,
                          workers=workers)
         self.fallback = False
-        try:
-            if model.fixed_batch is not None:
-                raise ValueError(f"the graph has a fixed batch size ({model.fixed_batch}) that loading could not free; "
-                                 "re-export it with a dynamic batch axis")
-            self.plan, self.reference, self.ism = _compiled(model, model.sequence_length(length), outputs, device,
-                                                            self.threads)
-        except (ValueError, KeyError) as err:
-            warnings.warn(f"fast ISM cannot analyse {model.source} ({err}); using exact naive ISM",
+        compiled, why = fast_plan(model, model.sequence_length(length), outputs,
+                                  lambda *args: _compiled(*args, device, self.threads))
+        if compiled is None:
+            warnings.warn(f"fast ISM cannot analyse {model.source} ({why}); using exact naive ISM",
                           OnnxismWarning, stacklevel=4)
             self.fallback = True
             return
+        self.plan, self.reference, self.ism = compiled
         if default_batch and parse_device(device)[0] == "cpu":
             self.batch_size = self.plan.batch_size
-        unexpected = [notice for notice in self.plan.analysis.notices if notice.split()[0] not in GLOBAL_OPS]
+        unexpected = split_notices(self.plan)[1]
         if unexpected:
             warnings.warn(
                 f"fast ISM has no local rule for {', '.join(unexpected[:5])}"

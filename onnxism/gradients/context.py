@@ -2,8 +2,9 @@
 
 Convention: a cotangent ("ct") of a forward tensor x of shape (N, *rest) has shape (S, N, *rest), where S is the
 number of seed directions (targets) handled in one backward pass. Forward tensors have no S axis; numpy-style
-broadcasting lines them up with cotangents from the right. Static shapes come from one probe run (at batch 1, or the model's fixed batch), so
-every dimension but the batch is known; the batch and S stay dynamic.
+broadcasting lines them up with cotangents from the right. Static shapes come from one probe run (at batch 1, or
+the model's fixed batch), so every dimension but the batch is known; the batch and S stay dynamic. Where a rule
+must know which axis holds the batch (``batch_axis``), a second probe at batch 2 tells.
 """
 
 import numpy as np

@@ -108,7 +108,7 @@ RULES["Softsign"] = _unary(lambda ctx, node, g, x, y: ctx.op("Div", [g, ctx.op("
     *(2 * [ctx.op("Add", [ctx.scalar(1.0), ctx.op("Abs", [x])])])])]))
 RULES["Sin"] = _unary(lambda ctx, node, g, x, y: _times(ctx, g, ctx.op("Cos", [x])))
 RULES["Cos"] = _unary(lambda ctx, node, g, x, y: ctx.op("Neg", [_times(ctx, g, ctx.op("Sin", [x]))]))
-RULES["Tan"] = _unary(lambda ctx, node, g, x, y: _times(ctx, g, ctx.op("Add", [ctx.scalar(1.0), ctx.op("Mul", [y, y])])))
+RULES["Tan"] = _unary(lambda ctx, node, g, x, y: _times(ctx, g, _one_plus(ctx, ctx.op("Mul", [y, y]))))
 RULES["Sinh"] = _unary(lambda ctx, node, g, x, y: _times(ctx, g, ctx.op("Cosh", [x])))
 RULES["Cosh"] = _unary(lambda ctx, node, g, x, y: _times(ctx, g, ctx.op("Sinh", [x])))
 RULES["Atan"] = _unary(lambda ctx, node, g, x, y: ctx.op("Div", [g, _one_plus(ctx, ctx.op("Mul", [x, x]))]))

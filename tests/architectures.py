@@ -31,10 +31,9 @@ def export_architecture(name, folder, seed=None):
     return path, module
 
 
-def architectures():
-    torch = pytest.importorskip("torch")
+def _net_class():
+    """A module whose forward is ``forward(body, x)`` over a dict of layers."""
     from torch import nn
-    import torch.nn.functional as F
 
     class Net(nn.Module):
         def __init__(self, body, forward):
@@ -44,6 +43,16 @@ def architectures():
 
         def forward(self, x):
             return self._forward(self.body, x)
+
+    return Net
+
+
+def architectures():
+    torch = pytest.importorskip("torch")
+    from torch import nn
+    import torch.nn.functional as F
+
+    Net = _net_class()
 
     conv = nn.Conv1d
     return {
@@ -206,14 +215,7 @@ def modern():
     from torch import nn
     import torch.nn.functional as F
 
-    class Net(nn.Module):
-        def __init__(self, body, forward):
-            super().__init__()
-            self.body = nn.ModuleDict(body)
-            self._forward = forward
-
-        def forward(self, x):
-            return self._forward(self.body, x)
+    Net = _net_class()
 
     conv, length = nn.Conv1d, LENGTH
 

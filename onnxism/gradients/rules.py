@@ -130,51 +130,31 @@ def _one_minus_square(ctx, x):
     return ctx.op("Sub", [ctx.scalar(1.0), ctx.op("Mul", [x, x])])
 
 
-@rule("Mish")
-def _mish(ctx, node, gouts):
-    """y = x tanh(softplus(x)): dy/dx = tanh(sp) + x (1 - tanh(sp)^2) sigmoid(x)."""
-    x, g = node.input[0], gouts[0]
-    if g is None or not ctx.needs(x):
-        return {}
+def _mish_slope(ctx, x):
+    """d/dx of x tanh(softplus(x)): tanh(sp) + x (1 - tanh(sp)^2) sigmoid(x)."""
     t = ctx.op("Tanh", [ctx.op("Softplus", [x])])
-    slope = ctx.op("Mul", [ctx.op("Mul", [x, ctx.op("Sub", [ctx.scalar(1.0), ctx.op("Mul", [t, t])])]),
-                           ctx.op("Sigmoid", [x])])
-    return {0: _times(ctx, g, ctx.op("Add", [t, slope]))}
+    return ctx.op("Add", [t, ctx.op("Mul", [ctx.op("Mul", [x, ctx.op("Sub", [ctx.scalar(1.0), ctx.op(
+        "Mul", [t, t])])]), ctx.op("Sigmoid", [x])])])
 
 
-@rule("Swish")
-def _swish(ctx, node, gouts):
-    """y = x sigmoid(alpha x): dy/dx = s + alpha x s (1 - s)."""
-    x, g = node.input[0], gouts[0]
-    if g is None or not ctx.needs(x):
-        return {}
-    alpha = ctx.scalar(attr(node, "alpha", 1.0))
+def _swish_slope(ctx, x, alpha):
+    """d/dx of x sigmoid(alpha x): s + alpha x s (1 - s)."""
+    alpha = ctx.scalar(alpha)
     s = ctx.op("Sigmoid", [ctx.op("Mul", [x, alpha])])
-    slope = ctx.op("Mul", [ctx.op("Mul", [alpha, x]), ctx.op("Mul", [s, ctx.op("Sub", [ctx.scalar(1.0), s])])])
-    return {0: _times(ctx, g, ctx.op("Add", [s, slope]))}
+    return ctx.op("Add", [s, ctx.op("Mul", [ctx.op("Mul", [alpha, x]), ctx.op(
+        "Mul", [s, ctx.op("Sub", [ctx.scalar(1.0), s])])])])
 
 
-@rule("Celu")
-def _celu(ctx, node, gouts):
-    x, g = node.input[0], gouts[0]
-    if g is None or not ctx.needs(x):
-        return {}
-    alpha = attr(node, "alpha", 1.0)
-    below = ctx.op("Exp", [ctx.op("Mul", [x, ctx.scalar(1.0 / alpha)])])
-    return {0: _times(ctx, g, _where_positive(ctx, x, ctx.scalar(1.0), below))}
+RULES["Mish"] = _unary(lambda ctx, node, g, x, y: _times(ctx, g, _mish_slope(ctx, x)))
+RULES["Swish"] = _unary(lambda ctx, node, g, x, y: _times(ctx, g, _swish_slope(ctx, x, attr(node, "alpha", 1.0))))
+RULES["Celu"] = _unary(lambda ctx, node, g, x, y: _times(ctx, g, _where_positive(
+    ctx, x, ctx.scalar(1.0), ctx.op("Exp", [ctx.op("Mul", [x, ctx.scalar(1.0 / attr(node, "alpha", 1.0))])]))))
 
 
-@rule("ThresholdedRelu", "Shrink")
-def _thresholded(ctx, node, gouts):
-    """Slope 1 where the output follows x (x > alpha; |x| > lambd), 0 elsewhere."""
-    x, g = node.input[0], gouts[0]
-    if g is None or not ctx.needs(x):
-        return {}
-    if node.op_type == "ThresholdedRelu":
-        passes = ctx.op("Greater", [x, ctx.scalar(attr(node, "alpha", 1.0))])
-    else:
-        passes = ctx.op("Greater", [ctx.op("Abs", [x]), ctx.scalar(attr(node, "lambd", 0.5))])
-    return {0: _times(ctx, g, ctx.cast_mask(passes))}
+RULES["ThresholdedRelu"] = _unary(lambda ctx, node, g, x, y: _times(ctx, g, ctx.cast_mask(ctx.op(
+    "Greater", [x, ctx.scalar(attr(node, "alpha", 1.0))]))))  # slope 1 where y = x, 0 elsewhere
+RULES["Shrink"] = _unary(lambda ctx, node, g, x, y: _times(ctx, g, ctx.cast_mask(ctx.op(
+    "Greater", [ctx.op("Abs", [x]), ctx.scalar(attr(node, "lambd", 0.5))]))))
 
 
 def _where_positive(ctx, x, inside, outside):
@@ -385,30 +365,22 @@ def _batch_norm(ctx, node, gouts):
     return {0: ctx.op("Mul", [g, factor])}
 
 
-@rule("LayerNormalization")
-def _layer_norm(ctx, node, gouts):
+@rule("LayerNormalization", "InstanceNormalization")
+def _normalisation(ctx, node, gouts):
+    """LayerNormalization normalises the axes from ``axis`` on, its scale shaped like them; InstanceNormalization
+    the spatial axes per sample and channel, one scale per channel (torch's GroupNorm is exported through it)."""
     x, scale, g = node.input[0], node.input[1], gouts[0]
     if any(ctx.needs(name) for name in node.input[1:]):
         ctx.refuse(node, "its scale or bias depends on the sequence")
     if g is None or not ctx.needs(x):
         return {}
     rank = ctx.rank(x)
-    axes = list(range(_norm(attr(node, "axis", -1), rank), rank))
+    if node.op_type == "LayerNormalization":
+        axes = list(range(_norm(attr(node, "axis", -1), rank), rank))
+    else:
+        axes = list(range(2, rank))
+        scale = ctx.op("Reshape", [scale, ctx.ints([-1] + [1] * (rank - 2))])
     return {0: _normalised(ctx, x, ctx.op("Mul", [g, scale]), axes, attr(node, "epsilon", 1e-5))}
-
-
-@rule("InstanceNormalization")
-def _instance_norm(ctx, node, gouts):
-    """Normalised over the spatial axes per sample and channel (torch's GroupNorm is exported through it)."""
-    x, scale, g = node.input[0], node.input[1], gouts[0]
-    if any(ctx.needs(name) for name in node.input[1:]):
-        ctx.refuse(node, "its scale or bias depends on the sequence")
-    if g is None or not ctx.needs(x):
-        return {}
-    rank = ctx.rank(x)
-    per_channel = ctx.op("Reshape", [scale, ctx.ints([-1] + [1] * (rank - 2))])
-    return {0: _normalised(ctx, x, ctx.op("Mul", [g, per_channel]), list(range(2, rank)),
-                           attr(node, "epsilon", 1e-5))}
 
 
 def _normalised(ctx, x, gh, axes, epsilon):

@@ -223,6 +223,7 @@ CASES = {
     "resize_nearest": _build(lambda c, x: c.op("Resize", [x, "", c.const(np.float32([1, 1, 2.5]))],
                                                mode="nearest"), opset=18),
     "trilu": _build(lambda c, x: c.op("Trilu", [x, c.const(np.int64(1))], upper=1)),
+    "trilu_nothing_kept": _build(lambda c, x: c.op("Add", [x, c.op("Trilu", [x, c.const(np.int64(99))], upper=1)])),
     "center_crop_pad": _build(lambda c, x: c.op("CenterCropPad", [x, c.ints([6, 9])], axes=[1, 2]), opset=18),
     "shape_gather_chain": _build(lambda c, x: c.op("Reshape", [x, c.op("Concat", [
         c.op("Unsqueeze", [c.op("Gather", [c.op("Shape", [x]), c.const(np.int64(0))], axis=0), c.ints([0])]),

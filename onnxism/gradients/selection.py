@@ -13,7 +13,6 @@ independently, which the build-time run checks on two rows.
 """
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
@@ -49,6 +48,8 @@ def selection_vjp(ctx, node, gouts):
         rows = ctx.op("Reshape", [front, ctx.ints([-1, _per_row(out_shape, batch_out)])], stem="selection_rows")
     padded = ctx.op("Pad", [rows, ctx.ints([0, 0, 0, 1])], stem="selection_padded")  # column D_out: zero
     copies = _inverse(sources, _per_row(in_shape, batch_in))
+    if not copies:  # every output entry a fill
+        return {0: ctx.zeros_like(x)}
     summed = ctx.sum([ctx.op("Gather", [padded, ctx.const(level, "selection_index")], axis=1) for level in copies])
     if batch_in is None:
         return {0: ctx.like(summed, x)}

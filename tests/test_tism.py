@@ -130,7 +130,7 @@ def test_cli_run_tism_writes_the_api_result(tmp_path, example_seqs):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--attribution", "centred"], "apply to --method tism only"),
+    (["--attribution", "centred"], "applies to --method tism only"),
     (["--method", "tism", "--target", "a,b"], "--target must be"),
     (["--method", "tism", "--target", "3"], "does not fit output"),
 ])

@@ -6,6 +6,7 @@ import os
 import onnx
 
 from ..errors import InputError
+from .help import DefaultsFormatter
 from ..fast.standalone import build_standalone_fast_model
 from ..gradients import build_gradient_model
 from ..io.npz_writer import check_output_path
@@ -25,7 +26,7 @@ def add_parser(verbs):
             "gradient (S, N, *input shape) and tism (S, N, *input shape), the gradient minus its value at each "
             "position's reference base."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsFormatter,
     )
     parser.add_argument("model", help="ONNX model file")
     parser.add_argument("-o", "--output", required=True, help="output .onnx file")

@@ -6,6 +6,7 @@ PyTorch models are converted from Python (``converters.torch_to_onnx``): they ne
 import argparse
 
 from ..errors import MissingExtraError
+from .help import DefaultsFormatter
 from ..io.npz_writer import check_output_path
 
 
@@ -13,7 +14,7 @@ def add_parser(verbs):
     parser = verbs.add_parser(
         "convert",
         help="convert a Keras model file to ONNX (needs the [keras] extra)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsFormatter,
     )
     parser.add_argument("model", help=".keras or .h5 file, or a SavedModel folder")
     parser.add_argument("-o", "--output", required=True, help="output .onnx file")

@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from ..errors import InputError
+from .help import DefaultsFormatter
 from ..io import NpzWriter
 from ..methods.ism import METHODS, ism_chunks, ism_shapes
 from ..methods.tism import ATTRIBUTIONS, tism_chunks, tism_shapes
@@ -24,11 +25,12 @@ def add_parser(verbs):
         description=(
             "Score every single-base substitution of each sequence and write an .npz archive holding, per model "
             "output NAME, the array NAME (N, W, 4, *output_shape) of f(mutant) - f(reference) (with --method "
-            "tism: its first-order Taylor estimate, or the --attribution asked for), "
-            "reference/NAME (N, *output_shape) with the predictions on the sequences as given, positions (W,) "
+            "tism: its first-order Taylor estimate, or the --attribution asked for; with --target, f is the target "
+            "and the trailing shape is the target's), reference/NAME (N, *output_shape) with the predictions on "
+            "the sequences as given (for ISM with --target: the target, (N, *target_shape)), positions (W,) "
             "and, for FASTA input, ids (N,)."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsFormatter,
     )
     parser.add_argument("model", help="ONNX model file")
     parser.add_argument("seqs", help=".npy one-hot array (N, L, 4) in A, C, G, T order, or FASTA (.fa/.fasta)")
@@ -40,8 +42,8 @@ def add_parser(verbs):
     parser.add_argument("--attribution", default=None, choices=ATTRIBUTIONS,
                         help="with --method tism: what to write from the gradient g")
     parser.add_argument("--target", default=None, metavar="SPEC",
-                        help="with --method tism: all (every output element; the default), sum, mean, or an index "
-                             "such as 5 or 500,0 (one element)")
+                        help="what f is, for every output scored: all (every output element; the default), sum, "
+                             "mean, or an index such as 5 or 500,0 (one element)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:K")
     parser.add_argument("--batch-size", type=int, default=None, help="model rows per call (default: scaled to L)")
     parser.add_argument("--workers", type=int, default=None,
@@ -113,33 +115,35 @@ def handle(args):
     sequences = read_sequences(args.seqs, length=model.length)
     positions = parse_positions(args.positions)
     window = resolve_window(positions, sequences.length)
-    if args.method != "tism" and (args.attribution is not None or args.target is not None):
-        raise InputError("--attribution and --target apply to --method tism only")
+    if args.method != "tism" and args.attribution is not None:
+        raise InputError("--attribution applies to --method tism only")
     if args.method == "tism" and args.workers is not None:
         raise InputError("--workers applies to --method fast and naive only")
     resolve_workers(args.workers, args.device)  # checked before any output is written
     extras = read_extra_inputs(args.extra_input)
     args.attribution = args.attribution or "tism"
+    target = parse_target(args.target or "all")
     if args.method == "tism":
-        target = parse_target(args.target or "all")
         shapes = tism_shapes(model, sequences, targets=target, positions=window, outputs=args.outputs,
                              device=args.device, extra_inputs=extras)
+        references = model.output_shapes(sequences.length, args.device)
     else:
         shapes = ism_shapes(model, sequences, positions=window, outputs=args.outputs, device=args.device,
-                            extra_inputs=extras)
+                            extra_inputs=extras, targets=target)
+        references = {name: shape[3:] for name, shape in shapes.items()}
     _check_names(shapes)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     with NpzWriter(args.output, force=args.force) as archive:
         for name, shape in shapes.items():
             archive.add(name, shape)
-            archive.add(f"reference/{name}", (shape[0],) + model.output_shapes(sequences.length)[name])
+            archive.add(f"reference/{name}", (shape[0],) + references[name])
         archive.put("positions", list(range(*window)))
         if sequences.ids is not None:
             archive.put("ids", sequences.ids)
         if args.method != "tism":
             chunks = ism_chunks(model, sequences, method=args.method, positions=window, device=args.device,
                                 batch_size=args.batch_size, outputs=args.outputs, progress=progress,
-                                workers=args.workers, extra_inputs=extras)
+                                workers=args.workers, extra_inputs=extras, targets=target)
         else:
             chunks = tism_chunks(model, sequences, targets=target, attribution=args.attribution, positions=window,
                                  device=args.device, batch_size=args.batch_size, outputs=args.outputs,
@@ -158,7 +162,7 @@ def handle(args):
 
 
 def parse_target(text):
-    """"all" / "sum" / "mean" / "I" / "I,J,..." -> a target spec for onnxism.tism."""
+    """"all" / "sum" / "mean" / "I" / "I,J,..." -> a target spec for onnxism.ism and onnxism.tism."""
     text = text.strip()
     if text in ("all", "sum", "mean"):
         return text

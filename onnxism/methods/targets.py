@@ -1,7 +1,9 @@
-"""Scalar targets of gradient methods: which combinations of an output's elements to differentiate.
+"""Scalar targets: which linear combinations of an output's elements a method scores (TISM differentiates them,
+ISM takes their change).
 
 Invariant: a resolved target is a seed matrix (T, *output_shape) plus the result shape its T rows fold into;
-target t is the scalar sum(seeds[t] * output) of each sequence's output.
+target t is the scalar sum(seeds[t] * output) of each sequence's output. ``whole`` marks the default, every element
+(the seeds are then the identity and the result shape is the output's).
 """
 
 import math
@@ -16,13 +18,14 @@ from ..errors import InputError
 class Target:
     seeds: np.ndarray   # (T, *output_shape) float32
     shape: tuple        # result shape, prod(shape) == T
+    whole: bool = False  # every element, in the output's own shape
 
 
 def resolve_target(spec, name, shape):
     """One output's target spec -> Target. Specs: None/"all", "sum", "mean", an index, or a weight array."""
     size = math.prod(shape)
-    if spec is None or (isinstance(spec, str) and spec == "all"):
-        return Target(np.eye(size, dtype=np.float32).reshape((size,) + shape), shape)
+    if is_whole(spec):
+        return Target(np.eye(size, dtype=np.float32).reshape((size,) + shape), shape, whole=True)
     if isinstance(spec, str):
         if spec == "sum":
             return Target(np.ones((1,) + shape, dtype=np.float32), ())
@@ -50,14 +53,25 @@ def resolve_target(spec, name, shape):
     if not np.isfinite(weights).all():
         raise InputError(f"target weights for output {name!r} contain NaN or infinity")
     lead = weights.shape[: weights.ndim - len(shape)]
+    if math.prod(lead) == 0:
+        raise InputError(f"target weights for output {name!r} have shape {weights.shape}: no targets")
     return Target(weights.reshape((math.prod(lead),) + shape), lead)
 
 
-def resolve_targets(targets, names, shapes):
-    """``targets`` (one spec for every output, or a dict name -> spec) -> {name: Target} for ``names``."""
+def is_whole(spec):
+    """Whether ``spec`` asks for every element (the default)."""
+    return spec is None or (isinstance(spec, str) and spec == "all")
+
+
+def resolve_targets(targets, names, shapes, *, skip_whole=False):
+    """``targets`` (one spec for every output, or a dict name -> spec) -> {name: Target} for ``names``;
+    ``skip_whole``: leave out the outputs whose spec is every element (no identity seeds are made for them)."""
     if isinstance(targets, dict):
         unknown = [key for key in targets if key not in names]
         if unknown:
             raise InputError(f"targets name output {unknown[0]!r}, which is not among {', '.join(names)}")
-        return {name: resolve_target(targets[name], name, shapes[name]) for name in names if name in targets}
-    return {name: resolve_target(targets, name, shapes[name]) for name in names}
+        specs = {name: targets[name] for name in names if name in targets}
+    else:
+        specs = {name: targets for name in names}
+    return {name: resolve_target(spec, name, shapes[name]) for name, spec in specs.items()
+            if not (skip_whole and is_whole(spec))}

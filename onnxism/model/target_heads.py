@@ -1,0 +1,63 @@
+"""Targets folded into the graph: a model whose outputs are linear combinations of another model's outputs.
+
+Invariant: output ``NAME__target`` of the folded model is (N, T) = Flatten(NAME) @ seeds.T, target t being
+sum(seeds[t] * NAME) per sequence, computed in float32. Since f -> sum(seeds[t] * f) is linear, the ISM of the folded
+output is exactly the seeds applied to the ISM of NAME; fast ISM sees a linear layer after the output (updated
+incrementally where the output is windowed), and no method carries the whole output out of onnxruntime.
+"""
+
+import hashlib
+
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from .sequence_model import SequenceModel
+
+
+def fold_targets(model, targets):
+    """(the folded SequenceModel, {folded output name: original name}) for ``targets`` ({name: Target}, none of them
+    every element); kept on ``model`` per set of targets, so repeated calls reuse the folded model's sessions."""
+    key = tuple(sorted((name, target.shape, hashlib.sha1(target.seeds.tobytes()).hexdigest(),
+                        target.seeds.shape) for name, target in targets.items()))
+    cache = model.__dict__.setdefault("_folded_targets", {})
+    if key not in cache:
+        cache[key] = _fold(model, targets)
+    return cache[key]
+
+
+def _fold(model, targets):
+    proto = onnx.ModelProto()
+    proto.CopyFrom(model.proto)
+    graph = proto.graph
+    taken = {value.name for value in graph.input} | {value.name for value in graph.output}
+    taken |= {init.name for init in graph.initializer}
+    taken |= {name for node in graph.node for name in node.output}
+    renamed = {}
+    for name, target in targets.items():
+        folded = _unique(f"{name}__target", taken)
+        renamed[folded] = name
+        declared = next(value for value in graph.output if value.name == name)
+        source = name
+        if declared.type.tensor_type.elem_type != TensorProto.FLOAT:
+            source = _unique(f"{name}__float", taken)
+            graph.node.append(helper.make_node("Cast", [name], [source], to=TensorProto.FLOAT,
+                                               name=_unique(f"{name}__cast", taken)))
+        flat = _unique(f"{name}__flat", taken)
+        seeds = _unique(f"{name}__seeds", taken)
+        count = len(target.seeds)
+        graph.initializer.append(numpy_helper.from_array(target.seeds.reshape(count, -1).T.copy(), seeds))
+        graph.node.append(helper.make_node("Flatten", [source], [flat], axis=1, name=_unique(f"{flat}_node", taken)))
+        graph.node.append(helper.make_node("MatMul", [flat, seeds], [folded], name=_unique(f"{folded}_node", taken)))
+        graph.output.append(helper.make_tensor_value_info(folded, TensorProto.FLOAT, [None, count]))
+    result = SequenceModel(proto, source=model.source, input=model.input_name, layout=model.layout)
+    result.exported_batch = model.exported_batch
+    return result, renamed
+
+
+def _unique(name, taken):
+    """``name``, or ``name`` with a numeric suffix, not in ``taken`` (which then holds it)."""
+    candidate, number = name, 1
+    while candidate in taken:
+        candidate, number = f"{name}_{number}", number + 1
+    taken.add(candidate)
+    return candidate

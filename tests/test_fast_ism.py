@@ -10,7 +10,7 @@ import pytest
 
 import onnxism
 from onnxism.fast.linear import DenseHead, MeanHead
-from onnxism.fast.method import GLOBAL_OPS, FastISM, FastPlan
+from onnxism.fast.method import GLOBAL_OPS, FastISM, FastPlan, split_notices
 from onnxism.fast.probe import probe_shapes
 from onnxism.methods.naive import NaiveISM
 from architectures import ARCHITECTURES, KERAS_MODERN, LENGTH, MODERN, export_architecture, keras_modern
@@ -188,19 +188,78 @@ def test_fixed_batch_graph_falls_back_to_naive_with_a_notice():
         assert_fast_equals_naive(conv_model(batch=2, baked_batch=True), random_onehot(2, 20, seed=3))
 
 
-def test_op_without_a_local_rule_is_computed_in_full_with_a_notice(tmp_path):
-    torch = pytest.importorskip("torch")
-    from converters import torch_to_onnx
+def _after_conv(op_type, *inputs, opset=18, **attrs):
+    """x (N, 12, 4) -> Conv(k=3, same) -> ``op_type`` (node "under_test") -> Conv(k=3, same) -> Flatten: a model
+    around one op."""
+    from gradient_cases import Case
 
-    class RunningSum(torch.nn.Module):  # a prefix sum along the length: global, and not by nature a head
-        def forward(self, x):
-            return torch.cumsum(x, dim=2)
+    c = Case(opset)
+    conv = c.op("Conv", [c.ncl(), c.w(3, 4, 3), c.w(3)], pads=[1, 1])
+    node = c.op(op_type, [conv, *(c.ints(v) if isinstance(v, list) else v for v in inputs)], **attrs)
+    c.nodes[-1].name = "under_test"
+    return c.model(c.op("Flatten", [c.op("Conv", [node, c.w(2, 3, 3), c.w(2)], pads=[1, 1])], axis=1))
 
-    module = torch.nn.Sequential(torch.nn.Conv1d(4, 3, 3, padding=1), RunningSum(),
-                                 torch.nn.Conv1d(3, 2, 3, padding=1), torch.nn.Flatten()).eval()
-    torch_to_onnx(module, torch.zeros(2, 4, 30), tmp_path / "cumsum.onnx")
-    with pytest.warns(onnxism.OnnxismWarning, match="no local rule for CumSum"):
-        assert_fast_equals_naive(tmp_path / "cumsum.onnx", random_onehot(2, 30, seed=4))
+
+def test_op_without_a_local_rule_is_computed_in_full_with_a_notice():
+    model = _after_conv("LpPool", kernel_shape=[2], strides=[1], pads=[1, 0], p=2)  # local, but no rule
+    with pytest.warns(onnxism.OnnxismWarning, match="no local rule for LpPool"):
+        assert_fast_equals_naive(model, random_onehot(2, 12, seed=4))
+
+
+@pytest.mark.parametrize("axis, windowed", [(1, True), (2, False), (-1, False)])
+def test_running_sums(axis, windowed):
+    """CumSum along the channels is windowed; along the length it is global by nature: computed in full, without
+    a notice."""
+    model = _after_conv("CumSum", [axis])
+    seqs = random_onehot(2, 12, seed=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_fast_equals_naive(model, seqs)
+    plan = FastPlan(onnxism.load(model), 12, ["y"])
+    assert (plan.analysis.modes["under_test"] == "windowed") == windowed
+
+
+def test_a_join_with_a_global_tensor_is_global_by_nature():
+    """A squeeze-excitation gate (the trunk times a function of its mean over the length) changes every column:
+    computed in full as expected, with no notice of a missing rule."""
+    from gradient_cases import Case
+
+    c = Case(18)
+    trunk = c.op("Relu", [c.op("Conv", [c.ncl(), c.w(3, 4, 3), c.w(3)], pads=[1, 1])])
+    gate = c.op("Sigmoid", [c.op("ReduceMean", [trunk, c.ints([2])], keepdims=1)])
+    joined = c.op("Mul", [trunk, gate])
+    c.nodes[-1].name = "gated"
+    model = c.model(c.op("Flatten", [c.op("Conv", [joined, c.w(2, 3, 3), c.w(2)], pads=[1, 1])], axis=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_fast_equals_naive(model, random_onehot(2, 12, seed=8))
+    by_nature, no_rule = split_notices(FastPlan(onnxism.load(model), 12, ["y"]))
+    assert no_rule == [] and any("'gated'" in notice for notice in by_nature)
+
+
+@pytest.mark.parametrize("op_type, include_pad", [("MaxPool", 0), ("AveragePool", 0), ("AveragePool", 1)])
+@pytest.mark.parametrize("pads", [(0, 0), (1, 1), (2, 0)])
+def test_ceil_mode_pools_are_windowed(op_type, include_pad, pads):
+    """A ceil_mode pool whose last window reaches past the end pad (12 columns, kernel 3, stride 2: one more
+    window than floor mode) is windowed; an AveragePool divides by the columns it counts, the pads too where
+    count_include_pad says so, never the overhang."""
+    attrs = {"count_include_pad": include_pad} if op_type == "AveragePool" else {}
+    model = _after_conv(op_type, kernel_shape=[3], strides=[2], pads=list(pads), ceil_mode=1, **attrs)
+    loaded = onnxism.load(model)
+    assert loaded.output_shapes()["y"][0] == 2 * ((12 + sum(pads) - 3) // 2 + 2)  # the overhanging window is there
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_fast_equals_naive(model, random_onehot(3, 12, seed=7, n_fraction=0.1))
+    assert FastPlan(loaded, 12, ["y"]).analysis.modes["under_test"] == "windowed"
+
+
+@pytest.mark.parametrize("op_type", ["Softmax", "LogSoftmax", "Hardmax"])
+@pytest.mark.parametrize("opset, axis", [(11, 1), (12, -2), (11, None), (13, 1)])
+def test_softmax_axes_by_opset(op_type, opset, axis):
+    """Before opset 13 a Softmax over axis 1 of (N, C, L) normalises channels and length together (2-D at the axis):
+    global along the length, unlike the same node from opset 13 on."""
+    model = _after_conv(op_type, opset=opset, **({} if axis is None else {"axis": axis}))
+    assert_fast_equals_naive(model, random_onehot(2, 12, seed=6))
 
 
 def test_fast_window_and_batch_invariance(zoo_export):

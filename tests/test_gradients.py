@@ -112,12 +112,13 @@ def test_an_op_without_a_rule_is_named():
     (lambda c, x: c.op("Gather", [x, c.ints([0, 0])], axis=0), "no one axis"),
     (lambda c, x: c.op("Gather", [x, c.op("ArgMax", [x], axis=1)], axis=2), "not constants"),
     (lambda c, x: c.op("Einsum", [x, c.w(1, 4, LENGTH)], equation="ncl,ncl->nl"), "index 'n' is broadcast"),
+    (lambda c, x: c.op("Softmax", [x], axis=0), "normalises across the batch"),
 ])
 def test_what_is_no_selection_or_contraction_is_refused(build, why):
     """A linear Resize mixes entries (along the channels the midpoints of labels 12 apart are whole numbers, so
     only the second, shuffled run tells); reversing the batch mixes rows; a Gather of fixed rows leaves no batch
     axis; indices computed from the sequence change with it; an Einsum index of the batch on one operand and size
-    1 on another broadcasts."""
+    1 on another broadcasts; a Softmax over the batch mixes rows."""
     c = Case(opset=18)
     proto = c.model(build(c, c.ncl()))
     with pytest.raises(UnsupportedGraphError, match=why):

@@ -158,7 +158,9 @@ def analyse(graph, input_name, input_axis, shapes, opset=18, fixed=None, extras=
         if rule is None:
             modes[key] = "full"
             if windowed:
-                notices.append(f"{node.op_type} node {key!r}" + (_batch_moved(graph, index) if moved else ""))
+                joined = len(windowed) < len(deps) and not reshape
+                notices.append(f"{node.op_type} node {key!r}" + (_batch_moved(graph, index) if moved else "")
+                               + (f" {JOINS_FULL}" if joined and not moved else ""))
             continue
         out = node.output[0]
         out_length = shapes[out][getattr(rule, "out_axis", windows[windowed[0]].axis)]
@@ -202,6 +204,11 @@ def _rule_with_unchanged(node, axis, shapes, constants, dependent, opset, read, 
             unchanged_windows.setdefault(name, Window(name, axis, shapes[name][axis], 0, np.zeros(0, np.int64)))
     return rule
 
+
+#: The mark of a notice for a node that joins a windowed tensor with one computed on the full length (a
+#: squeeze-excitation gate times the trunk): it changes everywhere because its other operand does, not for want of
+#: a rule.
+JOINS_FULL = "(it joins a tensor computed on the full length)"
 
 #: Ops that take the time axis first, which exporters move there with a Transpose before them.
 RECURRENT_OPS = ("LSTM", "GRU", "RNN")

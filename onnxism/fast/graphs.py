@@ -486,11 +486,13 @@ class IsmGraphBuilder:
         self._transpose(value, order, self.win(out))
 
     def _inverse_counts(self, out, rule, size, dilation, source_length):
-        """1 / (input columns inside the input) of each pooling window of ``out``'s window, per row, shaped to
-        broadcast against ``out`` in the rows layout: a "position" gather of a constant by output column."""
+        """1 / (counted input columns: inside the input or in its counted pads) of each pooling window of ``out``'s
+        window, per row, shaped to broadcast against ``out`` in the rows layout: a "position" gather of a constant
+        by output column."""
         target = self.analysis.windows[out]
         first = np.arange(target.length)[:, None] * rule.stride - rule.begin + np.arange(size)[None, :] * dilation
-        counts = ((first >= 0) & (first < source_length)).sum(1)
+        before, after = rule.counted
+        counts = ((first >= -before) & (first < source_length + after)).sum(1)
         inverse = (1.0 / np.maximum(counts, 1)).astype(np.float32)
         return self.by_column(out, inverse.reshape([-1] + [1] * len(self._rest(out))))
 

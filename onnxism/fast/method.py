@@ -15,7 +15,7 @@ from ..methods.naive import NaiveISM
 from ..model.reading import default_opset
 from ..runtime.sessions import make_session, parse_device
 from ..runtime.workers import run_in_order
-from .analysis import analyse
+from .analysis import JOINS_FULL, analyse
 from .graphs import IsmGraphBuilder
 from .indices import gather_indices
 from .linear import DenseHead
@@ -111,7 +111,8 @@ def _check_batch_axis(shapes, analysis):
 #: Ops that are global along the length by nature: computing them on the full tensor is expected, not a notice.
 GLOBAL_OPS = {"Flatten", "Reshape", "Gemm", "MatMul", "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool", "Shape",
               "Size", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
-              "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin", "Softmax", "LogSoftmax", "TopK"}
+              "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin", "Softmax", "LogSoftmax", "Hardmax", "TopK",
+              "CumSum"}
 
 
 def _batches(group, size):
@@ -134,10 +135,11 @@ def fast_plan(model, length, outputs, build=FastPlan):
 
 
 def split_notices(plan):
-    """(nodes computed in full that are global by nature, nodes computed in full for want of a local rule)."""
+    """(nodes computed in full that are global by nature or join a tensor that is, nodes computed in full for want
+    of a local rule)."""
     notices = plan.analysis.notices
-    return ([notice for notice in notices if notice.split()[0] in GLOBAL_OPS],
-            [notice for notice in notices if notice.split()[0] not in GLOBAL_OPS])
+    expected = [notice for notice in notices if notice.split()[0] in GLOBAL_OPS or notice.endswith(JOINS_FULL)]
+    return expected, [notice for notice in notices if notice not in expected]
 
 
 class FastISM(NaiveISM):

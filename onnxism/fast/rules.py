@@ -21,6 +21,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from ..model.op_semantics import normalised_axes
 from ..model.reading import MAX_IR_VERSION
 from ..runtime.sessions import make_session
 
@@ -64,7 +65,10 @@ class LocalRule:
     column_map: np.ndarray = None  # output column j is input column column_map[j] (a nearest Resize, a Gather);
     # 2-D (taps, L_out) with ``column_weights``: output j = sum_t column_weights[t, j] * input column_map[t, j]
     column_weights: np.ndarray = None
-    exclude_pad: bool = False  # an AveragePool that divides by the in-range columns of each window only
+    exclude_pad: bool = False  # an AveragePool that divides by the counted columns of each window only: those
+    # in the input, and ``counted`` (columns before it, after it) of its pads where count_include_pad says so (a
+    # ceil_mode window reaching past the end pad does not count the columns past it)
+    counted: tuple = (0, 0)
     merged: int = 0  # a Reshape merging the length with this many axes after it (input column i -> ``stride``
     # output columns from i * stride): its window is the input's window reshaped (``analysis`` checks they align)
     split: int = 0  # a Reshape splitting the length into (L / stride, this many axes of product ``stride``)
@@ -173,10 +177,15 @@ def rule_for(node, axis, shapes, constants, dependent, opset=18):
             return None  # (one that adds leading axes would move the batch)
         target = [1] * (len(out_shape) - len(target)) + [int(v) for v in np.asarray(target).reshape(-1)]
         return PointwiseRule(axis) if target[0] == 1 and target[axis] in (1, out_shape[axis]) else None
+    if op == "CumSum":  # a running sum along another axis than the length (along it: global)
+        along = constants.get(node.input[1])
+        if along is None or node.input[1] in dependent or attributes(node).get("reverse", 0) not in (0, 1):
+            return None
+        along = int(np.asarray(along).reshape(-1)[0]) % len(out_shape)
+        return PointwiseRule(axis) if along not in (0, axis) else None
     if op in ("Softmax", "LogSoftmax", "Hardmax"):
-        rank = len(out_shape)
-        chosen = attributes(node).get("axis", -1) % rank
-        return PointwiseRule(axis) if chosen != axis else None
+        covered = normalised_axes(node, len(out_shape), opset)
+        return PointwiseRule(axis) if axis not in covered and 0 not in covered else None
     if op == "LayerNormalization":
         rank = len(out_shape)
         first = attributes(node).get("axis", -1) % rank
@@ -345,22 +354,29 @@ def _conv_rule(node, axis, shapes, constants):
     attrs = attributes(node)
     if node.op_type == "MaxPool" and len([o for o in node.output if o]) > 1:
         return None
-    exclude_pad = node.op_type == "AveragePool" and bool(begin or end) and not attrs.get("count_include_pad", 0)
     in_shape, out_shape = shapes[node.input[0]], shapes[node.output[0]]
-    if exclude_pad and any(in_shape[d] != 1 or out_shape[d] != 1 for d in range(2, len(in_shape)) if d != axis):
-        return None  # the mean over in-range columns is built for a pool along the length alone
-    in_length = shapes[node.input[0]][axis]
-    out_length = shapes[node.output[0]][axis]
-    if (in_length + begin + end - span) // stride + 1 != out_length:
-        return None  # ceil_mode or another length rule
+    in_length, out_length = in_shape[axis], out_shape[axis]
+    overhang = out_length == (in_length + begin + end - span) // stride + 2  # ceil_mode's one more window
+    if out_length != (in_length + begin + end - span) // stride + 1 and not (
+            overhang and node.op_type in ("MaxPool", "AveragePool") and attrs.get("ceil_mode", 0)):
+        return None  # another length rule
+    alone = all(in_shape[d] == 1 and out_shape[d] == 1 for d in range(2, len(in_shape)) if d != axis)
+    include_pad = bool(attrs.get("count_include_pad", 0))
+    exclude_pad = node.op_type == "AveragePool" and (bool(begin or end) and not include_pad or overhang)
+    counted = (begin, end) if include_pad else (0, 0)  # the pads counted in an AveragePool's divisor
+    if (exclude_pad or overhang) and not alone:
+        return None  # the mean over in-range columns and the overhang are built for a pool along the length alone
+    if overhang and include_pad and span != list(attrs["kernel_shape"])[axis - 2]:
+        return None  # a dilated AveragePool whose divisor counts pads
     new_pads = list(pads)
     new_pads[axis - 2] = new_pads[axis - 2 + spatial] = 0
     updates = {"pads": new_pads}
-    if node.op_type == "MaxPool":
+    if node.op_type in ("MaxPool", "AveragePool"):
         updates["ceil_mode"] = 0
     new = _replace_attributes(node, updates, remove=("auto_pad",))
     pad_value = -np.inf if node.op_type == "MaxPool" else 0.0
-    return LocalRule(span, stride, begin, False, pad_value, _renamer(new), exclude_pad=exclude_pad)
+    return LocalRule(span, stride, begin, False, pad_value, _renamer(new), exclude_pad=exclude_pad,
+                     counted=counted)
 
 
 def _conv_transpose_rule(node, axis, shapes, constants):

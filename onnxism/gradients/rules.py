@@ -11,6 +11,7 @@ import math
 import numpy as np
 from onnx import TensorProto, helper
 
+from ..model.op_semantics import normalised_axes
 from .context import attr
 from .selection import SELECTION_OPS, selection_vjp
 
@@ -405,11 +406,14 @@ def _softmax(ctx, node, gouts):
     x, y, g = node.input[0], node.output[0], gouts[0]
     if g is None or not ctx.needs(x):
         return {}
-    axis = _norm(attr(node, "axis", -1), ctx.rank(x)) + 1  # the cotangent has the seed axis in front
+    axes = normalised_axes(node, ctx.rank(x), ctx.opset)
+    if 0 in axes and ctx.batch_axis(x) == 0:
+        ctx.refuse(node, "it normalises across the batch axis")
+    axes = [axis + 1 for axis in axes]  # the cotangent has the seed axis in front
     if node.op_type == "Softmax":
-        dot = ctx.reduce_sum(ctx.op("Mul", [g, y]), [axis])
+        dot = ctx.reduce_sum(ctx.op("Mul", [g, y]), axes)
         return {0: ctx.op("Mul", [y, ctx.op("Sub", [g, dot])])}
-    total = ctx.reduce_sum(g, [axis])
+    total = ctx.reduce_sum(g, axes)
     return {0: ctx.op("Sub", [g, ctx.op("Mul", [ctx.op("Exp", [y]), total])])}
 
 

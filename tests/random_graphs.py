@@ -1,0 +1,324 @@
+"""Random ONNX sequence models for the fuzz tests: a seed -> a convolutional graph of the layers fast ISM windows.
+
+The graphs are written with onnx.helper directly (no exporter), so they reach forms the exporters do not: asymmetric
+and auto pads, strided and dilated convolutions, overlapping and padded pools with ceil_mode, pads in every mode,
+crops, upsampling, transposed convolutions, residual joins of earlier tensors, channel concats, per-position dense
+layers and normalisations over the channels, and heads at several depths. Every op keeps the batch on axis 0 and
+mixes no sequences, so ISM is well defined; the fuzz tests compare fast ISM with naive ISM on them.
+"""
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+ACTIVATIONS = ["Relu", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "Softplus", "Selu", "HardSigmoid", "Softsign"]
+
+
+class RandomGraph:
+    """Builds one graph: ``h`` is the current tensor (N, C, L), its channels ``c`` and length ``length`` known."""
+
+    def __init__(self, seed, length):
+        self.rng = np.random.default_rng(seed)
+        self.nodes, self.initializers, self.outputs = [], [], []
+        self.count = 0
+        self.length = length
+        self.layout = "NLC" if self.rng.random() < 0.5 else "NCL"
+        shape = ["N", length, 4] if self.layout == "NLC" else ["N", 4, length]
+        self.input = helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)
+        self.h, self.c = "x", 4
+        if self.layout == "NLC":
+            self.h = self.op("Transpose", [self.h], perm=[0, 2, 1])
+        self.saved = []  # (name, channels, length) of earlier tensors, for residual joins
+
+    # -- plumbing -------------------------------------------------------------------------------------------
+    def name(self, stem):
+        self.count += 1
+        return f"{stem}_{self.count}"
+
+    def op(self, op_type, inputs, **attrs):
+        out = self.name(op_type.lower())
+        self.nodes.append(helper.make_node(op_type, inputs, [out], name=self.name("n"), **attrs))
+        return out
+
+    def const(self, array, dtype=np.float32):
+        name = self.name("w")
+        self.initializers.append(numpy_helper.from_array(np.asarray(array, dtype=dtype), name))
+        return name
+
+    def weight(self, *shape, scale=None):
+        fan_in = int(np.prod(shape[1:])) or 1
+        scale = scale if scale is not None else 1.2 / np.sqrt(fan_in)
+        return self.const(scale * self.rng.standard_normal(shape))
+
+    def pick(self, options):
+        return options[int(self.rng.integers(len(options)))]
+
+    # -- layers (each updates h, c, length) ------------------------------------------------------------------
+    def conv(self, out=None):
+        rng = self.rng
+        out = out or int(rng.integers(3, 9))
+        kernel, dilation = int(rng.integers(1, 8)), int(self.pick([1, 1, 2, 3]))
+        stride = int(self.pick([1, 1, 1, 2])) if self.length > 24 else 1
+        span = (kernel - 1) * dilation + 1
+        group = 1
+        if out == self.c and self.c > 1 and rng.random() < 0.25:
+            group = self.c  # depthwise
+        attrs = {"kernel_shape": [kernel], "dilations": [dilation], "strides": [stride], "group": group}
+        style = self.pick(["pads", "pads", "same", "valid"])
+        if style == "same" and stride == 1:
+            attrs["auto_pad"] = self.pick(["SAME_UPPER", "SAME_LOWER"])
+            new = self.length
+        elif style == "valid" and self.length - span >= 12:
+            attrs["auto_pad"] = "VALID"
+            new = (self.length - span) // stride + 1
+        else:
+            lo, hi = (int(v) for v in rng.integers(0, span, 2))
+            attrs["pads"] = [lo, hi]
+            new = (self.length + lo + hi - span) // stride + 1
+        if new < 8:
+            return
+        inputs = [self.h, self.weight(out, self.c // group, kernel)]
+        if rng.random() < 0.8:
+            inputs.append(self.const(0.3 * rng.standard_normal(out)))
+        self.h, self.c, self.length = self.op("Conv", inputs, **attrs), out, new
+
+    def activation(self):
+        kind = self.pick(ACTIVATIONS + ["Clip"])
+        if kind == "Clip":
+            self.h = self.op("Clip", [self.h, self.const(-1.0), self.const(1.5)])
+        else:
+            self.h = self.op(kind, [self.h])
+
+    def batch_norm(self):
+        c, rng = self.c, self.rng
+        inputs = [self.h, self.const(1 + 0.2 * rng.standard_normal(c)), self.const(0.2 * rng.standard_normal(c)),
+                  self.const(0.2 * rng.standard_normal(c)), self.const(0.5 + rng.random(c))]
+        self.h = self.op("BatchNormalization", inputs)
+
+    def pool(self):
+        rng = self.rng
+        kernel = int(self.pick([2, 3]))
+        stride = int(self.pick([1, 2, kernel]))
+        lo, hi = (int(v) for v in rng.integers(0, kernel, 2))
+        ceil = int(rng.random() < 0.3)
+        kind = self.pick(["MaxPool", "AveragePool"])
+        attrs = {"kernel_shape": [kernel], "strides": [stride], "pads": [lo, hi], "ceil_mode": ceil}
+        if kind == "AveragePool":
+            attrs["count_include_pad"] = int(rng.random() < 0.5)
+        span = self.length + lo + hi - kernel
+        new = (-(-span // stride) if ceil else span // stride) + 1
+        if ceil and (new - 1) * stride >= self.length + lo:
+            return  # a last window starting in the right pad: onnx's shape inference and onnxruntime's kernel differ
+        if new < 8:
+            return
+        self.h, self.length = self.op(kind, [self.h], **attrs), new
+
+    def pad(self):
+        rng = self.rng
+        mode = self.pick(["constant", "reflect", "edge"])
+        lo, hi = (int(v) for v in rng.integers(0, 4, 2))
+        pads = self.const([0, 0, lo, 0, 0, hi], np.int64)
+        inputs = [self.h, pads] + ([self.const(0.25)] if mode == "constant" else [])
+        self.h, self.length = self.op("Pad", inputs, mode=mode), self.length + lo + hi
+
+    def crop(self):
+        lo, hi = (int(v) for v in self.rng.integers(0, 4, 2))
+        if self.length - lo - hi < 8:
+            return
+        ends = self.length - hi if hi else 2 ** 62
+        inputs = [self.h, self.const([lo], np.int64), self.const([ends], np.int64), self.const([2], np.int64)]
+        self.h, self.length = self.op("Slice", inputs), self.length - lo - hi
+
+    def upsample(self):
+        if self.length > 40:
+            return
+        mode = self.pick(["nearest", "linear"])
+        attrs = {"mode": mode}
+        if mode != "nearest":
+            attrs["coordinate_transformation_mode"] = self.pick(["half_pixel", "align_corners", "asymmetric"])
+        scales = self.const([1.0, 1.0, 2.0])
+        self.h, self.length = self.op("Resize", [self.h, "", scales], **attrs), 2 * self.length
+
+    def conv_transpose(self):
+        rng = self.rng
+        out, kernel, stride = int(rng.integers(3, 8)), int(rng.integers(2, 5)), int(self.pick([1, 2]))
+        if self.length * stride > 80:
+            stride = 1
+        lo, hi = (int(v) for v in rng.integers(0, kernel, 2))
+        new = (self.length - 1) * stride + kernel - lo - hi
+        if new < 8:
+            return
+        inputs = [self.h, self.weight(self.c, out, kernel, scale=1.0 / np.sqrt(self.c * kernel)),
+                  self.const(0.2 * rng.standard_normal(out))]
+        self.h = self.op("ConvTranspose", inputs, kernel_shape=[kernel], strides=[stride], pads=[lo, hi])
+        self.c, self.length = out, new
+
+    def residual(self):
+        same = [entry for entry in self.saved if entry[1:] == (self.c, self.length) and entry[0] != self.h]
+        if not same:
+            return
+        other = self.pick(same)[0]
+        kind = self.pick(["Add", "Add", "Mul", "Max", "Sub"])
+        self.h = self.op(kind, [self.h, other])
+
+    def branch_concat(self):
+        source = self.h
+        self.conv(out=int(self.rng.integers(2, 6)))
+        if self.h == source or self.length != self.saved_length(source):
+            return
+        branch = self.op("Relu", [self.h])
+        self.h = self.op("Concat", [source, branch], axis=1)
+        self.c += self.c_of(source)
+
+    def per_position(self):
+        """A Dense over the channels at each position, or a normalisation over the channels (NLC inside)."""
+        nlc = self.op("Transpose", [self.h], perm=[0, 2, 1])
+        kind = self.pick(["MatMul", "LayerNormalization", "Softmax"])
+        if kind == "MatMul":
+            out = int(self.rng.integers(3, 8))
+            nlc = self.op("Add", [self.op("MatMul", [nlc, self.weight(self.c, out)]),
+                                  self.const(0.2 * self.rng.standard_normal(out))])
+            self.c = out
+        elif kind == "LayerNormalization":
+            nlc = self.op("LayerNormalization", [nlc, self.const(1 + 0.2 * self.rng.standard_normal(self.c)),
+                                                 self.const(0.2 * self.rng.standard_normal(self.c))], axis=-1)
+        else:
+            nlc = self.op("Softmax", [nlc], axis=-1)
+        self.h = self.op("Transpose", [nlc], perm=[0, 2, 1])
+
+    def four_d(self):
+        """tf2onnx's 2-D form of a 1-D convolution: Unsqueeze to (N, C, 1, L), a (1, k) Conv, Squeeze back."""
+        kernel, dilation = int(self.rng.integers(1, 6)), int(self.pick([1, 2]))
+        span = (kernel - 1) * dilation + 1
+        if self.length - span + 1 < 8:
+            return
+        out = int(self.rng.integers(3, 8))
+        wide = self.op("Unsqueeze", [self.h, self.const([2], np.int64)])
+        conv = self.op("Conv", [wide, self.weight(out, self.c, 1, kernel), self.const(0.2 * self.rng.standard_normal(out))],
+                       kernel_shape=[1, kernel], dilations=[1, dilation])
+        self.h = self.op("Squeeze", [conv, self.const([2], np.int64)])
+        self.c, self.length = out, self.length - span + 1
+
+    def positional(self):
+        """A constant that varies along the length, added or multiplied (a positional bias or mask)."""
+        shape = self.pick([(1, self.c, self.length), (1, 1, self.length), (self.c, 1)])
+        value = self.const(0.5 * self.rng.standard_normal(shape) + (1.0 if self.rng.random() < 0.5 else 0.0))
+        self.h = self.op(self.pick(["Add", "Mul"]), [self.h, value])
+
+    def gate(self):
+        """A squeeze-excitation gate (global mean, a Dense, Sigmoid, times the tensor) or a mask by comparison."""
+        if self.rng.random() < 0.5:
+            pooled = self.op("ReduceMean", [self.h, self.const([2], np.int64)], keepdims=1)  # (N, C, 1)
+            squeezed = self.op("Transpose", [pooled], perm=[0, 2, 1])
+            dense = self.op("Sigmoid", [self.op("MatMul", [squeezed, self.weight(self.c, self.c)])])
+            self.h = self.op("Mul", [self.h, self.op("Transpose", [dense], perm=[0, 2, 1])])
+        else:
+            mask = self.op("Greater", [self.h, self.const(0.1)])
+            self.h = self.op("Where", [mask, self.h, self.op("Mul", [self.h, self.const(0.3)])])
+
+    def channel_slice(self):
+        if self.c < 4:
+            return
+        keep = int(self.rng.integers(2, self.c))
+        begin = int(self.rng.integers(0, self.c - keep + 1))
+        inputs = [self.h, self.const([begin], np.int64), self.const([begin + keep], np.int64), self.const([1], np.int64)]
+        self.h, self.c = self.op("Slice", inputs), keep
+
+    def strided_slice(self):
+        """Every other column, or the length reversed (a reverse complement's flip)."""
+        if self.rng.random() < 0.5 and self.length >= 16:
+            inputs = [self.h, self.const([int(self.rng.integers(0, 2))], np.int64), self.const([2 ** 62], np.int64),
+                      self.const([2], np.int64), self.const([2], np.int64)]
+            first = int(self.model_value(inputs[1]))
+            self.h, self.length = self.op("Slice", inputs), (self.length - first + 1) // 2
+        else:
+            inputs = [self.h, self.const([-1], np.int64), self.const([-2 ** 62], np.int64), self.const([2], np.int64),
+                      self.const([-1], np.int64)]
+            self.h = self.op("Slice", inputs)
+
+    def gather_columns(self):
+        """Constant column indices along the length: a shift by a few columns with the ends repeated."""
+        shift = int(self.rng.integers(-3, 4))
+        indices = np.clip(np.arange(self.length) + shift, 0, self.length - 1)
+        self.h = self.op("Gather", [self.h, self.const(indices, np.int64)], axis=2)
+
+    def global_mix(self):
+        """An op global along the length, after which the trunk goes on: a running sum, a softmax over the length,
+        or attention of every position to every other."""
+        kind = self.pick(["CumSum", "Softmax", "attention"])
+        if kind == "CumSum":
+            self.h = self.op("CumSum", [self.h, self.const(np.array(2, np.int64), np.int64)])
+        elif kind == "Softmax":
+            self.h = self.op("Softmax", [self.h], axis=2)
+        else:
+            nlc = self.op("Transpose", [self.h], perm=[0, 2, 1])
+            scores = self.op("Softmax", [self.op("MatMul", [nlc, self.op("Mul", [self.h, self.const(0.3)])])], axis=-1)
+            self.h = self.op("Transpose", [self.op("MatMul", [scores, nlc])], perm=[0, 2, 1])
+
+    def model_value(self, name):
+        return next(numpy_helper.to_array(init) for init in self.initializers if init.name == name).reshape(-1)[0]
+
+    # -- heads ----------------------------------------------------------------------------------------------
+    def head(self):
+        kind = self.pick(["dense", "global_average", "global_max", "profile", "reduce"])
+        name = f"out{len(self.outputs)}"
+        if kind == "dense":
+            source = self.op("Transpose", [self.h], perm=[0, 2, 1]) if self.rng.random() < 0.5 else self.h
+            flat = self.op("Flatten", [source], axis=1)
+            out = self.op("Gemm", [flat, self.weight(2, self.c * self.length, scale=0.5 / np.sqrt(self.c * self.length)),
+                                   self.const(self.rng.standard_normal(2))], transB=1)
+            shape = ["N", 2]
+        elif kind in ("global_average", "global_max"):
+            pooled = self.op("GlobalAveragePool" if kind == "global_average" else "GlobalMaxPool", [self.h])
+            out = self.op("Flatten", [pooled], axis=1)
+            shape = ["N", self.c]
+        elif kind == "reduce":
+            out = self.op(self.pick(["ReduceMean", "ReduceMax", "ReduceSum"]), [self.h, self.const([2], np.int64)],
+                          keepdims=0)
+            shape = ["N", self.c]
+        else:
+            out = self.h
+            shape = ["N", self.c, self.length]
+        self.nodes.append(helper.make_node("Identity", [out], [name], name=self.name("n")))
+        self.outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, shape))
+
+    # -- helpers for joins ----------------------------------------------------------------------------------
+    def remember(self):
+        self.saved.append((self.h, self.c, self.length))
+
+    def saved_length(self, name):
+        return next((length for entry, _, length in self.saved if entry == name), None)
+
+    def c_of(self, name):
+        return next(c for entry, c, _ in self.saved if entry == name)
+
+    def model(self):
+        graph = helper.make_graph(self.nodes, "random", [self.input], self.outputs, self.initializers)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+        model.ir_version = 10
+        return model
+
+
+LAYERS = ["conv", "conv", "conv", "activation", "activation", "batch_norm", "pool", "pad", "crop", "upsample",
+          "conv_transpose", "residual", "residual", "branch_concat", "per_position", "four_d", "positional", "gate",
+          "channel_slice", "strided_slice", "gather_columns", "global_mix"]
+
+
+def random_model(seed, length=40, depth=None):
+    """A random graph (onnx.ModelProto) of ``depth`` layers (4 to 9 by default) after a first Conv, with one or two
+    heads, the first possibly in the middle; its input is (N, L, 4) or (N, 4, L)."""
+    g = RandomGraph(seed, length)
+    g.conv()
+    g.activation()
+    g.remember()
+    depth = depth if depth is not None else int(g.rng.integers(4, 10))
+    early_head = int(g.rng.integers(1, depth + 1)) if g.rng.random() < 0.4 else None
+    for step in range(depth):
+        layer = g.pick(LAYERS)
+        if layer == "branch_concat":
+            g.remember()
+        getattr(g, layer)()
+        g.remember()
+        if early_head == step:
+            g.head()
+    g.head()
+    return g.model()

@@ -222,6 +222,14 @@ CASES = {
     "tile": _build(lambda c, x: c.op("Tile", [x, c.ints([1, 2, 3])])),
     "resize_nearest": _build(lambda c, x: c.op("Resize", [x, "", c.const(np.float32([1, 1, 2.5]))],
                                                mode="nearest"), opset=18),
+    # linear maps along one axis: the transpose of the map onnxruntime applies
+    "resize_linear_up": _build(lambda c, x: c.op("Resize", [x, "", c.const(np.float32([1, 1, 2]))],
+                                                 mode="linear"), opset=18),
+    "resize_linear_align_corners_channels": _build(lambda c, x: c.op(
+        "Resize", [x, "", c.const(np.float32([1, 1.75, 1]))], mode="linear",
+        coordinate_transformation_mode="align_corners"), opset=18),
+    "resize_linear_antialiased_down": _build(lambda c, x: c.op(
+        "Resize", [x, "", c.const(np.float32([1, 1, 0.42]))], mode="linear", antialias=1), opset=18),
     "trilu": _build(lambda c, x: c.op("Trilu", [x, c.const(np.int64(1))], upper=1)),
     "trilu_nothing_kept": _build(lambda c, x: c.op("Add", [x, c.op("Trilu", [x, c.const(np.int64(99))], upper=1)])),
     "center_crop_pad": _build(lambda c, x: c.op("CenterCropPad", [x, c.ints([6, 9])], axes=[1, 2]), opset=18),

@@ -95,6 +95,22 @@ def test_op_gradient_matches_finite_differences(name):
     np.testing.assert_allclose(fast, expected, atol=tolerance * scale, rtol=0)
 
 
+@pytest.mark.parametrize("scales, align", [((1, 1, 2), "half_pixel"), ((1, 1.75, 1), "align_corners")])
+def test_the_selection_probe_tells_a_mix_from_copies(scales, align):
+    """The labelled runs behind every selection find that a linear Resize is not one (its own rule transposes its
+    map instead): along the channels with aligned corners, the midpoints of labels 12 apart are whole numbers, so
+    only the second, shuffled run tells."""
+    from onnx import helper
+    from onnxism.gradients.selection import _copied_entries
+
+    node = helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="linear",
+                            coordinate_transformation_mode=align)
+    params = [None, np.asarray(scales, np.float32)]
+    assert _copied_entries(node, params, (1, 4, LENGTH), 0, 0, 18) is None
+    nearest = helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="nearest")
+    assert _copied_entries(nearest, params, (1, 4, LENGTH), 0, 0, 18) is not None
+
+
 def test_an_op_without_a_rule_is_named():
     c = Case(opset=17)
     x = c.ncl()
@@ -104,9 +120,7 @@ def test_an_op_without_a_rule_is_named():
 
 
 @pytest.mark.parametrize("build, why", [
-    (lambda c, x: c.op("Resize", [x, "", c.const(np.float32([1, 1, 2]))], mode="linear"), "not copies"),
-    (lambda c, x: c.op("Resize", [x, "", c.const(np.float32([1, 1.75, 1]))], mode="linear",
-                       coordinate_transformation_mode="align_corners"), "not copies"),
+    (lambda c, x: c.op("Resize", [x, "", c.const(np.float32([1, 1.75, 2]))], mode="linear"), "more than one axis"),
     (lambda c, x: c.op("Slice", [x, c.ints([-1]), c.ints([-2 ** 63]), c.ints([0]), c.ints([-1])]),
      "rows of the batch mix"),
     (lambda c, x: c.op("Gather", [x, c.ints([0, 0])], axis=0), "no one axis"),
@@ -115,10 +129,9 @@ def test_an_op_without_a_rule_is_named():
     (lambda c, x: c.op("Softmax", [x], axis=0), "normalises across the batch"),
 ])
 def test_what_is_no_selection_or_contraction_is_refused(build, why):
-    """A linear Resize mixes entries (along the channels the midpoints of labels 12 apart are whole numbers, so
-    only the second, shuffled run tells); reversing the batch mixes rows; a Gather of fixed rows leaves no batch
-    axis; indices computed from the sequence change with it; an Einsum index of the batch on one operand and size
-    1 on another broadcasts; a Softmax over the batch mixes rows."""
+    """Reversing the batch mixes rows; a Gather of fixed rows leaves no batch axis; indices computed from the
+    sequence change with it; an Einsum index of the batch on one operand and size 1 on another broadcasts; a
+    Softmax over the batch mixes rows; a linear Resize of two axes has no one-axis map."""
     c = Case(opset=18)
     proto = c.model(build(c, c.ncl()))
     with pytest.raises(UnsupportedGraphError, match=why):

@@ -453,7 +453,7 @@ def _length_map_rule(node, axis, shapes, constants, opset):
     in_shape, out_shape = list(shapes[node.input[0]]), list(shapes[node.output[0]])
     if len(in_shape) != len(out_shape) or any(in_shape[d] != out_shape[d] for d in range(len(in_shape)) if d != axis):
         return None
-    read = _probe_length_map(node, axis, in_shape, constants, opset)
+    read = probe_length_map(node, axis, in_shape, constants, opset)
     if read is None or read[0].shape[1] != out_shape[axis]:
         return None
     maps, weights = read
@@ -462,7 +462,7 @@ def _length_map_rule(node, axis, shapes, constants, opset):
     return LocalRule(1, 1, 0, False, 0.0, None, length_only=True, column_map=maps, column_weights=weights)
 
 
-def _probe_length_map(node, axis, in_shape, constants, opset):
+def probe_length_map(node, axis, in_shape, constants, opset):
     """(maps, weights), each (taps, L_out): the linear map ``node`` applies along the length, output j = sum over t
     of weights[t, j] * input column maps[t, j], at most MAX_RESIZE_TAPS consecutive input columns per output.
 

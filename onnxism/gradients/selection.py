@@ -16,8 +16,9 @@ import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
-#: Ops always handled as selections (Slice and Pad only where their own rules do not apply).
-SELECTION_OPS = ("Gather", "GatherElements", "GatherND", "Tile", "Resize", "Upsample", "ReverseSequence",
+#: Ops always handled as selections (Slice, Pad and Resize only where their own rules do not apply: a nearest Resize
+#: is one).
+SELECTION_OPS = ("Gather", "GatherElements", "GatherND", "Tile", "ReverseSequence",
                  "DepthToSpace", "SpaceToDepth", "Compress", "Trilu", "CenterCropPad")
 
 

@@ -20,7 +20,7 @@ from ..sequences import as_sequences
 from ..fast.method import FastISM
 from .naive import NaiveISM
 from .options import resolve_batch_size, resolve_window, sequences_per_chunk
-from .targets import resolve_targets
+from .targets import outputs_and_targets
 
 METHODS = {"naive": NaiveISM, "fast": FastISM}
 
@@ -58,19 +58,10 @@ def ism_shapes(model, seqs, *, positions=None, outputs=None, device="cpu", extra
     sequences = as_sequences(seqs, length=model.length)
     check_extra_inputs(model, extra_inputs, len(sequences), sequences.length)
     start, end = resolve_window(positions, sequences.length)
-    names, shapes, folded = _outputs_and_targets(model, outputs, targets, sequences.length, device)
+    names, shapes, folded = outputs_and_targets(model, outputs, targets, sequences.length, device,
+                                                 skip_whole=True)
     shapes.update({name: target.shape for name, target in folded.items()})
     return {name: (len(sequences), end - start, 4) + shapes[name] for name in names}
-
-
-def _outputs_and_targets(model, outputs, targets, length, device):
-    """(output names, their shapes, {name: Target} for the outputs whose target is not every element); a dict of
-    targets picks the outputs when ``outputs`` is None, as for TISM."""
-    if isinstance(targets, dict) and outputs is None:
-        outputs = list(targets)
-    names = model.select_outputs(outputs)
-    shapes = model.output_shapes(length, device)
-    return names, shapes, resolve_targets(targets, names, shapes, skip_whole=True)
 
 
 def ism(model, seqs, *, method="fast", positions=None, device="cpu", batch_size=None, outputs=None,
@@ -131,7 +122,8 @@ def _plan(model, seqs, method, positions, device, batch_size, outputs, workers=N
     sequences = as_sequences(seqs, length=model.length)
     extras = check_extra_inputs(model, extra_inputs, len(sequences), sequences.length)
     window = resolve_window(positions, sequences.length)
-    names, shapes, folded = _outputs_and_targets(model, outputs, targets, sequences.length, device)
+    names, shapes, folded = outputs_and_targets(model, outputs, targets, sequences.length, device,
+                                                 skip_whole=True)
     scored, renamed = model, {}
     if folded:
         scored, renamed = fold_targets(model, folded)

@@ -75,3 +75,13 @@ def resolve_targets(targets, names, shapes, *, skip_whole=False):
         specs = {name: targets for name in names}
     return {name: resolve_target(spec, name, shapes[name]) for name, spec in specs.items()
             if not (skip_whole and is_whole(spec))}
+
+
+def outputs_and_targets(model, outputs, targets, length, device, *, skip_whole=False):
+    """(output names, every output's shape, {name: Target}) for a loaded model at ``length``: a dict of targets
+    picks the outputs when ``outputs`` is None; ``skip_whole`` as for :func:`resolve_targets`."""
+    if isinstance(targets, dict) and outputs is None:
+        outputs = list(targets)
+    names = model.select_outputs(outputs)
+    shapes = model.output_shapes(length, device)
+    return names, shapes, resolve_targets(targets, names, shapes, skip_whole=skip_whole)

@@ -16,7 +16,7 @@ from ..runtime.sessions import make_session, parse_device
 from ..sequences import as_sequences
 from .ism import score_in_chunks
 from .options import resolve_batch_size, resolve_window, sequences_per_chunk
-from .targets import resolve_targets
+from .targets import outputs_and_targets
 
 ATTRIBUTIONS = ("tism", "gradient", "gradient_x_input", "centred")
 
@@ -112,11 +112,7 @@ def _plan(model, seqs, targets, attribution, positions, device, batch_size, outp
     sequences = as_sequences(seqs, length=model.length)
     extras = check_extra_inputs(model, extra_inputs, len(sequences), sequences.length)
     window = resolve_window(positions, sequences.length)
-    if isinstance(targets, dict) and outputs is None:
-        outputs = list(targets)
-    names = model.select_outputs(outputs)
-    shapes = model.output_shapes(sequences.length, device)
-    resolved = resolve_targets(targets, names, shapes)
+    resolved = outputs_and_targets(model, outputs, targets, sequences.length, device)[2]
     rows = resolve_batch_size(batch_size, sequences.length, device)
     scorer = TismScorer(model, resolved, window, length=sequences.length, device=device, batch_size=rows,
                         attribution=attribution)
@@ -140,10 +136,7 @@ def tism_shapes(model, seqs, *, targets=None, positions=None, outputs=None, devi
     sequences = as_sequences(seqs, length=model.length)
     check_extra_inputs(model, extra_inputs, len(sequences), sequences.length)
     start, end = resolve_window(positions, sequences.length)
-    if isinstance(targets, dict) and outputs is None:
-        outputs = list(targets)
-    names = model.select_outputs(outputs)
-    resolved = resolve_targets(targets, names, model.output_shapes(sequences.length, device))
+    resolved = outputs_and_targets(model, outputs, targets, sequences.length, device)[2]
     return {name: (len(sequences), end - start, 4) + target.shape for name, target in resolved.items()}
 
 

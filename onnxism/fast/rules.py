@@ -356,8 +356,9 @@ def _conv_rule(node, axis, shapes, constants):
         return None
     in_shape, out_shape = shapes[node.input[0]], shapes[node.output[0]]
     in_length, out_length = in_shape[axis], out_shape[axis]
-    overhang = out_length == (in_length + begin + end - span) // stride + 2  # ceil_mode's one more window
-    if out_length != (in_length + begin + end - span) // stride + 1 and not (
+    floor_length = (in_length + begin + end - span) // stride + 1
+    overhang = out_length == floor_length + 1  # ceil_mode's one more window
+    if out_length != floor_length and not (
             overhang and node.op_type in ("MaxPool", "AveragePool") and attrs.get("ceil_mode", 0)):
         return None  # another length rule
     alone = all(in_shape[d] == 1 and out_shape[d] == 1 for d in range(2, len(in_shape)) if d != axis)

@@ -2,8 +2,7 @@
 ISM takes their change).
 
 Invariant: a resolved target is a seed matrix (T, *output_shape) plus the result shape its T rows fold into;
-target t is the scalar sum(seeds[t] * output) of each sequence's output. ``whole`` marks the default, every element
-(the seeds are then the identity and the result shape is the output's).
+target t is the scalar sum(seeds[t] * output) of each sequence's output.
 """
 
 import math
@@ -18,14 +17,13 @@ from ..errors import InputError
 class Target:
     seeds: np.ndarray   # (T, *output_shape) float32
     shape: tuple        # result shape, prod(shape) == T
-    whole: bool = False  # every element, in the output's own shape
 
 
 def resolve_target(spec, name, shape):
     """One output's target spec -> Target. Specs: None/"all", "sum", "mean", an index, or a weight array."""
     size = math.prod(shape)
     if is_whole(spec):
-        return Target(np.eye(size, dtype=np.float32).reshape((size,) + shape), shape, whole=True)
+        return Target(np.eye(size, dtype=np.float32).reshape((size,) + shape), shape)
     if isinstance(spec, str):
         if spec == "sum":
             return Target(np.ones((1,) + shape, dtype=np.float32), ())

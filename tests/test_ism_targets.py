@@ -16,10 +16,13 @@ from onnx import TensorProto, helper, numpy_helper
 import onnxism
 from onnxism.errors import InputError
 from onnxism.fast.method import fast_plan, split_notices
+from onnxism.fast.standalone import build_standalone_fast_model
 from onnxism.methods.targets import resolve_targets
 from onnxism.model.target_heads import fold_targets
+from onnxism.runtime.sessions import make_session
 from conftest import loop_ism, random_onehot
 from onnx_builders import conv_model
+from test_cli import assert_clean_failure, onnxism_cli
 
 LENGTH = 24
 
@@ -183,3 +186,95 @@ def test_cli_run_fast_with_a_target(tmp_path):
                                    .sum((3, 4)), atol=1e-4)
         np.testing.assert_allclose(archive["reference/profile"],
                                    onnxism.predict(model_path, seqs)["profile"].sum((1, 2)), rtol=1e-5)
+
+
+def _compiled_cases():
+    """case -> (targets, {output: seeds (T, *shape)}, {output: target shape})."""
+    weights = np.random.default_rng(4).standard_normal((2, 3, 2, LENGTH)).astype(np.float32)
+    one = np.ones((1,))
+    return {
+        "sum of each": ("sum", {"profile": np.ones((1, 2, LENGTH)), "counts": one}, {"profile": (), "counts": ()}),
+        "an element and every element": ({"profile": (1, 7), "counts": "all"},
+                                         {"profile": TARGET_SPECS[(1, 7)]((2, LENGTH)), "counts": one},
+                                         {"profile": (), "counts": ()}),
+        "(2, 3) weights and a mean": ({"profile": weights, "counts": "mean"},
+                                      {"profile": weights.reshape(6, 2, LENGTH), "counts": one},
+                                      {"profile": (2, 3), "counts": ()}),
+    }
+
+
+@pytest.mark.parametrize("case", list(_compiled_cases()))
+def test_the_compiled_fast_graph_scores_targets(profile_case, case):
+    """``compile --method fast`` with targets: NAME__ism is the target's ISM at the positions asked for (the oracle
+    combined in float64) and NAME the target on the sequences, in the target's shape."""
+    model, seqs, oracle = profile_case
+    targets, seeds, shapes = _compiled_cases()[case]
+    proto = build_standalone_fast_model(onnxism.load(model), None, LENGTH, targets=targets)
+    session = make_session(proto.SerializeToString())
+    positions = np.array([0, 1, 11, 22, 23], np.int64)
+    got = dict(zip([value.name for value in session.get_outputs()],
+                   session.run(None, {"x": seqs, "positions": positions})))
+    assert sorted(got) == ["counts", "counts__ism", "profile", "profile__ism"]
+    predictions = onnxism.predict(model, seqs)
+    for name in ("profile", "counts"):
+        expected = _expected(oracle[name][:, positions], seeds[name]).reshape((3, 5, 4) + shapes[name])
+        assert got[f"{name}__ism"].shape == expected.shape
+        np.testing.assert_allclose(got[f"{name}__ism"], expected, rtol=0,
+                                   atol=_tolerance(model, seqs, seeds[name], name))
+        values = predictions[name].reshape(3, -1).astype(np.float64) @ seeds[name].reshape(len(seeds[name]), -1).T
+        np.testing.assert_allclose(got[name], values.reshape((3,) + shapes[name]), rtol=1e-5, atol=1e-5)
+
+
+def test_cli_targets_from_a_weights_file(tmp_path):
+    """``--target FILE.npy`` in ``run`` and ``compile --method fast``; the compiled graph run by plain onnxruntime,
+    without onnxism imported."""
+    model_path, seqs_path, weights_path = tmp_path / "profile.onnx", tmp_path / "seqs.npy", tmp_path / "w.npy"
+    onnx.save(profile_model(), model_path)
+    seqs = random_onehot(3, LENGTH, seed=6)
+    np.save(seqs_path, seqs)
+    weights = np.random.default_rng(5).standard_normal((4, 2, LENGTH))
+    np.save(weights_path, weights)
+    oracle = loop_ism(profile_model(), seqs)["profile"]
+    expected = _expected(oracle, weights)
+    atol = _tolerance(profile_model(), seqs, weights, "profile")
+
+    out = tmp_path / "out.npz"
+    run = onnxism_cli("run", model_path, seqs_path, "--target", weights_path, "--outputs", "profile", "-o", out)
+    assert run.returncode == 0, run.stderr
+    with np.load(out) as archive:
+        np.testing.assert_allclose(archive["profile"], expected, rtol=0, atol=atol)
+
+    compiled = tmp_path / "profile.ism.onnx"
+    run = onnxism_cli("compile", model_path, "--method", "fast", "--target", weights_path, "--outputs", "profile",
+                      "-o", compiled)
+    assert run.returncode == 0, run.stderr
+    assert "target" in run.stdout
+    script = (
+        "import sys, numpy as np, onnxruntime as ort\n"
+        f"session = ort.InferenceSession({str(compiled)!r}, providers=['CPUExecutionProvider'])\n"
+        f"seqs = np.load({str(seqs_path)!r})\n"
+        "scores, = session.run(['profile__ism'], {'x': seqs, 'positions': np.arange(24, dtype=np.int64)})\n"
+        "assert 'onnxism' not in sys.modules\n"
+        f"np.save({str(tmp_path / 'compiled.npy')!r}, scores)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "compiled.npy"), expected, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--method", "tism", "--target", "sum"], "--target applies to --method fast"),
+    (["--method", "fast", "--target", "missing.npy"], "cannot read the weights"),
+    (["--method", "fast", "--target", "wrong.npy"], "need (2, 24)"),
+    (["--method", "fast", "--target", "text.npy"], "must be real numbers"),
+    (["--method", "fast", "--target", "max"], "--target must be"),
+])
+def test_cli_compile_bad_targets_are_named(tmp_path, args, message):
+    model_path = tmp_path / "profile.onnx"
+    onnx.save(profile_model(), model_path)
+    np.save(tmp_path / "wrong.npy", np.ones((3, 24)))
+    np.save(tmp_path / "text.npy", np.array(["a", "b"]))
+    out = tmp_path / "x.onnx"
+    assert_clean_failure(onnxism_cli("compile", model_path, "-o", out, "--outputs", "profile", *args, cwd=tmp_path),
+                         message)
+    assert not out.exists()

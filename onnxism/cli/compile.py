@@ -7,6 +7,7 @@ import onnx
 
 from ..errors import InputError
 from .help import DefaultsFormatter
+from .targets import TARGET_HELP, parse_target
 from ..fast.standalone import build_standalone_fast_model
 from ..gradients import build_gradient_model
 from ..io.npz_writer import check_output_path
@@ -20,7 +21,9 @@ def add_parser(verbs):
         description=(
             "Write a standalone ONNX model that plain onnxruntime runs. --method fast: inputs are the model's "
             "sequence input (n sequences) and positions (P,) int64; outputs are the model's outputs and, per output "
-            "NAME, NAME__ism (n, P, 4, *shape): f(mutant) - f(reference), 0 at the reference base. --method tism: "
+            "NAME, NAME__ism (n, P, 4, *shape): f(mutant) - f(reference), 0 at the reference base; with --target, "
+            "f is the target, NAME holds the target on the sequences (n, *target_shape) and NAME__ism is (n, P, 4, "
+            "*target_shape). --method tism: "
             "inputs are the sequence input (any batch N) and, per output NAME, seed__NAME (S, *NAME's shape "
             "without batch): S targets, each the scalar sum(seed * NAME); outputs are the model's outputs, "
             "gradient (S, N, *input shape) and tism (S, N, *input shape), the gradient minus its value at each "
@@ -32,6 +35,9 @@ def add_parser(verbs):
     parser.add_argument("-o", "--output", required=True, help="output .onnx file")
     parser.add_argument("--method", default="tism", choices=["tism", "fast"], help="which graph to write")
     parser.add_argument("--outputs", nargs="+", default=None, metavar="NAME", help="output names (default: all)")
+    parser.add_argument("--target", default=None, metavar="SPEC",
+                        help="with --method fast: " + TARGET_HELP + " (the TISM graph takes its targets as seed "
+                             "inputs)")
     parser.add_argument("--length", type=int, default=None,
                         help="sequence length, for a model that accepts any length (default: the model's)")
     parser.add_argument("--input", default=None, help="name of the sequence input (default: detected)")
@@ -42,6 +48,8 @@ def add_parser(verbs):
 
 def handle(args):
     check_output_path(args.output, force=args.force, suffix=".onnx")
+    if args.target is not None and args.method != "fast":
+        raise InputError("--target applies to --method fast; the TISM graph takes its targets as seed inputs")
     model = load(args.model, input=args.input, layout=args.layout)
     if args.length is not None and model.length is not None and args.length != model.length:
         raise InputError(f"--length {args.length} differs from the model's fixed length {model.length}")
@@ -50,7 +58,8 @@ def handle(args):
     length = model.sequence_length(args.length)
     names = model.select_outputs(args.outputs)
     if args.method == "fast":
-        proto = build_standalone_fast_model(model, names, length)
+        target = parse_target(args.target or "all")
+        proto = build_standalone_fast_model(model, names, length, targets=target)
         what = "fast ISM graph"
     else:
         clash = {"gradient", "tism"} & set(model.output_names)
@@ -65,4 +74,5 @@ def handle(args):
     finally:
         if os.path.exists(partial):
             os.remove(partial)
-    print(f"onnxism: wrote {args.output} ({what} of {', '.join(names)} at length {length})")
+    of = ", ".join(names) if args.target in (None, "all") else f"the {args.target} target of {', '.join(names)}"
+    print(f"onnxism: wrote {args.output} ({what} of {of} at length {length})")

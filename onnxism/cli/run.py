@@ -16,6 +16,7 @@ from ..model import load
 from ..sequences import read_sequences
 from ..methods.options import resolve_window
 from ..runtime.workers import resolve_workers
+from .targets import TARGET_HELP, parse_target
 
 
 def add_parser(verbs):
@@ -42,8 +43,7 @@ def add_parser(verbs):
     parser.add_argument("--attribution", default=None, choices=ATTRIBUTIONS,
                         help="with --method tism: what to write from the gradient g")
     parser.add_argument("--target", default=None, metavar="SPEC",
-                        help="what f is, for every output scored: all (every output element; the default), sum, "
-                             "mean, or an index such as 5 or 500,0 (one element)")
+                        help=TARGET_HELP)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:K")
     parser.add_argument("--batch-size", type=int, default=None, help="model rows per call (default: scaled to L)")
     parser.add_argument("--workers", type=int, default=None,
@@ -159,17 +159,6 @@ def handle(args):
         f"onnxism: scored {count} sequences x {width} positions x 3 alternatives on {len(shapes)} output(s) "
         f"with {what} on {args.device} in {seconds:.2f} s ({count / seconds:.3g} seq/s) -> {args.output}"
     )
-
-
-def parse_target(text):
-    """"all" / "sum" / "mean" / "I" / "I,J,..." -> a target spec for onnxism.ism and onnxism.tism."""
-    text = text.strip()
-    if text in ("all", "sum", "mean"):
-        return text
-    try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError as err:
-        raise InputError(f"--target must be all, sum, mean or an index such as 5 or 500,0; got {text!r}") from err
 
 
 def _check_names(shapes):

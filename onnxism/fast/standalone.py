@@ -4,7 +4,9 @@ Inputs: the model's sequence input (n, as the model takes it), its extra inputs 
 takes them) and ``positions`` (P,) int64, each 0 <= p < L.
 Outputs: the model's own outputs on the sequences (n, *shape) and, per output NAME, ``NAME__ism`` (n, P, 4, *shape)
 with entry [k, j, b] = f(sequence k with position positions[j] set to base b) - f(sequence k), exactly 0 at the
-reference base: the contract of ``onnxism.ism`` on those positions.
+reference base: the contract of ``onnxism.ism`` on those positions. With a target for NAME (``targets``, folded into
+the graph by ``model/target_heads.py``), f is the target: NAME is then the target on the sequences (n,
+*target_shape), as ``reference/NAME`` in ``onnxism run``'s archive, and NAME__ism is (n, P, 4, *target_shape).
 
 Built from the executor's two graphs: the reference graph (tables of cached tensors), the ISM graph with its names
 prefixed, and driver nodes that compute in-graph what the executor computes on the host: the substitution rows
@@ -17,6 +19,8 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import UnsupportedGraphError
+from ..methods.targets import outputs_and_targets
+from ..model.target_heads import fold_targets, unique_name
 from .method import FastPlan
 
 POSITIONS = "positions"
@@ -47,13 +51,34 @@ def ism_output_name(name):
     return f"{name}__ism"
 
 
-def build_standalone_fast_model(model, outputs, length):
-    """One ONNX model computing fast ISM at the given positions of ``model`` (a SequenceModel) at ``length``."""
+def build_standalone_fast_model(model, outputs, length, targets=None):
+    """One ONNX model computing fast ISM at the given positions of ``model`` (a SequenceModel) at ``length``;
+    ``targets`` as for ``onnxism.ism`` (a dict of them picks the outputs when ``outputs`` is None)."""
     if model.fixed_batch is not None:
         raise UnsupportedGraphError(f"fast ISM cannot compile a graph with a fixed batch size ({model.fixed_batch})")
     clash = [name for name in model.output_names if ism_output_name(name) in model.output_names]
     if clash or POSITIONS in model.output_names or model.input_name == POSITIONS:
         raise UnsupportedGraphError("the model's input or output names clash with the compiled graph's")
+    outputs, _, folded = outputs_and_targets(model, outputs, targets, length, "cpu", skip_whole=True)
+    public = {name: name for name in outputs}  # scored output name -> the compiled graph's name for it
+    result_shapes = {}  # scored output name -> the shape its rows are given in the compiled graph
+    scored = model
+    if folded:
+        scored, renamed = fold_targets(model, folded)
+        public = {folded_name: name for folded_name, name in renamed.items()}
+        public.update({name: name for name in outputs if name not in folded})
+        result_shapes = {folded_name: folded[name].shape for folded_name, name in renamed.items()}
+        back = {name: folded_name for folded_name, name in renamed.items()}
+        outputs = [back.get(name, name) for name in outputs]
+    proto = _build(scored, outputs, length, public, result_shapes)
+    if folded:
+        _publish_targets(proto, public, result_shapes, model.output_names)
+    return proto
+
+
+def _build(model, outputs, length, public, result_shapes):
+    """The standalone graph of ``outputs`` of ``model``; output NAME's ISM is named ``public[NAME]__ism`` and
+    shaped (n, P, 4, *result_shapes.get(NAME, NAME's shape))."""
     try:
         plan = FastPlan(model, length, outputs, dense_heads=False)
     except (ValueError, KeyError) as err:
@@ -95,15 +120,15 @@ def build_standalone_fast_model(model, outputs, length):
     shapes = model.output_shapes(length)
     results = []
     for name, final in zip(outputs, plan.ism_outputs):
-        rank = len(shapes[name])
+        shape = result_shapes.get(name, shapes[name])
         mutant = _PREFIX + final
         delta = e.op("Sub", [mutant, e.op("Gather", [name, seq], axis=0)])
-        shaped = e.op("Reshape", [delta, e.op("Concat", [grid, e.ints(shapes[name])], axis=0)])
-        mask = e.op("Reshape", [keep, e.op("Concat", [grid, e.ints([1] * rank)], axis=0)])
-        e.nodes.append(helper.make_node("Mul", [shaped, mask], [ism_output_name(name)],
-                                        name=f"standalone__{ism_output_name(name)}"))
-        results.append(helper.make_tensor_value_info(ism_output_name(name), onnx.TensorProto.FLOAT,
-                                                     ["n", "positions", 4] + list(shapes[name])))
+        shaped = e.op("Reshape", [delta, e.op("Concat", [grid, e.ints(shape)], axis=0)])
+        mask = e.op("Reshape", [keep, e.op("Concat", [grid, e.ints([1] * len(shape))], axis=0)])
+        result = ism_output_name(public[name])
+        e.nodes.append(helper.make_node("Mul", [shaped, mask], [result], name=f"standalone__{result}"))
+        results.append(helper.make_tensor_value_info(result, onnx.TensorProto.FLOAT,
+                                                     ["n", "positions", 4] + list(shape)))
     nodes += e.nodes[start:]
 
     initializers = list(reference.graph.initializer) + e.inits
@@ -117,6 +142,32 @@ def build_standalone_fast_model(model, outputs, length):
     proto = helper.make_model(graph, opset_imports=list(model.proto.opset_import))
     proto.ir_version = model.proto.ir_version
     return proto
+
+
+def _publish_targets(proto, public, result_shapes, taken):
+    """Give each folded target's value on the sequences the original output's name, in the target's shape: the
+    original (whole) output is renamed wherever the graph reads or writes it, and the folded (n, T) tensor is
+    reshaped into that name."""
+    graph = proto.graph
+    taken = set(taken) | {name for node in graph.node for name in node.output}
+    taken |= {init.name for init in graph.initializer}
+    for folded_name, name in public.items():
+        if folded_name == name:
+            continue
+        whole = unique_name(f"{name}__whole", taken)
+        for node in graph.node:
+            for field in (node.input, node.output):
+                for index, tensor in enumerate(field):
+                    if tensor == name:
+                        field[index] = whole
+        shape = numpy_helper.from_array(np.asarray((-1,) + tuple(result_shapes[folded_name]), np.int64),
+                                        unique_name(f"{name}__target_shape", taken))
+        graph.initializer.append(shape)
+        graph.node.append(helper.make_node("Reshape", [folded_name, shape.name], [name],
+                                           name=unique_name(f"standalone__{name}_target", taken)))
+        declared = next(value for value in graph.output if value.name == folded_name)
+        declared.CopyFrom(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT,
+                                                        ["n"] + list(result_shapes[folded_name])))
 
 
 def _prefixed(node, weights, number):

@@ -34,27 +34,29 @@ def _fold(model, targets):
     taken |= {name for node in graph.node for name in node.output}
     renamed = {}
     for name, target in targets.items():
-        folded = _unique(f"{name}__target", taken)
+        folded = unique_name(f"{name}__target", taken)
         renamed[folded] = name
         declared = next(value for value in graph.output if value.name == name)
         source = name
         if declared.type.tensor_type.elem_type != TensorProto.FLOAT:
-            source = _unique(f"{name}__float", taken)
+            source = unique_name(f"{name}__float", taken)
             graph.node.append(helper.make_node("Cast", [name], [source], to=TensorProto.FLOAT,
-                                               name=_unique(f"{name}__cast", taken)))
-        flat = _unique(f"{name}__flat", taken)
-        seeds = _unique(f"{name}__seeds", taken)
+                                               name=unique_name(f"{name}__cast", taken)))
+        flat = unique_name(f"{name}__flat", taken)
+        seeds = unique_name(f"{name}__seeds", taken)
         count = len(target.seeds)
         graph.initializer.append(numpy_helper.from_array(target.seeds.reshape(count, -1).T.copy(), seeds))
-        graph.node.append(helper.make_node("Flatten", [source], [flat], axis=1, name=_unique(f"{flat}_node", taken)))
-        graph.node.append(helper.make_node("MatMul", [flat, seeds], [folded], name=_unique(f"{folded}_node", taken)))
+        graph.node.append(helper.make_node("Flatten", [source], [flat], axis=1,
+                                           name=unique_name(f"{flat}_node", taken)))
+        graph.node.append(helper.make_node("MatMul", [flat, seeds], [folded],
+                                           name=unique_name(f"{folded}_node", taken)))
         graph.output.append(helper.make_tensor_value_info(folded, TensorProto.FLOAT, [None, count]))
     result = SequenceModel(proto, source=model.source, input=model.input_name, layout=model.layout)
     result.exported_batch = model.exported_batch
     return result, renamed
 
 
-def _unique(name, taken):
+def unique_name(name, taken):
     """``name``, or ``name`` with a numeric suffix, not in ``taken`` (which then holds it)."""
     candidate, number = name, 1
     while candidate in taken:

@@ -5,6 +5,11 @@ and auto pads, strided and dilated convolutions, overlapping and padded pools wi
 crops, upsampling, transposed convolutions, residual joins of earlier tensors, channel concats, per-position dense
 layers and normalisations over the channels, and heads at several depths. Every op keeps the batch on axis 0 and
 mixes no sequences, so ISM is well defined; the fuzz tests compare fast ISM with naive ISM on them.
+
+``opset`` (18 by default) picks the op forms older exporters write: axes as attributes of the reductions (before 18;
+ReduceSum before 13) and of Squeeze / Unsqueeze (before 13), Resize's required roi (before 13), and
+LayerNormalization as its decomposition into ReduceMean, Sub, Mul, Sqrt and Div (before 17). The random draws do not
+depend on it, so one seed is the same network at every opset.
 """
 
 import numpy as np
@@ -16,8 +21,9 @@ ACTIVATIONS = ["Relu", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "Softplus", "Selu"
 class RandomGraph:
     """Builds one graph: ``h`` is the current tensor (N, C, L), its channels ``c`` and length ``length`` known."""
 
-    def __init__(self, seed, length):
+    def __init__(self, seed, length, opset=18):
         self.rng = np.random.default_rng(seed)
+        self.opset = opset
         self.nodes, self.initializers, self.outputs = [], [], []
         self.count = 0
         self.length = length
@@ -51,6 +57,26 @@ class RandomGraph:
 
     def pick(self, options):
         return options[int(self.rng.integers(len(options)))]
+
+    # -- op forms that changed between opsets -----------------------------------------------------------------
+    def reduce(self, op_type, x, axes, keepdims):
+        if self.opset >= 18 or (op_type == "ReduceSum" and self.opset >= 13):
+            return self.op(op_type, [x, self.const(axes, np.int64)], keepdims=keepdims)
+        return self.op(op_type, [x], axes=axes, keepdims=keepdims)
+
+    def squeeze(self, op_type, x, axes):
+        if self.opset >= 13:
+            return self.op(op_type, [x, self.const(axes, np.int64)])
+        return self.op(op_type, [x], axes=axes)
+
+    def layer_norm(self, x, scale, bias):
+        """LayerNormalization over the last axis (epsilon 1e-5), or its decomposition before opset 17."""
+        if self.opset >= 17:
+            return self.op("LayerNormalization", [x, scale, bias], axis=-1)
+        centred = self.op("Sub", [x, self.reduce("ReduceMean", x, [-1], 1)])
+        variance = self.reduce("ReduceMean", self.op("Mul", [centred, centred]), [-1], 1)
+        normalised = self.op("Div", [centred, self.op("Sqrt", [self.op("Add", [variance, self.const(1e-5)])])])
+        return self.op("Add", [self.op("Mul", [normalised, scale]), bias])
 
     # -- layers (each updates h, c, length) ------------------------------------------------------------------
     def conv(self, out=None):
@@ -136,7 +162,8 @@ class RandomGraph:
         if mode != "nearest":
             attrs["coordinate_transformation_mode"] = self.pick(["half_pixel", "align_corners", "asymmetric"])
         scales = self.const([1.0, 1.0, 2.0])
-        self.h, self.length = self.op("Resize", [self.h, "", scales], **attrs), 2 * self.length
+        roi = "" if self.opset >= 13 else self.const(np.zeros(0))
+        self.h, self.length = self.op("Resize", [self.h, roi, scales], **attrs), 2 * self.length
 
     def conv_transpose(self):
         rng = self.rng
@@ -179,8 +206,8 @@ class RandomGraph:
                                   self.const(0.2 * self.rng.standard_normal(out))])
             self.c = out
         elif kind == "LayerNormalization":
-            nlc = self.op("LayerNormalization", [nlc, self.const(1 + 0.2 * self.rng.standard_normal(self.c)),
-                                                 self.const(0.2 * self.rng.standard_normal(self.c))], axis=-1)
+            nlc = self.layer_norm(nlc, self.const(1 + 0.2 * self.rng.standard_normal(self.c)),
+                                  self.const(0.2 * self.rng.standard_normal(self.c)))
         else:
             nlc = self.op("Softmax", [nlc], axis=-1)
         self.h = self.op("Transpose", [nlc], perm=[0, 2, 1])
@@ -192,10 +219,10 @@ class RandomGraph:
         if self.length - span + 1 < 8:
             return
         out = int(self.rng.integers(3, 8))
-        wide = self.op("Unsqueeze", [self.h, self.const([2], np.int64)])
+        wide = self.squeeze("Unsqueeze", self.h, [2])
         conv = self.op("Conv", [wide, self.weight(out, self.c, 1, kernel), self.const(0.2 * self.rng.standard_normal(out))],
                        kernel_shape=[1, kernel], dilations=[1, dilation])
-        self.h = self.op("Squeeze", [conv, self.const([2], np.int64)])
+        self.h = self.squeeze("Squeeze", conv, [2])
         self.c, self.length = out, self.length - span + 1
 
     def positional(self):
@@ -207,7 +234,7 @@ class RandomGraph:
     def gate(self):
         """A squeeze-excitation gate (global mean, a Dense, Sigmoid, times the tensor) or a mask by comparison."""
         if self.rng.random() < 0.5:
-            pooled = self.op("ReduceMean", [self.h, self.const([2], np.int64)], keepdims=1)  # (N, C, 1)
+            pooled = self.reduce("ReduceMean", self.h, [2], 1)  # (N, C, 1)
             squeezed = self.op("Transpose", [pooled], perm=[0, 2, 1])
             dense = self.op("Sigmoid", [self.op("MatMul", [squeezed, self.weight(self.c, self.c)])])
             self.h = self.op("Mul", [self.h, self.op("Transpose", [dense], perm=[0, 2, 1])])
@@ -272,8 +299,7 @@ class RandomGraph:
             out = self.op("Flatten", [pooled], axis=1)
             shape = ["N", self.c]
         elif kind == "reduce":
-            out = self.op(self.pick(["ReduceMean", "ReduceMax", "ReduceSum"]), [self.h, self.const([2], np.int64)],
-                          keepdims=0)
+            out = self.reduce(self.pick(["ReduceMean", "ReduceMax", "ReduceSum"]), self.h, [2], 0)
             shape = ["N", self.c]
         else:
             out = self.h
@@ -293,7 +319,7 @@ class RandomGraph:
 
     def model(self):
         graph = helper.make_graph(self.nodes, "random", [self.input], self.outputs, self.initializers)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)])
         model.ir_version = 10
         return model
 
@@ -303,10 +329,10 @@ LAYERS = ["conv", "conv", "conv", "activation", "activation", "batch_norm", "poo
           "channel_slice", "strided_slice", "gather_columns", "global_mix"]
 
 
-def random_model(seed, length=40, depth=None):
+def random_model(seed, length=40, depth=None, opset=18):
     """A random graph (onnx.ModelProto) of ``depth`` layers (4 to 9 by default) after a first Conv, with one or two
-    heads, the first possibly in the middle; its input is (N, L, 4) or (N, 4, L)."""
-    g = RandomGraph(seed, length)
+    heads, the first possibly in the middle; its input is (N, L, 4) or (N, 4, L); op forms of ``opset``."""
+    g = RandomGraph(seed, length, opset)
     g.conv()
     g.activation()
     g.remember()

@@ -237,6 +237,39 @@ def test_a_join_with_a_global_tensor_is_global_by_nature():
     assert no_rule == [] and any("'gated'" in notice for notice in by_nature)
 
 
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "legacy"])
+def test_expand_as_and_l2_normalisation_are_windowed(tmp_path, dynamo):
+    """torch's F.normalize over the channels and ``expand_as`` write an Expand whose shape is computed from the
+    tensor's Shape (with the batch, so not a constant; the dynamo exporter's Shape-15 takes a range of axes): it
+    broadcasts the channels only, so it is windowed, and nothing is computed in full but the Flatten of the Dense
+    head."""
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as F
+    from torch import nn
+    from converters import torch_to_onnx
+
+    class Normalised(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv1d(4, 6, 5, padding=2), nn.Conv1d(6, 5, 3, padding=1)
+            self.d = nn.Linear(5 * 30, 2)
+
+        def forward(self, x):
+            h = F.normalize(self.a(x), dim=1)
+            h = F.relu(self.b(h))
+            h = h * torch.sigmoid(h.mean(1, keepdim=True)).expand_as(h)
+            return h, self.d(h.flatten(1))
+
+    torch.manual_seed(5)
+    path = tmp_path / "normalised.onnx"
+    torch_to_onnx(Normalised().eval(), torch.zeros(2, 4, 30), path, dynamo=dynamo)
+    model = onnxism.load(path)
+    assert "Expand" in {node.op_type for node in model.proto.graph.node}
+    notices = FastPlan(model, 30, model.output_names).analysis.notices
+    assert [notice.split()[0] for notice in notices] in (["Reshape"], ["Flatten"]), notices
+    assert_fast_equals_naive(model, random_onehot(2, 30, seed=4, n_fraction=0.05))
+
+
 @pytest.mark.parametrize("op_type, include_pad", [("MaxPool", 0), ("AveragePool", 0), ("AveragePool", 1)])
 @pytest.mark.parametrize("pads", [(0, 0), (1, 1), (2, 0)])
 def test_ceil_mode_pools_are_windowed(op_type, include_pad, pads):

@@ -134,7 +134,9 @@ def analyse(graph, input_name, input_axis, shapes, opset=18, fixed=None, extras=
         rule = None
         # a Reshape's target may be shape arithmetic that depends on the batch (tf2onnx's [N, -1, C]): its rules
         # read the probed shapes only, and its windowed form writes its own target
-        reshape = node.op_type == "Reshape" and windowed == [node.input[0]] and node.input[1] in from_shapes
+        # so may an Expand's (torch's expand_as: the batch from the tensor's Shape): its rule reads the probed shapes
+        reshape = (node.op_type in ("Reshape", "Expand") and windowed == [node.input[0]]
+                   and node.input[1] in from_shapes)
         if len(windowed) == len(deps) or reshape:
             axes = {windows[name].axis for name in windowed}
             if len(axes) == 1:
@@ -143,7 +145,8 @@ def analyse(graph, input_name, input_axis, shapes, opset=18, fixed=None, extras=
                     rule = _rule_with_unchanged(node, axis, shapes, constants, dependent, opset, read,
                                                 unchanged_windows)
                 else:
-                    rule = rule_for(node, axis, shapes, constants, dependent, opset)
+                    rule = rule_for(node, axis, shapes, constants, dependent - set(node.input[1:2]) if reshape
+                                    else dependent, opset)
         if isinstance(rule, PointwiseRule) and any(windows[name].length != shapes[node.output[0]][rule.out_axis]
                                                    for name in windowed):
             rule = None  # a windowed tensor broadcast along the length: every output column reads its one column
@@ -152,7 +155,7 @@ def analyse(graph, input_name, input_axis, shapes, opset=18, fixed=None, extras=
         if rule is not None and not batch_kept:
             rule = None  # the batch moved or changed: the rows layout holds a batch first, so computed in full
         moved = len(out_shape) > 1 and not batch_kept  # named in the notice
-        if rule is None and node.op_type == "Shape" and len(node.attribute) == 0 and deps[0] in windows:
+        if rule is None and node.op_type == "Shape" and deps[0] in windows:
             modes[key] = "shape"  # the full shape, known without materialising the tensor
             continue
         if rule is None:

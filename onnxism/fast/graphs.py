@@ -316,8 +316,16 @@ class IsmGraphBuilder:
                 shape = self._node("Shape", [self.win(source)], [f"{node.output[0]}__win_shape"])
                 order = self._const(self._fresh("order"), np.array(inverse(self.perm(source)), np.int64))
                 shape = self._node("Gather", [shape, order], [f"{node.output[0]}__model_shape"], axis=0)
-                self._node("Add", [shape, self._const(f"{node.output[0]}__correction", correction)],
-                           [node.output[0]])
+                attrs = attributes(node)
+                if "start" in attrs or "end" in attrs:  # Shape-15's range of axes, as a Slice of the whole shape
+                    whole = self._node("Add", [shape, self._const(f"{node.output[0]}__correction", correction)],
+                                       [f"{node.output[0]}__whole"])
+                    bounds = [self._const(self._fresh(label), np.array([value], np.int64)) for label, value in
+                              (("start", attrs.get("start", 0)), ("end", attrs.get("end", 2 ** 62)))]
+                    self._node("Slice", [whole] + bounds, [node.output[0]])
+                else:
+                    self._node("Add", [shape, self._const(f"{node.output[0]}__correction", correction)],
+                               [node.output[0]])
             elif mode == "full":
                 copy = onnx.NodeProto()
                 copy.CopyFrom(node)
@@ -795,8 +803,9 @@ class IsmGraphBuilder:
             repeats = self._const(self._fresh("repeats"),
                                   np.asarray(self.constants[node.input[1]], np.int64).reshape(-1)[perm])
             return [helper.make_node("Tile", [self.window_of(source, target), repeats], [result], name=result)]
-        if op == "Expand" and node.input[1] in self.constants:  # 1 along the batch and the length: kept as they are
-            shape = np.asarray(self.constants[node.input[1]], np.int64).reshape(-1)
+        if op == "Expand":  # 1 along the batch and the length: kept as they are (the other axes, where the shape is
+            # computed from the batch, as probed: rules.py)
+            shape = np.asarray(self.constants.get(node.input[1], shapes[out]), np.int64).reshape(-1)
             shape = np.concatenate([np.ones(rank - len(shape), np.int64), shape])
             shape[0] = shape[self.analysis.windows[out].axis] = 1
             shape = self._const(self._fresh("expand_shape"), shape[perm])

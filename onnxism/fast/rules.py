@@ -172,9 +172,13 @@ def rule_for(node, axis, shapes, constants, dependent, opset=18):
         repeats = np.asarray(repeats).reshape(-1)
         return PointwiseRule(axis) if repeats[0] == 1 and repeats[axis] == 1 else None
     if op == "Expand":  # broadcasts other axes (torch's repeat_interleave: Unsqueeze, Expand, a merging Reshape)
-        target = constants.get(node.input[1])
-        if target is None or node.input[1] in dependent or len(out_shape) != len(shapes[node.input[0]]):
+        in_shape = shapes[node.input[0]]
+        if node.input[1] in dependent or len(out_shape) != len(in_shape):
             return None  # (one that adds leading axes would move the batch)
+        target = constants.get(node.input[1])
+        if target is None:  # shape arithmetic of the batch (analysis.py; torch's expand_as): the probed shapes tell
+            keeps = in_shape[0] == out_shape[0] and in_shape[axis] == out_shape[axis]  # what it broadcasts
+            return PointwiseRule(axis) if keeps else None
         target = [1] * (len(out_shape) - len(target)) + [int(v) for v in np.asarray(target).reshape(-1)]
         return PointwiseRule(axis) if target[0] == 1 and target[axis] in (1, out_shape[axis]) else None
     if op == "CumSum":  # a running sum along another axis than the length (along it: global)

@@ -270,6 +270,46 @@ def test_expand_as_and_l2_normalisation_are_windowed(tmp_path, dynamo):
     assert_fast_equals_naive(model, random_onehot(2, 30, seed=4, n_fraction=0.05))
 
 
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "legacy"])
+def test_per_position_einsums_are_windowed(tmp_path, dynamo):
+    """An Einsum contracting the channels with a weight ("ncl,cd->ndl", "ncl,dc->nld") is a Dense at each
+    position, and one of two tensors at the same positions ("ncl,ncl->nl") a dot product at each: windowed. One
+    whose weight varies along the length ("ncl,cl->nl") or that mixes positions ("ncl,ncm->nlm") is computed in
+    full. Fast equals naive throughout."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+    from converters import torch_to_onnx
+
+    class Einsums(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv1d(4, 6, 5, padding=2), nn.Conv1d(5, 4, 3, padding=1)
+            self.c = nn.Conv1d(3, 3, 3, padding=1)
+            self.w1, self.w2 = nn.Parameter(torch.randn(6, 5) / 2), nn.Parameter(torch.randn(3, 4) / 2)
+            self.positional = nn.Parameter(torch.randn(3, 30))
+
+        def forward(self, x):
+            h = torch.relu(torch.einsum("ncl,cd->ndl", self.a(x), self.w1))
+            h = torch.einsum("ncl,dc->nld", self.b(h), self.w2)  # (N, L, 3)
+            profile = torch.tanh(h).transpose(1, 2)
+            weighted = torch.einsum("ncl,cl->nl", profile, self.positional)
+            similarity = torch.einsum("ncl,ncm->nlm", profile, profile).mean((1, 2))
+            dot = torch.einsum("ncl,ncl->nl", profile, torch.sigmoid(self.c(profile)))
+            return profile, weighted, similarity, dot
+
+    torch.manual_seed(6)
+    path = tmp_path / "einsums.onnx"
+    torch_to_onnx(Einsums().eval(), torch.zeros(2, 4, 30), path, dynamo=dynamo)
+    model = onnxism.load(path)
+    plan = FastPlan(model, 30, model.output_names)
+    einsums = {node.name or f"node{index}": node.input for index, node in enumerate(model.proto.graph.node)
+               if node.op_type == "Einsum"}
+    assert len(einsums) == 5
+    modes = sorted(plan.analysis.modes[key] for key in einsums)
+    assert modes == ["full", "full", "windowed", "windowed", "windowed"], modes
+    assert_fast_equals_naive(model, random_onehot(2, 30, seed=4, n_fraction=0.05))
+
+
 @pytest.mark.parametrize("op_type, include_pad", [("MaxPool", 0), ("AveragePool", 0), ("AveragePool", 1)])
 @pytest.mark.parametrize("pads", [(0, 0), (1, 1), (2, 0)])
 def test_ceil_mode_pools_are_windowed(op_type, include_pad, pads):

@@ -132,9 +132,8 @@ def analyse(graph, input_name, input_axis, shapes, opset=18, fixed=None, extras=
         dependent.update(outputs)
         windowed = [name for name in deps if name in windows]
         rule = None
-        # a Reshape's target may be shape arithmetic that depends on the batch (tf2onnx's [N, -1, C]): its rules
-        # read the probed shapes only, and its windowed form writes its own target
-        # so may an Expand's (torch's expand_as: the batch from the tensor's Shape): its rule reads the probed shapes
+        # a Reshape's or an Expand's target may be shape arithmetic that depends on the batch (tf2onnx's [N, -1, C],
+        # torch's expand_as): their rules read the probed shapes only, and their windowed forms write their own
         reshape = (node.op_type in ("Reshape", "Expand") and windowed == [node.input[0]]
                    and node.input[1] in from_shapes)
         if len(windowed) == len(deps) or reshape:

@@ -317,15 +317,13 @@ class IsmGraphBuilder:
                 order = self._const(self._fresh("order"), np.array(inverse(self.perm(source)), np.int64))
                 shape = self._node("Gather", [shape, order], [f"{node.output[0]}__model_shape"], axis=0)
                 attrs = attributes(node)
-                if "start" in attrs or "end" in attrs:  # Shape-15's range of axes, as a Slice of the whole shape
-                    whole = self._node("Add", [shape, self._const(f"{node.output[0]}__correction", correction)],
-                                       [f"{node.output[0]}__whole"])
+                ranged = "start" in attrs or "end" in attrs  # Shape-15's range of axes: a Slice of the whole shape
+                whole = self._node("Add", [shape, self._const(f"{node.output[0]}__correction", correction)],
+                                   [f"{node.output[0]}__whole" if ranged else node.output[0]])
+                if ranged:
                     bounds = [self._const(self._fresh(label), np.array([value], np.int64)) for label, value in
                               (("start", attrs.get("start", 0)), ("end", attrs.get("end", 2 ** 62)))]
                     self._node("Slice", [whole] + bounds, [node.output[0]])
-                else:
-                    self._node("Add", [shape, self._const(f"{node.output[0]}__correction", correction)],
-                               [node.output[0]])
             elif mode == "full":
                 copy = onnx.NodeProto()
                 copy.CopyFrom(node)

@@ -4,7 +4,7 @@ A rule for a node whose sequence-dependent input carries the length on axis ``ax
   PointwiseRule   output position j depends on input position j only (elementwise ops, with constant operands
                   that may vary along the length, activations, BatchNormalization, MatMul over channels,
                   Softmax/LayerNorm/reductions over other axes, channel Concat, Gather along other axes, layout
-                  ops); ``out_axis`` is where the length goes.
+                  ops, an Einsum contracting other axes with constants); ``out_axis`` is where the length goes.
   LocalRule       output position j depends on a bounded input range (Conv, ConvTranspose, MaxPool, AveragePool,
                   Pad, Slice); it can compute an output window from an input range once the node's padding
                   along the length is taken out (``windowed_node``). A Resize, a Gather, a strided or reversed
@@ -207,6 +207,8 @@ def rule_for(node, axis, shapes, constants, dependent, opset=18):
             if len(weight) <= 2:
                 return PointwiseRule(axis)
         return None
+    if op == "Einsum":
+        return _einsum_rule(node, axis, shapes, dependent)
     if op == "Concat":
         rank = len(out_shape)
         if attributes(node)["axis"] % rank in (0, axis) or any(name not in dependent for name in node.input):
@@ -225,6 +227,29 @@ def rule_for(node, axis, shapes, constants, dependent, opset=18):
     if op == "Slice":
         return _slice_rule(node, axis, shapes, constants)
     return None
+
+
+def _einsum_rule(node, axis, shapes, dependent):
+    """An Einsum whose sequence-dependent operands all carry the length and the batch as the same two indices, which
+    no other operand has and the output keeps, the batch first (a Dense over the channels at each position:
+    "ncl,cd->nld"; a product or dot product of two such tensors: "ncl,ncl->nl"): point-wise. An implicit output, an
+    ellipsis or a repeated index is left global."""
+    equation = _text(attributes(node).get("equation", "")).replace(" ", "")
+    lhs, arrow, output = equation.partition("->")
+    terms = lhs.split(",")
+    operands = [index for index, name in enumerate(node.input) if name in dependent]
+    if not arrow or "..." in equation or len(terms) != len(node.input) or not operands or axis == 0:
+        return None
+    for index in operands:
+        term = terms[index]
+        if len(term) != len(shapes[node.input[index]]) or len(set(term)) != len(term):
+            return None
+    letter, batch = terms[operands[0]][axis], terms[operands[0]][0]
+    if any(terms[index][axis] != letter or terms[index][0] != batch for index in operands):
+        return None
+    if any(letter in term or batch in term for index, term in enumerate(terms) if index not in operands):
+        return None
+    return PointwiseRule(output.index(letter)) if letter in output and output.startswith(batch) else None
 
 
 def _axes(node, constants, rank):

@@ -60,16 +60,11 @@ def build_standalone_fast_model(model, outputs, length, targets=None):
     if clash or POSITIONS in model.output_names or model.input_name == POSITIONS:
         raise UnsupportedGraphError("the model's input or output names clash with the compiled graph's")
     outputs, _, folded = outputs_and_targets(model, outputs, targets, length, "cpu", skip_whole=True)
-    public = {name: name for name in outputs}  # scored output name -> the compiled graph's name for it
-    result_shapes = {}  # scored output name -> the shape its rows are given in the compiled graph
-    scored = model
-    if folded:
-        scored, renamed = fold_targets(model, folded)
-        public = {folded_name: name for folded_name, name in renamed.items()}
-        public.update({name: name for name in outputs if name not in folded})
-        result_shapes = {folded_name: folded[name].shape for folded_name, name in renamed.items()}
-        back = {name: folded_name for folded_name, name in renamed.items()}
-        outputs = [back.get(name, name) for name in outputs]
+    scored, renamed = fold_targets(model, folded) if folded else (model, {})  # folded output name -> original
+    back = {name: folded_name for folded_name, name in renamed.items()}
+    outputs = [back.get(name, name) for name in outputs]
+    public = {name: renamed.get(name, name) for name in outputs}  # scored output -> the compiled graph's name for it
+    result_shapes = {folded_name: folded[name].shape for folded_name, name in renamed.items()}
     proto = _build(scored, outputs, length, public, result_shapes)
     if folded:
         _publish_targets(proto, public, result_shapes, model.output_names)

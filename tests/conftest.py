@@ -24,6 +24,12 @@ def random_onehot(count, length, *, seed=0, n_fraction=0.0):
     return seqs
 
 
+def slow_from(count, total):
+    """0 .. total - 1 as pytest parameters, those from ``count`` on marked slow: the default run (``-m "not slow"``)
+    takes the first ``count``, the whole suite all of them."""
+    return [value if value < count else pytest.param(value, marks=pytest.mark.slow) for value in range(total)]
+
+
 def loop_ism(model, seqs, start=0, end=None):
     """The oracle: a plain loop that builds each mutant by hand and calls onnxism.predict on it."""
     model = onnxism.load(model)

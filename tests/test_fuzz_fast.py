@@ -16,7 +16,7 @@ import pytest
 import onnxism
 from onnxism.fast.standalone import build_standalone_fast_model
 from onnxism.runtime.sessions import make_session
-from conftest import random_onehot
+from conftest import random_onehot, slow_from
 from random_graphs import random_model
 
 LENGTH = 40
@@ -38,14 +38,8 @@ def _check(seed, opset=18):
     return model, seqs, predictions
 
 
-@pytest.mark.parametrize("seed", range(200))
+@pytest.mark.parametrize("seed", slow_from(200, 800))
 def test_fast_equals_naive_on_random_graphs(seed):
-    _check(seed)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("seed", range(200, 800))
-def test_fast_equals_naive_on_more_random_graphs(seed):
     _check(seed)
 
 
@@ -56,19 +50,13 @@ def _check_older(seed, opset):
     assert [entry.version for entry in model.proto.opset_import if entry.domain in ("", "ai.onnx")] == [opset]
     current = onnxism.predict(onnxism.load(random_model(seed, LENGTH)), seqs)
     for name, value in current.items():
-        np.testing.assert_allclose(predictions[name], value, rtol=0, atol=1e-5 * max(1.0, float(np.abs(value).max())))
+        bound = 1e-5 * max(1.0, float(np.abs(value).max()))
+        np.testing.assert_allclose(predictions[name], value, rtol=0, atol=bound)
 
 
-@pytest.mark.parametrize("seed", range(50))
+@pytest.mark.parametrize("seed", slow_from(50, 300))
 @pytest.mark.parametrize("opset", [11, 13, 17])
 def test_fast_equals_naive_at_older_opsets(opset, seed):
-    _check_older(seed, opset)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("seed", range(50, 300))
-@pytest.mark.parametrize("opset", [11, 13, 17])
-def test_fast_equals_naive_at_older_opsets_more(opset, seed):
     _check_older(seed, opset)
 
 
@@ -107,12 +95,6 @@ def _check_compiled_and_targets(seed):
                                    err_msg=f"seed {seed}, {name} (targets)")
 
 
-@pytest.mark.parametrize("seed", range(100))
+@pytest.mark.parametrize("seed", slow_from(100, 800))
 def test_compiled_graph_and_targets_on_random_graphs(seed):
-    _check_compiled_and_targets(seed)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("seed", range(100, 800))
-def test_compiled_graph_and_targets_on_more_random_graphs(seed):
     _check_compiled_and_targets(seed)

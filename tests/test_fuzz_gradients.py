@@ -2,9 +2,10 @@
 
 Oracle: onnx's reference evaluator runs each graph in float64; directional central differences (3 random directions,
 step 1e-6) of a random-weight target of the last output are compared with the gradient graph's (onnxruntime, float32)
-inner product with the same directions; at opset 18 (800 seeds) and in the forms of opsets 13 and 17 (200 each). The evaluator computes some ops otherwise than onnxruntime (pools with pads,
-ceil_mode) or not at all (grouped transposed convolutions): a graph whose float64 forward pass does not match
-onnxruntime's to 1e-5 has no trustworthy oracle and is left out; every block of seeds must keep at least a third.
+inner product with the same directions; at opset 18 (800 seeds) and in the forms of opsets 13 and 17 (200 each).
+The evaluator computes some ops otherwise than onnxruntime (pools with pads, ceil_mode) or not at all (grouped
+transposed convolutions): a graph whose float64 forward pass does not match onnxruntime's to 1e-5 has no trustworthy
+oracle and is left out; every block of seeds must keep at least a third.
 Every graph must have a gradient graph (no op refused).
 """
 
@@ -15,6 +16,7 @@ from onnx.reference import ReferenceEvaluator
 import onnxism
 from onnxism.gradients import build_gradient_model, seed_name
 from onnxism.runtime.sessions import make_session
+from conftest import slow_from
 from gradient_cases import to_float64
 from random_graphs import random_model
 
@@ -60,27 +62,15 @@ def _check_block(block, opset=18):
     assert outcomes.count("checked") >= BLOCK // 3, outcomes
 
 
-@pytest.mark.parametrize("block", range(4))
+@pytest.mark.parametrize("block", slow_from(4, 32))
 def test_gradient_equals_finite_differences_on_random_graphs(block):
     _check_block(block)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("block", range(4, 32))
-def test_gradient_equals_finite_differences_on_more_random_graphs(block):
-    _check_block(block)
-
-
+@pytest.mark.parametrize("block", slow_from(1, 8))
 @pytest.mark.parametrize("opset", [13, 17])
-def test_gradient_equals_finite_differences_at_older_opsets(opset):
+def test_gradient_equals_finite_differences_at_older_opsets(opset, block):
     """The same networks in the forms older exporters write (``random_graphs.py``: reductions' and Squeeze's axes as
     attributes, LayerNormalization decomposed). The reference evaluator's GlobalMaxPool and BatchNormalization
     before opset 15 differ from onnxruntime, so fewer of these graphs have an oracle."""
-    _check_block(0, opset)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("block", range(1, 8))
-@pytest.mark.parametrize("opset", [13, 17])
-def test_gradient_equals_finite_differences_at_older_opsets_more(opset, block):
     _check_block(block, opset)

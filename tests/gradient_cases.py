@@ -116,6 +116,12 @@ CASES = {
     "average_pool_include_pad": _build(lambda c, x: c.op("AveragePool", [x], kernel_shape=[3], strides=[2],
                                                          pads=[1, 1], count_include_pad=1)),
     "average_pool_ceil": _build(lambda c, x: c.op("AveragePool", [x], kernel_shape=[5], strides=[3], ceil_mode=1)),
+    "lp_pool_padded": _build(lambda c, x: c.op("LpPool", [x], kernel_shape=[3], strides=[2], pads=[1, 2], p=2)),
+    "lp_pool_p1_same": _build(lambda c, x: c.op("LpPool", [x], kernel_shape=[2], auto_pad="SAME_UPPER", p=1)),
+    "lp_pool_p3_dilated": _build(lambda c, x: c.op("LpPool", [x], kernel_shape=[3], strides=[1], pads=[2, 0],
+                                                   dilations=[2], p=3), opset=18),
+    "lp_normalization_channels": _build(lambda c, x: c.op("LpNormalization", [x], axis=1, p=2)),
+    "lp_normalization_p1_last": _build(lambda c, x: c.op("LpNormalization", [x], axis=-1, p=1)),
     "global_average_pool": _build(lambda c, x: c.op("GlobalAveragePool", [_conv(c, x, pads=[1, 1])])),
     "global_max_pool": _build(lambda c, x: c.op("GlobalMaxPool", [x])),
     # linear maps

@@ -10,6 +10,10 @@ mixes no sequences, so ISM is well defined; the fuzz tests compare fast ISM with
 ReduceSum before 13) and of Squeeze / Unsqueeze (before 13), Resize's required roi (before 13), and
 LayerNormalization as its decomposition into ReduceMean, Sub, Mul, Sqrt and Div (before 17). The random draws do not
 depend on it, so one seed is the same network at every opset.
+
+``idioms`` also draws the forms exporters write for common torch and Keras code (``IDIOMS``: Einsums, expand_as,
+F.normalize and LpNormalization, repeat and repeat_interleave, LpPool): a different network for the same seed, so
+the graphs without it, and every figure quoted for them, stay as they were.
 """
 
 import numpy as np
@@ -281,6 +285,80 @@ class RandomGraph:
             scores = self.op("Softmax", [self.op("MatMul", [nlc, self.op("Mul", [self.h, self.const(0.3)])])], axis=-1)
             self.h = self.op("Transpose", [self.op("MatMul", [scores, nlc])], perm=[0, 2, 1])
 
+    # -- exporters' idioms (drawn only with ``idioms``) -------------------------------------------------------
+    def einsum_dense(self):
+        """torch.einsum as a Dense over the channels at each position: "ncl,cd->ndl", or "ncl,dc->nld" and back."""
+        out = int(self.rng.integers(3, 8))
+        scale = 1.2 / np.sqrt(self.c)
+        if self.rng.random() < 0.5:
+            self.h = self.op("Einsum", [self.h, self.weight(self.c, out, scale=scale)], equation="ncl,cd->ndl")
+        else:
+            nld = self.op("Einsum", [self.h, self.weight(out, self.c, scale=scale)], equation="ncl,dc->nld")
+            self.h = self.op("Transpose", [nld], perm=[0, 2, 1])
+        self.c = out
+
+    def einsum_along(self):
+        """A weight along the length in an Einsum: each channel and position scaled ("ncl,cl->ncl"), or one more
+        channel: a weighted sum over the channels ("ncl,lc->nl") or a dot product with a gate ("ncl,ncl->nl")."""
+        kind = self.pick(["scale", "sum", "dot"])
+        if kind == "scale":
+            weight = self.const(1 + 0.3 * self.rng.standard_normal((self.c, self.length)))
+            self.h = self.op("Einsum", [self.h, weight], equation="ncl,cl->ncl")
+            return
+        if kind == "sum":
+            row = self.op("Einsum", [self.h, self.weight(self.length, self.c, scale=1.0 / np.sqrt(self.c))],
+                          equation="ncl,lc->nl")
+        else:
+            row = self.op("Einsum", [self.h, self.op("Sigmoid", [self.h])], equation="ncl,ncl->nl")
+        self.h = self.op("Concat", [self.h, self.squeeze("Unsqueeze", row, [1])], axis=1)
+        self.c += 1
+
+    def expand_as(self):
+        """torch's ``gate.expand_as(h)``: an Expand to shape arithmetic of the batch, the tensor's whole Shape or
+        (the dynamo exporter's) its first axis by a Shape-15 range, concatenated with the other sizes."""
+        gate = self.op("Sigmoid", [self.reduce("ReduceMean", self.h, [1], 1)])  # (N, 1, L)
+        if self.rng.random() < 0.5:
+            target = self.op("Shape", [self.h])
+        else:
+            batch = self.op("Shape", [self.h], start=0, end=1)
+            target = self.op("Concat", [batch, self.const([self.c, self.length], np.int64)], axis=0)
+        self.h = self.op("Mul", [self.h, self.op("Expand", [gate, target])])
+
+    def l2_normalise(self):
+        """torch's F.normalize(h, dim=1): h / Expand(Clip(ReduceL2 over the channels, 1e-12), Shape(h)); or the
+        LpNormalization op over the channels (p = 2: onnx's reference computes p = 1 otherwise than onnxruntime)."""
+        if self.rng.random() < 0.5:
+            self.h = self.op("LpNormalization", [self.h], axis=1, p=2)
+            return
+        norm = self.op("Clip", [self.reduce("ReduceL2", self.h, [1], 1), self.const(1e-12)])
+        self.h = self.op("Div", [self.h, self.op("Expand", [norm, self.op("Shape", [self.h])])])
+
+    def repeat_channels(self):
+        """The channels tiled (torch's ``repeat``) or each repeated twice in place (``repeat_interleave``:
+        Unsqueeze, Expand, a Reshape merging the channels)."""
+        if self.c > 8:
+            return
+        if self.rng.random() < 0.5:
+            self.h = self.op("Tile", [self.h, self.const([1, 2, 1], np.int64)])
+        else:
+            wide = self.op("Expand", [self.squeeze("Unsqueeze", self.h, [2]), self.const([1, 1, 2, 1], np.int64)])
+            self.h = self.op("Reshape", [wide, self.const([0, 2 * self.c, self.length], np.int64)])
+        self.c *= 2
+
+    def lp_pool(self):
+        """An LpPool (p of 1 to 3; padded, strided, dilated; no ceil_mode)."""
+        rng = self.rng
+        kernel, stride, dilation = int(self.pick([2, 3])), int(self.pick([1, 2])), int(self.pick([1, 1, 2]))
+        span = (kernel - 1) * dilation + 1
+        lo, hi = (int(v) for v in rng.integers(0, kernel, 2))  # onnxruntime takes pads smaller than the kernel
+        new = (self.length + lo + hi - span) // stride + 1
+        if new < 8:
+            return
+        attrs = {"kernel_shape": [kernel], "strides": [stride], "pads": [lo, hi], "p": int(rng.integers(1, 4))}
+        if dilation > 1:
+            attrs["dilations"] = [dilation]
+        self.h, self.length = self.op("LpPool", [self.h], **attrs), new
+
     def model_value(self, name):
         return next(numpy_helper.to_array(init) for init in self.initializers if init.name == name).reshape(-1)[0]
 
@@ -329,9 +407,16 @@ LAYERS = ["conv", "conv", "conv", "activation", "activation", "batch_norm", "poo
           "channel_slice", "strided_slice", "gather_columns", "global_mix"]
 
 
-def random_model(seed, length=40, depth=None, opset=18):
+#: Exporters' idioms, drawn besides LAYERS with ``idioms`` (each twice as often as a layer of LAYERS).
+IDIOMS = ["einsum_dense", "einsum_along", "expand_as", "l2_normalise", "repeat_channels", "lp_pool"]
+
+
+def random_model(seed, length=40, depth=None, opset=18, idioms=False):
     """A random graph (onnx.ModelProto) of ``depth`` layers (4 to 9 by default) after a first Conv, with one or two
-    heads, the first possibly in the middle; its input is (N, L, 4) or (N, 4, L); op forms of ``opset``."""
+    heads, the first possibly in the middle; its input is (N, L, 4) or (N, 4, L); op forms of ``opset``. With
+    ``idioms`` (opset 18 only), layers are also drawn from IDIOMS: another network for the same seed."""
+    assert not idioms or opset >= 18, "the idioms use opset 18's forms"
+    layers = LAYERS + 2 * IDIOMS if idioms else LAYERS
     g = RandomGraph(seed, length, opset)
     g.conv()
     g.activation()
@@ -339,7 +424,7 @@ def random_model(seed, length=40, depth=None, opset=18):
     depth = depth if depth is not None else int(g.rng.integers(4, 10))
     early_head = int(g.rng.integers(1, depth + 1)) if g.rng.random() < 0.4 else None
     for step in range(depth):
-        layer = g.pick(LAYERS)
+        layer = g.pick(layers)
         if layer == "branch_concat":
             g.remember()
         getattr(g, layer)()

@@ -111,11 +111,11 @@ def test_info_methods_says_how_fast_ism_and_tism_run_the_model(tmp_path):
     assert "TISM:     supported" in result.stdout
 
     c = Case(opset=17)
-    onnx.save(c.model(c.op("LpNormalization", [c.op("Relu", [c.ncl()])], axis=2)), tmp_path / "lp.onnx")
-    result = onnxism_cli("info", tmp_path / "lp.onnx", "--methods")
+    onnx.save(c.model(c.op("MeanVarianceNormalization", [c.op("Relu", [c.ncl()])], axes=[1])), tmp_path / "mvn.onnx")
+    result = onnxism_cli("info", tmp_path / "mvn.onnx", "--methods")
     assert result.returncode == 0, result.stderr
-    assert "without a local rule (exact, slower): LpNormalization node" in result.stdout
-    assert "TISM:     not supported: no gradient rule for LpNormalization" in result.stdout
+    assert "without a local rule (exact, slower): MeanVarianceNormalization node" in result.stdout
+    assert "TISM:     not supported: no gradient rule for MeanVarianceNormalization" in result.stdout
 
     onnx.save(conv_model(length="L"), tmp_path / "any_length.onnx")
     assert_clean_failure(onnxism_cli("info", tmp_path / "any_length.onnx", "--methods"), "give --length")

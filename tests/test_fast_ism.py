@@ -201,9 +201,41 @@ def _after_conv(op_type, *inputs, opset=18, **attrs):
 
 
 def test_op_without_a_local_rule_is_computed_in_full_with_a_notice():
-    model = _after_conv("LpPool", kernel_shape=[2], strides=[1], pads=[1, 0], p=2)  # local, but no rule
-    with pytest.warns(onnxism.OnnxismWarning, match="no local rule for LpPool"):
+    model = _after_conv("MeanVarianceNormalization", axes=[1])  # point-wise along the length, but no rule
+    with pytest.warns(onnxism.OnnxismWarning, match="no local rule for MeanVarianceNormalization"):
         assert_fast_equals_naive(model, random_onehot(2, 12, seed=4))
+
+
+@pytest.mark.parametrize("axis, p, windowed", [(1, 2, True), (-2, 1, True), (2, 2, False), (-1, 1, False)])
+def test_lp_normalization_over_the_channels_is_windowed(axis, p, windowed):
+    """An LpNormalization over the channels is point-wise along the length; over the length it is global by
+    nature (computed in full, without a notice)."""
+    model = _after_conv("LpNormalization", axis=axis, p=p)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_fast_equals_naive(model, random_onehot(3, 12, seed=5, n_fraction=0.1))
+    mode = FastPlan(onnxism.load(model), 12, ["y"]).analysis.modes["under_test"]
+    assert mode == ("windowed" if windowed else "full")
+
+
+@pytest.mark.parametrize("attrs", [
+    {"p": 2, "kernel_shape": [2], "strides": [1], "pads": [1, 0]},
+    {"p": 1, "kernel_shape": [3], "strides": [2], "pads": [0, 2]},
+    {"p": 3, "kernel_shape": [3], "strides": [2], "pads": [1, 2], "dilations": [2]},
+    {"kernel_shape": [3], "auto_pad": "SAME_LOWER"},
+    {"p": 2, "kernel_shape": [3], "strides": [3], "ceil_mode": 1},
+], ids=["p2-pad", "p1-strided", "p3-dilated", "same", "ceil"])
+def test_lp_pools_are_windowed(attrs):
+    """An LpPool ((sum |x|^p over the window)^(1/p); its pads count as zeros) is windowed like an AveragePool, with
+    any p, stride, dilation or pads; with ceil_mode, a last window reaching past the end pad (whose handling
+    onnxruntime and onnx's reference differ on) is computed in full."""
+    model = _after_conv("LpPool", **attrs)
+    overhang = attrs.get("ceil_mode") and (12 - 3) % attrs["strides"][0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore" if overhang else "error")
+        assert_fast_equals_naive(model, random_onehot(3, 12, seed=2, n_fraction=0.1))
+    mode = FastPlan(onnxism.load(model), 12, ["y"]).analysis.modes["under_test"]
+    assert mode == ("full" if overhang else "windowed")
 
 
 @pytest.mark.parametrize("axis, windowed", [(1, True), (2, False), (-1, False)])
@@ -274,8 +306,9 @@ def test_expand_as_and_l2_normalisation_are_windowed(tmp_path, dynamo):
 def test_per_position_einsums_are_windowed(tmp_path, dynamo):
     """An Einsum contracting the channels with a weight ("ncl,cd->ndl", "ncl,dc->nld") is a Dense at each
     position, and one of two tensors at the same positions ("ncl,ncl->nl") a dot product at each: windowed. One
-    whose weight varies along the length ("ncl,cl->nl") or that mixes positions ("ncl,ncm->nlm") is computed in
-    full. Fast equals naive throughout."""
+    whose weight varies along the length ("ncl,cl->nl", "nlc,lc->nl") is rewritten as a product and a sum over the
+    channels, windowed; one that mixes positions ("ncl,ncm->nlm") is computed in full. Fast equals naive
+    throughout."""
     torch = pytest.importorskip("torch")
     from torch import nn
     from converters import torch_to_onnx
@@ -286,13 +319,14 @@ def test_per_position_einsums_are_windowed(tmp_path, dynamo):
             self.a, self.b = nn.Conv1d(4, 6, 5, padding=2), nn.Conv1d(5, 4, 3, padding=1)
             self.c = nn.Conv1d(3, 3, 3, padding=1)
             self.w1, self.w2 = nn.Parameter(torch.randn(6, 5) / 2), nn.Parameter(torch.randn(3, 4) / 2)
-            self.positional = nn.Parameter(torch.randn(3, 30))
+            self.positional, self.along = nn.Parameter(torch.randn(3, 30)), nn.Parameter(torch.randn(30, 3))
 
         def forward(self, x):
             h = torch.relu(torch.einsum("ncl,cd->ndl", self.a(x), self.w1))
             h = torch.einsum("ncl,dc->nld", self.b(h), self.w2)  # (N, L, 3)
             profile = torch.tanh(h).transpose(1, 2)
             weighted = torch.einsum("ncl,cl->nl", profile, self.positional)
+            weighted = weighted + torch.einsum("nlc,lc->nl", h, self.along)
             similarity = torch.einsum("ncl,ncm->nlm", profile, profile).mean((1, 2))
             dot = torch.einsum("ncl,ncl->nl", profile, torch.sigmoid(self.c(profile)))
             return profile, weighted, similarity, dot
@@ -304,9 +338,12 @@ def test_per_position_einsums_are_windowed(tmp_path, dynamo):
     plan = FastPlan(model, 30, model.output_names)
     einsums = {node.name or f"node{index}": node.input for index, node in enumerate(model.proto.graph.node)
                if node.op_type == "Einsum"}
-    assert len(einsums) == 5
-    modes = sorted(plan.analysis.modes[key] for key in einsums)
-    assert modes == ["full", "full", "windowed", "windowed", "windowed"], modes
+    assert len(einsums) == 6
+    modes = plan.analysis.modes
+    assert sorted(modes[key] for key in einsums if key in modes) == ["full", "windowed", "windowed", "windowed"]
+    products = [key for key in modes if key.endswith("__product")]
+    assert len(products) == 2 and {modes[key] for key in products} == {"windowed"}, modes
+    assert [notice.split()[0] for notice in plan.analysis.notices] == ["Einsum"], plan.analysis.notices
     assert_fast_equals_naive(model, random_onehot(2, 30, seed=4, n_fraction=0.05))
 
 

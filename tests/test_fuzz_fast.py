@@ -1,6 +1,7 @@
 """Fast ISM against naive ISM on random graphs (``random_graphs.py``): seeds 0-199 here, 200-799 marked slow; and
 seeds 0-49 (50-299 slow) in the op forms of opsets 11, 13 and 17; and the compiled standalone graph and ISM of weight
-targets on a window of positions, seeds 0-99 (100-799 slow).
+targets on a window of positions, seeds 0-99 (100-799 slow); and the graphs that also draw the exporters' idioms,
+seeds 0-49 (50-299 slow; compiled and targets 0-24, 25-299 slow).
 
 Each seed is a different stack of convolutions (any kernel, dilation, stride, asymmetric or auto pads, depthwise),
 pools (overlapping, padded, ceil_mode), pads in three modes, crops, upsampling, transposed convolutions, residual
@@ -22,14 +23,16 @@ from random_graphs import random_model
 LENGTH = 40
 
 
-def _check(seed, opset=18):
-    model = onnxism.load(random_model(seed, LENGTH, opset=opset))
+def _check(seed, opset=18, idioms=False):
+    model = onnxism.load(random_model(seed, LENGTH, opset=opset, idioms=idioms))
     seqs = random_onehot(2, LENGTH, seed=seed, n_fraction=0.05)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fast = onnxism.ism(model, seqs, method="fast")
     fallbacks = [str(w.message) for w in caught if "naive ISM" in str(w.message)]
     assert not fallbacks, fallbacks
+    if idioms:  # every idiom has its rule: nothing is computed in full but by nature (after a global op)
+        assert not [str(w.message) for w in caught], seed
     naive = onnxism.ism(model, seqs, method="naive")
     predictions = onnxism.predict(model, seqs)
     for name in naive:
@@ -41,6 +44,13 @@ def _check(seed, opset=18):
 @pytest.mark.parametrize("seed", slow_from(200, 800))
 def test_fast_equals_naive_on_random_graphs(seed):
     _check(seed)
+
+
+@pytest.mark.parametrize("seed", slow_from(50, 300))
+def test_fast_equals_naive_on_random_graphs_with_idioms(seed):
+    """Graphs that also draw the exporters' idioms (``random_graphs.IDIOMS``: Einsums, expand_as, F.normalize,
+    repeat and repeat_interleave, LpPool): fast equals naive, with no notice at all."""
+    _check(seed, idioms=True)
 
 
 def _check_older(seed, opset):
@@ -60,12 +70,12 @@ def test_fast_equals_naive_at_older_opsets(opset, seed):
     _check_older(seed, opset)
 
 
-def _check_compiled_and_targets(seed):
+def _check_compiled_and_targets(seed, idioms=False):
     """On the same graphs: the compiled standalone graph (every gather index computed in the graph) at 7 random
     positions, and fast ISM of 2 random weight targets per output on a random window of positions, against naive ISM
     (the targets applied to it in float64). A target's float32 rounding scales with its terms, so its bound is 1e-4
     of the largest sum of |weight| * |output| (at least 1)."""
-    model = onnxism.load(random_model(seed, LENGTH))
+    model = onnxism.load(random_model(seed, LENGTH, idioms=idioms))
     rng = np.random.default_rng(1000 + seed)
     seqs = random_onehot(2, LENGTH, seed=seed, n_fraction=0.05)
     naive = onnxism.ism(model, seqs, method="naive")
@@ -98,3 +108,8 @@ def _check_compiled_and_targets(seed):
 @pytest.mark.parametrize("seed", slow_from(100, 800))
 def test_compiled_graph_and_targets_on_random_graphs(seed):
     _check_compiled_and_targets(seed)
+
+
+@pytest.mark.parametrize("seed", slow_from(25, 300))
+def test_compiled_graph_and_targets_on_random_graphs_with_idioms(seed):
+    _check_compiled_and_targets(seed, idioms=True)

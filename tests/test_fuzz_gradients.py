@@ -2,7 +2,8 @@
 
 Oracle: onnx's reference evaluator runs each graph in float64; directional central differences (3 random directions,
 step 1e-6) of a random-weight target of the last output are compared with the gradient graph's (onnxruntime, float32)
-inner product with the same directions; at opset 18 (800 seeds) and in the forms of opsets 13 and 17 (200 each).
+inner product with the same directions; at opset 18 (800 seeds), in the forms of opsets 13 and 17 (200 each), and
+on the graphs that also draw the exporters' idioms (300).
 The evaluator computes some ops otherwise than onnxruntime (pools with pads, ceil_mode) or not at all (grouped
 transposed convolutions): a graph whose float64 forward pass does not match onnxruntime's to 1e-5 has no trustworthy
 oracle and is left out; every block of seeds must keep at least a third.
@@ -24,9 +25,9 @@ LENGTH = 40
 BLOCK = 25
 
 
-def _check(seed, opset=18):
+def _check(seed, opset=18, idioms=False):
     """'checked' or 'no oracle' for one seed; raises where the gradient is wrong."""
-    proto = random_model(seed, LENGTH, opset=opset)
+    proto = random_model(seed, LENGTH, opset=opset, idioms=idioms)
     model = onnxism.load(proto)
     name = model.output_names[-1]
     graph = build_gradient_model(model, [name], LENGTH)
@@ -57,8 +58,8 @@ def _check(seed, opset=18):
     return "checked"
 
 
-def _check_block(block, opset=18):
-    outcomes = [_check(seed, opset) for seed in range(block * BLOCK, (block + 1) * BLOCK)]
+def _check_block(block, opset=18, idioms=False):
+    outcomes = [_check(seed, opset, idioms) for seed in range(block * BLOCK, (block + 1) * BLOCK)]
     assert outcomes.count("checked") >= BLOCK // 3, outcomes
 
 
@@ -74,3 +75,10 @@ def test_gradient_equals_finite_differences_at_older_opsets(opset, block):
     attributes, LayerNormalization decomposed). The reference evaluator's GlobalMaxPool and BatchNormalization
     before opset 15 differ from onnxruntime, so fewer of these graphs have an oracle."""
     _check_block(block, opset)
+
+
+@pytest.mark.parametrize("block", slow_from(1, 12))
+def test_gradient_equals_finite_differences_on_random_graphs_with_idioms(block):
+    """The graphs that also draw the exporters' idioms (``random_graphs.IDIOMS``: Einsums, expand_as,
+    F.normalize, repeat and repeat_interleave, LpPool)."""
+    _check_block(block, idioms=True)

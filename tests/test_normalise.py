@@ -188,3 +188,37 @@ def test_a_dense_per_position_whose_flattened_input_is_read_elsewhere_stays():
     model = tf2onnx_style_dense([-1, 10, 5], flat_read_twice=True)
     shapes, _, uniform, _ = probe_graph(model, "x", (2, 3, 10))
     assert probed_rewrites(model, shapes, uniform) is model
+
+
+@pytest.mark.parametrize("opset", [12, 13, 18])
+@pytest.mark.parametrize("equation, weight_shape", [
+    ("ncl,cl->nl", (3, 10)), ("ncl,lc->nl", (10, 3)), ("ncl,cl->nlc", (3, 10)), ("ncl,l->ncl", (10,)),
+    ("lc,ncl->ln", (10, 3)), ("ncl,c->n", (3,)),
+])
+def test_an_einsum_with_a_weight_of_the_tensors_indices_is_a_product_and_a_sum(opset, equation, weight_shape):
+    """An Einsum of the tensor and a weight (either operand first) whose indices are all the tensor's becomes Mul,
+    ReduceSum over the indices the output drops (axes as an attribute at opset 12) and a Transpose to the output's
+    order: the same outputs, and the replaced weight is gone."""
+    weight = numpy_helper.from_array(np.random.default_rng(1).standard_normal(weight_shape).astype(np.float32), "w")
+    inputs = ["w", "x"] if equation.startswith("lc") else ["x", "w"]
+    model = _model([helper.make_node("Einsum", inputs, ["y"], equation=equation)], [weight], ["y"])
+    model.opset_import[0].version = opset
+    normalised = normalise(model)
+    assert "Einsum" not in {node.op_type for node in normalised.graph.node}
+    assert "w" not in {init.name for init in normalised.graph.initializer}
+    values = np.random.default_rng(0).standard_normal((2, 3, 10)).astype(np.float32)
+    before, after = _run(model, values)[0], _run(normalised, values)[0]
+    assert after.shape == before.shape
+    np.testing.assert_allclose(after, before, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("equation, second", [("ncl,cd->nld", "w"), ("ncl,ncl->nl", "x"), ("ncl,cl->nl", "computed")])
+def test_an_einsum_with_an_index_of_its_own_two_tensors_or_a_computed_weight_stays(equation, second):
+    """A weight with an index the tensor lacks (a Dense per position: windowed as an Einsum), two tensors, and a
+    weight computed in the graph (not an initializer) are left as they are."""
+    shape = (3, 4) if equation == "ncl,cd->nld" else (3, 10)
+    weight = numpy_helper.from_array(np.ones(shape, np.float32), "w")
+    nodes = [helper.make_node("Neg", ["w"], ["computed"]),
+             helper.make_node("Einsum", ["x", second], ["y"], equation=equation)]
+    model = _model(nodes, [weight], ["y"])
+    assert normalise(model) is model

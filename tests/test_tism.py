@@ -184,11 +184,11 @@ def test_cli_tism_on_an_op_without_a_rule_fails_cleanly(tmp_path):
     from gradient_cases import Case
 
     c = Case(opset=17)
-    model = c.model(c.op("LpNormalization", [c.ncl()], axis=1))
-    path, out = tmp_path / "lp_norm.onnx", tmp_path / "x.npz"
+    model = c.model(c.op("MeanVarianceNormalization", [c.ncl()], axes=[1]))
+    path, out = tmp_path / "mvn.onnx", tmp_path / "x.npz"
     onnx.save(model, path)
     np.save(tmp_path / "seqs.npy", random_onehot(2, 12))
     result = onnxism_cli("run", path, tmp_path / "seqs.npy", "--method", "tism", "-o", out)
-    assert_clean_failure(result, "no gradient rule for LpNormalization")
+    assert_clean_failure(result, "no gradient rule for MeanVarianceNormalization")
     assert not out.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["lp_norm.onnx", "seqs.npy"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mvn.onnx", "seqs.npy"]

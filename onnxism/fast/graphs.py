@@ -811,6 +811,9 @@ class IsmGraphBuilder:
         if op in ("Softmax", "LogSoftmax", "Hardmax") and self.opset >= 13:
             axis = perm.index(attrs.get("axis", -1) % rank)
             return [rewired(node, [self.window_of(source, target)], result, {"axis": axis})]
+        if op == "LpNormalization":  # over one axis, neither the batch nor the length (rules.py)
+            return [rewired(node, [self.window_of(source, target)], result,
+                            {"axis": perm.index(attrs.get("axis", -1) % rank)})]
         if op == "LayerNormalization":  # normalised axes lie after the length: same index in the rows layout
             return [rewired(node, [self.window_of(source, target)] + list(node.input[1:]), result)]
         if op == "MatMul" and node.input[1] not in windows:  # contracts the last axis, last in both layouts

@@ -112,7 +112,7 @@ def _check_batch_axis(shapes, analysis):
 GLOBAL_OPS = {"Flatten", "Reshape", "Gemm", "MatMul", "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool", "Shape",
               "Size", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
               "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin", "Softmax", "LogSoftmax", "Hardmax", "TopK",
-              "CumSum"}
+              "CumSum", "LpNormalization"}
 
 
 def _batches(group, size):

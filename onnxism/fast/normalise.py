@@ -16,6 +16,10 @@ merged into one axis. Rewritten:
   Slice(Transpose(x, p), axes)                ->  Transpose(Slice(x, p[axes]), p)
   Unsqueeze(Transpose(x, p), axes)            ->  Transpose(Unsqueeze(x, new axes last), p')
   Transpose(Transpose(v, p1), p2)             ->  Transpose(v, p1[p2]), or Identity where that is no permutation
+  Einsum(x, W), W a weight whose indices
+  are all x's ("ncl,cl->nl")                  ->  [Transpose(] ReduceSum(Mul(x, W'), contracted) [)], W' = W moved to
+                                                  x's axes (1 where W has no index): a weight varying along the length
+                                                  is then one of an elementwise op, which the analysis windows
 
 The middle three move a Transpose down only where the node's one reader is another layout op (Transpose,
 Unsqueeze, Slice), so that Transposes meet and compose. Nodes whose outputs nothing reads are dropped.
@@ -29,6 +33,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from ..model.reading import default_opset
 from .analysis import graph_constants
 from .rules import attributes, names_used
 
@@ -39,10 +44,12 @@ _LAYOUT_OPS = ("Transpose", "Unsqueeze", "Slice")
 class _Index:
     """The graph with its integer constants, producers and readers, rebuilt after every rewrite."""
 
-    def __init__(self, graph):
+    def __init__(self, graph, opset):
         self.graph = graph
+        self.opset = opset
         self.constants = graph_constants(graph, integers_only=True)
-        self.initializers = {init.name for init in graph.initializer}
+        self.tensors = {init.name: init for init in graph.initializer}
+        self.initializers = set(self.tensors)
         self.dims = {init.name: list(init.dims) for init in graph.initializer}
         self.refresh()
 
@@ -102,12 +109,13 @@ def whole_reverse_sequences(proto, shapes, uniform):
 
 
 def _rewritten(proto, rewrites):
-    index = _Index(proto.graph)
+    opset = default_opset(proto)
+    index = _Index(proto.graph, opset)
     if not any(rewrite(node, index) is not None for rewrite in rewrites for node in proto.graph.node):
         return proto
     copy = onnx.ModelProto()
     copy.CopyFrom(proto)
-    index = _Index(copy.graph)
+    index = _Index(copy.graph, opset)
     graph = copy.graph
     changed = True
     while changed:
@@ -124,6 +132,7 @@ def _rewritten(proto, rewrites):
                 graph.initializer.extend(initializers)
                 for init in initializers:
                     index.constants[init.name] = numpy_helper.to_array(init)
+                    index.tensors[init.name] = init
                     index.initializers.add(init.name)
                     index.dims[init.name] = list(init.dims)
                 index.refresh()
@@ -285,17 +294,70 @@ def _transpose_pair(node, index):
                              perm=perm)], []
 
 
+def _einsum_as_product(node, index):
+    """An Einsum of a tensor and a weight (an initializer) whose indices are all the tensor's, each once, with an
+    explicit output: the product broadcast in the tensor's axes, summed over the indices the output drops, then
+    ordered as the output (the same numbers: where an index has size 1 on one operand, onnxruntime's Einsum
+    broadcasts it as Mul does). A weight that is also a graph input (a default the caller may override) stays."""
+    if node.op_type != "Einsum" or len(node.input) != 2 or index.opset is None or index.opset < 12:
+        return None
+    weights = [position for position, name in enumerate(node.input) if name in index.tensors]
+    equation = attributes(node).get("equation", b"")
+    equation = equation.decode() if isinstance(equation, bytes) else equation
+    lhs, arrow, output = equation.replace(" ", "").partition("->")
+    terms = lhs.split(",")
+    if len(weights) != 1 or not arrow or "..." in lhs + output or len(terms) != 2:
+        return None
+    if node.input[weights[0]] in {value.name for value in index.graph.input}:
+        return None
+    own, tensor = terms[weights[0]], terms[1 - weights[0]]
+    if any(len(set(term)) != len(term) for term in (own, tensor, output)) or not set(own + output) <= set(tensor):
+        return None
+    init = index.tensors[node.input[weights[0]]]
+    if init.data_type != onnx.TensorProto.FLOAT or len(init.dims) != len(own):
+        return None
+    order = "".join(letter for letter in tensor if letter in own)
+    weight = np.einsum(f"{own}->{order}", numpy_helper.to_array(init))
+    weight = weight.reshape([weight.shape[order.index(letter)] if letter in own else 1 for letter in tensor])
+    out = node.output[0]
+    product, weight_name = f"{out}__product", f"{out}__weight"
+    nodes = [helper.make_node("Mul", [node.input[1 - weights[0]], weight_name], [product], name=product)]
+    initializers = [numpy_helper.from_array(weight.astype(np.float32), weight_name)]
+    contracted = [axis for axis, letter in enumerate(tensor) if letter not in output]
+    kept = "".join(letter for letter in tensor if letter in output)
+    result = product
+    if contracted:
+        result = f"{out}__summed"
+        if index.opset >= 13:
+            initializers.append(_ints(f"{result}__axes", contracted))
+            nodes.append(helper.make_node("ReduceSum", [product, f"{result}__axes"], [result], name=result,
+                                          keepdims=0))
+        else:
+            nodes.append(helper.make_node("ReduceSum", [product], [result], name=result, axes=contracted,
+                                          keepdims=0))
+    perm = [kept.index(letter) for letter in output]
+    if perm == sorted(perm):
+        nodes.append(helper.make_node("Identity", [result], [out], name=f"{out}__identity"))
+    else:
+        nodes.append(helper.make_node("Transpose", [result], [out], name=f"{out}__ordered", perm=perm))
+    return nodes, initializers
+
+
 #: The structural rewrites, in the order they are tried.
 REWRITES = (_gather_nd_as_gather, _gather_before_transpose, _slice_before_transpose, _unsqueeze_before_transpose,
-            _transpose_pair)
+            _transpose_pair, _einsum_as_product)
 
 
 def _drop_unread(graph):
-    """Remove, until none is left, the nodes none of whose outputs is read or a graph output."""
+    """Remove, until none is left, the nodes none of whose outputs is read or a graph output; then the initializers
+    nothing reads (a weight an Einsum rewrite replaced)."""
     while True:
         read = names_used(graph) | {output.name for output in graph.output}
         unread = [node for node in graph.node if not any(name in read for name in node.output if name)]
         if not unread:
-            return
+            break
         for node in unread:
             graph.node.remove(node)
+    read |= {value.name for value in graph.input}
+    for init in [init for init in graph.initializer if init.name not in read]:
+        graph.initializer.remove(init)

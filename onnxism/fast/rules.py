@@ -3,10 +3,10 @@
 A rule for a node whose sequence-dependent input carries the length on axis ``axis`` says one of:
   PointwiseRule   output position j depends on input position j only (elementwise ops, with constant operands
                   that may vary along the length, activations, BatchNormalization, MatMul over channels,
-                  Softmax/LayerNorm/reductions over other axes, channel Concat, Gather along other axes, layout
+                  Softmax/LayerNorm/LpNormalization/reductions over other axes, channel Concat, Gather along other axes, layout
                   ops, an Einsum contracting other axes with constants); ``out_axis`` is where the length goes.
   LocalRule       output position j depends on a bounded input range (Conv, ConvTranspose, MaxPool, AveragePool,
-                  Pad, Slice); it can compute an output window from an input range once the node's padding
+                  LpPool, Pad, Slice); it can compute an output window from an input range once the node's padding
                   along the length is taken out (``windowed_node``). A Resize, a Gather, a strided or reversed
                   Slice and a reflect / edge / wrap Pad along the length are LocalRules with a ``column_map``:
                   output j is input column map[j] (any order), or for a linear Resize a weighted sum of a few
@@ -190,6 +190,9 @@ def rule_for(node, axis, shapes, constants, dependent, opset=18):
     if op in ("Softmax", "LogSoftmax", "Hardmax"):
         covered = normalised_axes(node, len(out_shape), opset)
         return PointwiseRule(axis) if axis not in covered and 0 not in covered else None
+    if op == "LpNormalization":  # over one axis: point-wise where that is neither the batch nor the length
+        along = attributes(node).get("axis", -1) % len(out_shape)
+        return PointwiseRule(axis) if along not in (0, axis) else None
     if op == "LayerNormalization":
         rank = len(out_shape)
         first = attributes(node).get("axis", -1) % rank
@@ -214,7 +217,7 @@ def rule_for(node, axis, shapes, constants, dependent, opset=18):
         if attributes(node)["axis"] % rank in (0, axis) or any(name not in dependent for name in node.input):
             return None
         return PointwiseRule(axis)
-    if op in ("Conv", "MaxPool", "AveragePool"):
+    if op in ("Conv", "MaxPool", "AveragePool", "LpPool"):
         return _conv_rule(node, axis, shapes, constants)
     if op == "ConvTranspose":
         return _conv_transpose_rule(node, axis, shapes, constants)
@@ -401,7 +404,7 @@ def _conv_rule(node, axis, shapes, constants):
     new_pads = list(pads)
     new_pads[axis - 2] = new_pads[axis - 2 + spatial] = 0
     updates = {"pads": new_pads}
-    if node.op_type in ("MaxPool", "AveragePool"):
+    if node.op_type in ("MaxPool", "AveragePool") or "ceil_mode" in attrs:
         updates["ceil_mode"] = 0
     new = _replace_attributes(node, updates, remove=("auto_pad",))
     pad_value = -np.inf if node.op_type == "MaxPool" else 0.0

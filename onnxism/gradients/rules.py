@@ -418,6 +418,28 @@ def _softmax(ctx, node, gouts):
     return {0: ctx.op("Sub", [g, ctx.op("Mul", [ctx.op("Exp", [y]), total])])}
 
 
+@rule("LpNormalization")
+def _lp_normalization(ctx, node, gouts):
+    """y = x / n along one axis, n = sum |x| (p = 1) or sqrt(sum x^2) (p = 2): the cotangent (g - s sum(g y)) / n,
+    s = sign(x) or y; 0 where n is 0 (onnxruntime's y is 0 there)."""
+    x, y, g = node.input[0], node.output[0], gouts[0]
+    if g is None or not ctx.needs(x):
+        return {}
+    rank = ctx.rank(x)
+    axis, p = _norm(attr(node, "axis", -1), rank), attr(node, "p", 2)
+    if axis == 0 and ctx.batch_axis(x) == 0:
+        ctx.refuse(node, "it normalises across the batch axis")
+    if p not in (1, 2):
+        ctx.refuse(node, f"p = {p} is not 1 or 2")
+    if p == 1:
+        norm, slope = ctx.reduce_sum(ctx.op("Abs", [x]), [axis]), ctx.op("Sign", [x])
+    else:
+        norm, slope = ctx.op("Sqrt", [ctx.reduce_sum(ctx.op("Mul", [x, x]), [axis])]), y
+    dot = ctx.reduce_sum(ctx.op("Mul", [g, y]), [axis + 1])  # the cotangent has the seed axis in front
+    change = ctx.op("Div", [ctx.op("Sub", [g, ctx.op("Mul", [slope, dot])]), norm])
+    return {0: ctx.op("Where", [ctx.op("Equal", [norm, ctx.scalar(0.0)]), ctx.scalar(0.0), change])}
+
+
 # -- linear maps -----------------------------------------------------------------------------------------------
 def _conv_geometry(ctx, node, x, y, kernel):
     """Per spatial axis: (stride, dilation, pad_begin, pad_end) with auto_pad resolved from static shapes."""
@@ -621,6 +643,30 @@ def _average_pool(ctx, node, gouts):
     channels = ctx.shape(x)[1]
     ones = ctx.const(np.ones((channels, 1) + tuple(kernel), dtype=ctx.dtype), "pool_ones")
     return {0: _transpose_back(ctx, scaled, x, y, ones, kernel, strides, [1] * spatial, pads, channels)}
+
+
+@rule("LpPool")
+def _lp_pool(ctx, node, gouts):
+    """y = (sum over the window of |x|^p)^(1/p), pads counting as zeros: each x_i gets the cotangents of the windows
+    holding it times sign(x_i) |x_i|^(p-1) y^(1-p) (0 where y is 0, as for ReduceL2)."""
+    x, y, g = node.input[0], node.output[0], gouts[0]
+    if g is None or not ctx.needs(x):
+        return {}
+    kernel = list(attr(node, "kernel_shape"))
+    strides, dilations, pads = _conv_geometry(ctx, node, x, y, kernel)
+    in_shape, out_shape = ctx.shape(x)[2:], ctx.shape(y)[2:]
+    for i, size in enumerate(in_shape):
+        span = (kernel[i] - 1) * dilations[i] + 1
+        if out_shape[i] != (size + pads[i] + pads[i + len(kernel)] - span) // strides[i] + 1:
+            ctx.refuse(node, "a ceil_mode window past the end pad is not supported")
+    p = float(attr(node, "p", 2))
+    zero = ctx.op("Equal", [y, ctx.scalar(0.0)])
+    scale = ctx.op("Where", [zero, ctx.scalar(0.0), ctx.op("Pow", [y, ctx.scalar(1.0 - p)])])
+    channels = ctx.shape(x)[1]
+    ones = ctx.const(np.ones((channels, 1) + tuple(kernel), dtype=ctx.dtype), "pool_ones")
+    spread = _transpose_back(ctx, ctx.op("Mul", [g, scale]), x, y, ones, kernel, strides, dilations, pads, channels)
+    local = ctx.op("Mul", [ctx.op("Sign", [x]), ctx.op("Pow", [ctx.op("Abs", [x]), ctx.scalar(p - 1.0)])])
+    return {0: ctx.op("Mul", [spread, local])}
 
 
 def _reduce_axes(ctx, node, rank):

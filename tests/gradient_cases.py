@@ -206,6 +206,8 @@ CASES = {
     "reduce_min": _build(lambda c, x: c.op("ReduceMin", [x, c.ints([1])]), opset=18),
     "reduce_l1": _build(lambda c, x: c.op("ReduceL1", [x], axes=[2], keepdims=0)),
     "reduce_l2": _build(lambda c, x: c.op("ReduceL2", [x, c.ints([1])]), opset=18),
+    "reduce_prod_attr": _build(lambda c, x: c.op("ReduceProd", [x], axes=[1], keepdims=0)),
+    "reduce_prod_input": _build(lambda c, x: c.op("ReduceProd", [c.op("Tanh", [x]), c.ints([1, 2])]), opset=18),
     "reduce_sum_square": _build(lambda c, x: c.op("ReduceSumSquare", [x], axes=[1, 2])),
     "reduce_log_sum_exp": _build(lambda c, x: c.op("ReduceLogSumExp", [x], axes=[2])),
     "cumsum": _build(lambda c, x: c.op("CumSum", [x, c.const(np.int64(2))])),

@@ -224,7 +224,8 @@ def test_lp_normalization_over_the_channels_is_windowed(axis, p, windowed):
     {"p": 3, "kernel_shape": [3], "strides": [2], "pads": [1, 2], "dilations": [2]},
     {"kernel_shape": [3], "auto_pad": "SAME_LOWER"},
     {"p": 2, "kernel_shape": [3], "strides": [3], "ceil_mode": 1},
-], ids=["p2-pad", "p1-strided", "p3-dilated", "same", "ceil"])
+    {"p": 2, "kernel_shape": [3], "strides": [2], "ceil_mode": 1},
+], ids=["p2-pad", "p1-strided", "p3-dilated", "same", "ceil", "ceil-overhang"])
 def test_lp_pools_are_windowed(attrs):
     """An LpPool ((sum |x|^p over the window)^(1/p); its pads count as zeros) is windowed like an AveragePool, with
     any p, stride, dilation or pads; with ceil_mode, a last window reaching past the end pad (whose handling

@@ -95,6 +95,28 @@ def test_op_gradient_matches_finite_differences(name):
     np.testing.assert_allclose(fast, expected, atol=tolerance * scale, rtol=0)
 
 
+def test_reduce_prod_gradient_where_entries_are_zero():
+    """The product over the 4 channels where one entry of a position is 0 (1 - one-hot, the others random: the
+    gradient there is the product of the other three, elsewhere 0) or two are (all 0), against central differences
+    in float64, which are exact for a product; prod / x would give NaN there."""
+    proto = CASES["reduce_prod_attr"]()
+    model = onnxism.load(proto)
+    graph = build_gradient_model(model, ["y"], LENGTH)
+    rng = np.random.default_rng(4)
+    onehot = np.eye(4)[rng.integers(0, 4, (2, LENGTH))]
+    x = (1 - onehot) * rng.uniform(0.5, 1.5, onehot.shape)
+    x[:, :3, 0] = 0  # two zeros at the first positions (one where the one-hot is channel 0)
+    seeds = rng.standard_normal((2,) + model.output_shapes(LENGTH)["y"])
+    run, step = _forward("reduce_prod_attr", proto)
+    expected = _finite_differences(run, step, x, seeds)
+    session = make_session(graph.SerializeToString(), "cpu")
+    got = session.run(["gradient"], {"x": x.astype(np.float32), seed_name("y"): seeds.astype(np.float32)})[0]
+    alone = (x == 0) & ((x == 0).sum(-1, keepdims=True) == 1)
+    assert alone[:, :3].sum() < 6 and alone.sum() > LENGTH
+    assert (expected[:, alone] != 0).all() and (expected[:, ~alone] == 0).all()  # only a lone 0 has a gradient
+    np.testing.assert_allclose(got, expected, atol=2e-4 * np.abs(expected).max(), rtol=0)
+
+
 @pytest.mark.parametrize("scales, align", [((1, 1, 2), "half_pixel"), ((1, 1.75, 1), "align_corners")])
 def test_the_selection_probe_tells_a_mix_from_copies(scales, align):
     """The labelled runs behind every selection find that a linear Resize is not one (its own rule transposes its

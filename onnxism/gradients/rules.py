@@ -684,7 +684,7 @@ def _reduce_axes(ctx, node, rank):
 
 
 @rule("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "GlobalAveragePool", "GlobalMaxPool", "ReduceL1",
-      "ReduceL2", "ReduceSumSquare", "ReduceLogSumExp")
+      "ReduceL2", "ReduceSumSquare", "ReduceLogSumExp", "ReduceProd")
 def _reduce(ctx, node, gouts):
     x, y, g = node.input[0], node.output[0], gouts[0]
     if g is None or not ctx.needs(x):
@@ -696,7 +696,7 @@ def _reduce(ctx, node, gouts):
     else:
         axes, keepdims = _reduce_axes(ctx, node, rank), attr(node, "keepdims", 1)
         if axes is None:  # noop_with_empty_axes: the identity, where the op is no more than a reduction
-            if node.op_type not in ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin"):
+            if node.op_type not in ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd"):
                 ctx.refuse(node, "noop_with_empty_axes is not supported for it")
             return {0: g}
     if 0 in axes:
@@ -711,6 +711,8 @@ def _reduce(ctx, node, gouts):
         return {0: ctx.op("Mul", [kept, ctx.op("Sign", [x])])}
     if node.op_type == "ReduceSumSquare":
         return {0: ctx.op("Mul", [kept, ctx.op("Mul", [x, ctx.scalar(2.0)])])}
+    if node.op_type == "ReduceProd":
+        return {0: ctx.op("Mul", [kept, _product_of_the_others(ctx, x, axes)])}
     y_kept = y if keepdims else ctx.op("Unsqueeze", [y, ctx.ints(axes)])
     if node.op_type == "ReduceLogSumExp":
         return {0: ctx.op("Mul", [kept, ctx.op("Exp", [ctx.op("Sub", [x, y_kept])])])}
@@ -721,6 +723,22 @@ def _reduce(ctx, node, gouts):
     hits = ctx.cast_mask(ctx.op("Equal", [x, y_kept]))
     share = ctx.op("Div", [hits, ctx.reduce_sum(hits, axes)])  # ties split evenly, as torch.amax does
     return {0: ctx.op("Mul", [kept, share])}
+
+
+def _product_of_the_others(ctx, x, axes):
+    """For each entry of x, the product of the other entries reduced with it (d prod / d x_i), exact where entries
+    are 0: with no 0, prod / x_i; with one, the product of the nonzero entries at the 0 and 0 elsewhere; with more,
+    0 everywhere."""
+    zero = ctx.op("Equal", [x, ctx.scalar(0.0)])
+    safe = ctx.op("Where", [zero, ctx.scalar(1.0), x])
+    if ctx.opset >= 18:
+        nonzero = ctx.op("ReduceProd", [safe, ctx.ints(axes)], keepdims=1)
+    else:
+        nonzero = ctx.op("ReduceProd", [safe], axes=axes, keepdims=1)
+    zeros = ctx.reduce_sum(ctx.cast_mask(zero), axes)
+    alone = ctx.op("And", [zero, ctx.op("Equal", [zeros, ctx.scalar(1.0)])])
+    return ctx.op("Where", [ctx.op("Equal", [zeros, ctx.scalar(0.0)]), ctx.op("Div", [nonzero, safe]),
+                            ctx.op("Where", [alone, nonzero, ctx.scalar(0.0)])])
 
 
 # -- moving data -----------------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from onnx import helper, numpy_helper
 
 from ..model.reading import default_opset
 from .analysis import graph_constants
-from .rules import attributes, names_used
+from .rules import attributes, einsum_terms, names_used
 
 #: Readers that let a Transpose move below the node they read (it moves on, toward another Transpose).
 _LAYOUT_OPS = ("Transpose", "Unsqueeze", "Slice")
@@ -49,7 +49,6 @@ class _Index:
         self.opset = opset
         self.constants = graph_constants(graph, integers_only=True)
         self.tensors = {init.name: init for init in graph.initializer}
-        self.initializers = set(self.tensors)
         self.dims = {init.name: list(init.dims) for init in graph.initializer}
         self.refresh()
 
@@ -68,7 +67,7 @@ class _Index:
     def from_shapes(self, name, seen=None):
         """Whether ``name`` is computed from constants and tensor shapes (Shape, Size) alone, not from values."""
         seen = set() if seen is None else seen
-        if name in self.initializers or name in seen:
+        if name in self.tensors or name in seen:
             return True
         seen.add(name)
         node = self.producers.get(name)
@@ -133,7 +132,6 @@ def _rewritten(proto, rewrites):
                 for init in initializers:
                     index.constants[init.name] = numpy_helper.to_array(init)
                     index.tensors[init.name] = init
-                    index.initializers.add(init.name)
                     index.dims[init.name] = list(init.dims)
                 index.refresh()
                 changed = True
@@ -302,12 +300,10 @@ def _einsum_as_product(node, index):
     if node.op_type != "Einsum" or len(node.input) != 2 or index.opset is None or index.opset < 12:
         return None
     weights = [position for position, name in enumerate(node.input) if name in index.tensors]
-    equation = attributes(node).get("equation", b"")
-    equation = equation.decode() if isinstance(equation, bytes) else equation
-    lhs, arrow, output = equation.replace(" ", "").partition("->")
-    terms = lhs.split(",")
-    if len(weights) != 1 or not arrow or "..." in lhs + output or len(terms) != 2:
+    parsed = einsum_terms(node)
+    if len(weights) != 1 or parsed is None:
         return None
+    terms, output = parsed
     if node.input[weights[0]] in {value.name for value in index.graph.input}:
         return None
     own, tensor = terms[weights[0]], terms[1 - weights[0]]

@@ -3,8 +3,9 @@
 A rule for a node whose sequence-dependent input carries the length on axis ``axis`` says one of:
   PointwiseRule   output position j depends on input position j only (elementwise ops, with constant operands
                   that may vary along the length, activations, BatchNormalization, MatMul over channels,
-                  Softmax/LayerNorm/LpNormalization/reductions over other axes, channel Concat, Gather along other axes, layout
-                  ops, an Einsum contracting other axes with constants); ``out_axis`` is where the length goes.
+                  Softmax/LayerNorm/LpNormalization/reductions over other axes, channel Concat, Gather along other
+                  axes, layout ops, an Einsum contracting other axes with constants); ``out_axis`` is where the
+                  length goes.
   LocalRule       output position j depends on a bounded input range (Conv, ConvTranspose, MaxPool, AveragePool,
                   LpPool, Pad, Slice); it can compute an output window from an input range once the node's padding
                   along the length is taken out (``windowed_node``). A Resize, a Gather, a strided or reversed
@@ -232,17 +233,27 @@ def rule_for(node, axis, shapes, constants, dependent, opset=18):
     return None
 
 
+def einsum_terms(node):
+    """(each operand's indices, the output's) of an Einsum with an explicit output, one term per input and no
+    ellipsis; None otherwise."""
+    equation = _text(attributes(node).get("equation", "")).replace(" ", "")
+    lhs, arrow, output = equation.partition("->")
+    terms = lhs.split(",")
+    if not arrow or "..." in equation or len(terms) != len(node.input):
+        return None
+    return terms, output
+
+
 def _einsum_rule(node, axis, shapes, dependent):
     """An Einsum whose sequence-dependent operands all carry the length and the batch as the same two indices, which
     no other operand has and the output keeps, the batch first (a Dense over the channels at each position:
     "ncl,cd->nld"; a product or dot product of two such tensors: "ncl,ncl->nl"): point-wise. An implicit output, an
     ellipsis or a repeated index is left global."""
-    equation = _text(attributes(node).get("equation", "")).replace(" ", "")
-    lhs, arrow, output = equation.partition("->")
-    terms = lhs.split(",")
+    parsed = einsum_terms(node)
     operands = [index for index, name in enumerate(node.input) if name in dependent]
-    if not arrow or "..." in equation or len(terms) != len(node.input) or not operands or axis == 0:
+    if parsed is None or not operands or axis == 0:
         return None
+    terms, output = parsed
     for index in operands:
         term = terms[index]
         if len(term) != len(shapes[node.input[index]]) or len(set(term)) != len(term):

@@ -10,7 +10,7 @@ import pytest
 
 import onnxism
 from onnxism.fast.linear import DenseHead, MeanHead
-from onnxism.fast.method import GLOBAL_OPS, FastISM, FastPlan, split_notices
+from onnxism.fast.method import FastISM, FastPlan, split_notices
 from onnxism.fast.probe import probe_shapes
 from onnxism.methods.naive import NaiveISM
 from architectures import ARCHITECTURES, KERAS_MODERN, LENGTH, MODERN, export_architecture, keras_modern
@@ -204,6 +204,36 @@ def test_op_without_a_local_rule_is_computed_in_full_with_a_notice():
     model = _after_conv("MeanVarianceNormalization", axes=[1])  # point-wise along the length, but no rule
     with pytest.warns(onnxism.OnnxismWarning, match="no local rule for MeanVarianceNormalization"):
         assert_fast_equals_naive(model, random_onehot(2, 12, seed=4))
+
+
+@pytest.mark.parametrize("op_type, axis, by_nature", [
+    ("TopK", 2, True), ("TopK", -1, True), ("TopK", 1, False),
+    ("LpNormalization", -1, True), ("ReduceMax", 2, True), ("CumSum", 2, True),
+])
+def test_global_by_nature_is_decided_by_the_axes(op_type, axis, by_nature):
+    """A node computed in full goes without a notice only where its own axes take in the length (a top-k, a
+    reduction, a normalisation, a running sum along it): over the channels a TopK is point-wise but has no rule,
+    so it gets a notice, and so would any op whose rule over the channels went missing."""
+    from gradient_cases import Case
+
+    c = Case(18)
+    conv = c.op("Conv", [c.ncl(), c.w(3, 4, 3), c.w(3)], pads=[1, 1])
+    if op_type == "TopK":
+        node = c.op("TopK", [conv, c.ints([2])], outputs=2, axis=axis)[0]
+    elif op_type == "CumSum":
+        node = c.op("CumSum", [conv, c.ints(axis)])
+    elif op_type == "ReduceMax":
+        node = c.op("ReduceMax", [conv, c.ints([axis])], keepdims=1)
+    else:
+        node = c.op(op_type, [conv], axis=axis)
+    c.nodes[-1].name = "under_test"
+    model = c.model(c.op("Flatten", [c.op("Relu", [node])], axis=1))
+    expected, no_rule = split_notices(FastPlan(onnxism.load(model), 12, ["y"]))
+    named = ([notice.split("'")[1] for notice in notices] for notices in (expected, no_rule))
+    assert tuple(named) == ((["under_test"], []) if by_nature else ([], ["under_test"]))
+    if not by_nature:
+        with pytest.warns(onnxism.OnnxismWarning, match="no local rule for TopK node 'under_test'"):
+            assert_fast_equals_naive(model, random_onehot(2, 12, seed=4))
 
 
 @pytest.mark.parametrize("axis, p, windowed", [(1, 2, True), (-2, 1, True), (2, 2, False), (-1, 1, False)])
@@ -414,7 +444,7 @@ def ops_without_a_local_rule(model, length):
     shapes = probe_shapes(model.proto, model.input_name, shape)
     flattens = {node.name for node in model.proto.graph.node
                 if node.name and len(shapes[node.output[0]]) == 2 and shapes[node.output[0]][0] == 2}
-    return [notice for notice in plan.analysis.notices if notice.split()[0] not in GLOBAL_OPS
+    return [notice for notice in plan.analysis.notices if notice not in plan.analysis.by_nature
             or (notice.split()[0] == "Reshape" and notice.split("'")[1] not in flattens)]
 
 

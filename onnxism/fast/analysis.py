@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from .rules import ELEMENTWISE, LocalRule, PointwiseRule, rule_for
+from .rules import ELEMENTWISE, LocalRule, PointwiseRule, global_along, rule_for
 
 
 @dataclass
@@ -53,6 +53,10 @@ class Analysis:
     #: Per unchanged tensor that a windowed node reads, where its length axis is: a Window of width 0 (``length``
     #: 1 where it broadcasts along the length).
     unchanged_windows: dict = field(default_factory=dict)
+    #: The notices of nodes computed in full because they are global along the length by what they do
+    #: (``rules.global_along``) or join a tensor that is computed in full (``JOINS_FULL``): expected, not for want
+    #: of a rule.
+    by_nature: set = field(default_factory=set)
 
     def table_window(self, name):
         """The Window of a windowed or of an unchanged tensor (its table's length), or None."""
@@ -100,7 +104,7 @@ def analyse(graph, input_name, input_axis, shapes, opset=18, fixed=None, extras=
     positions = np.arange(length)
     windows = {input_name: make_window(input_name, input_axis, length, positions, positions + 1)}
     dependent = {input_name}
-    modes, rules, notices = {}, {}, []
+    modes, rules, notices, by_nature = {}, {}, [], set()
     unchanged, unchanged_windows = set(extras), {}
     for index, node in enumerate(graph.node):
         key = node.name or f"node{index}"
@@ -163,6 +167,8 @@ def analyse(graph, input_name, input_axis, shapes, opset=18, fixed=None, extras=
                 joined = len(windowed) < len(deps) and not reshape
                 notices.append(f"{node.op_type} node {key!r}" + (_batch_moved(graph, index) if moved else "")
                                + (f" {JOINS_FULL}" if joined and not moved else ""))
+                if (joined and not moved) or global_along(node, windows[windowed[0]].axis, shapes, constants, opset):
+                    by_nature.add(notices[-1])
             continue
         out = node.output[0]
         out_length = shapes[out][getattr(rule, "out_axis", windows[windowed[0]].axis)]
@@ -181,7 +187,8 @@ def analyse(graph, input_name, input_axis, shapes, opset=18, fixed=None, extras=
             continue
         modes[key], rules[key] = "windowed", rule
         windows[out] = window
-    return Analysis(modes, rules, windows, dependent, notices, folded, constants, unchanged, unchanged_windows)
+    return Analysis(modes, rules, windows, dependent, notices, folded, constants, unchanged, unchanged_windows,
+                    by_nature)
 
 
 def _rule_with_unchanged(node, axis, shapes, constants, dependent, opset, read, unchanged_windows):

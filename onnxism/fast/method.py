@@ -15,7 +15,7 @@ from ..methods.naive import NaiveISM
 from ..model.reading import default_opset
 from ..runtime.sessions import make_session, parse_device
 from ..runtime.workers import run_in_order
-from .analysis import JOINS_FULL, analyse
+from .analysis import analyse
 from .graphs import IsmGraphBuilder
 from .indices import gather_indices
 from .linear import DenseHead
@@ -108,13 +108,6 @@ def _check_batch_axis(shapes, analysis):
             raise ValueError(f"tensor {name!r} does not have the batch on its first axis")
 
 
-#: Ops that are global along the length by nature: computing them on the full tensor is expected, not a notice.
-GLOBAL_OPS = {"Flatten", "Reshape", "Gemm", "MatMul", "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool", "Shape",
-              "Size", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
-              "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin", "Softmax", "LogSoftmax", "Hardmax", "TopK",
-              "CumSum", "LpNormalization"}
-
-
 def _batches(group, size):
     """(first, stop) of consecutive batches of at most ``size`` rows, each inside one run of equal ``group``."""
     cuts = np.flatnonzero(np.diff(group)) + 1
@@ -137,9 +130,9 @@ def fast_plan(model, length, outputs, build=FastPlan):
 def split_notices(plan):
     """(nodes computed in full that are global by nature or join a tensor that is, nodes computed in full for want
     of a local rule)."""
-    notices = plan.analysis.notices
-    expected = [notice for notice in notices if notice.split()[0] in GLOBAL_OPS or notice.endswith(JOINS_FULL)]
-    return expected, [notice for notice in notices if notice not in expected]
+    analysis = plan.analysis
+    return ([notice for notice in analysis.notices if notice in analysis.by_nature],
+            [notice for notice in analysis.notices if notice not in analysis.by_nature])
 
 
 class FastISM(NaiveISM):

@@ -233,6 +233,42 @@ def rule_for(node, axis, shapes, constants, dependent, opset=18):
     return None
 
 
+#: Ops that mix every position along the length whenever they have no rule: a Flatten or Reshape that merges the
+#: length with other axes, a Dense over it (Gemm, MatMul), global pooling, a tensor's shape.
+GLOBAL_BY_NAME = {"Flatten", "Reshape", "Gemm", "MatMul", "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool",
+                  "Shape", "Size"}
+
+
+def global_along(node, axis, shapes, constants, opset=18):
+    """Whether ``node``, which has no rule, is global along the length (on ``axis`` of its windowed input) by what
+    it does: a reduction, softmax, normalisation, running sum or top-k whose own axes cover the length, or an op of
+    ``GLOBAL_BY_NAME``. False where its axes leave the length alone (it then wants a point-wise rule it does not
+    have) or are not known; computing such a node in full is exact either way, only the notice differs."""
+    op = node.op_type
+    if op in GLOBAL_BY_NAME:
+        return True
+    shape = shapes.get(node.input[0]) if node.input else None
+    if shape is None:
+        return False
+    rank, attrs = len(shape), attributes(node)
+    if op in ("ArgMax", "ArgMin"):
+        covered = [attrs.get("axis", 0) % rank]
+    elif op in REDUCTIONS:
+        covered = _axes(node, constants, rank)
+        if covered == [] and not attrs.get("noop_with_empty_axes", 0):
+            covered = list(range(rank))  # reduces over everything
+    elif op in ("Softmax", "LogSoftmax", "Hardmax"):
+        covered = normalised_axes(node, rank, opset)
+    elif op in ("LpNormalization", "TopK"):
+        covered = [attrs.get("axis", -1) % rank]
+    elif op == "CumSum":
+        along = constants.get(node.input[1]) if len(node.input) > 1 else None
+        covered = None if along is None else [int(np.asarray(along).reshape(-1)[0]) % rank]
+    else:
+        return False
+    return covered is not None and axis in covered
+
+
 def einsum_terms(node):
     """(each operand's indices, the output's) of an Einsum with an explicit output, one term per input and no
     ellipsis; None otherwise."""

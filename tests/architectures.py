@@ -269,7 +269,8 @@ MODERN = ["attention", "einsum_attention", "group_and_instance_norm", "squeeze_e
 def keras_modern(name):
     """A Keras model (N, LENGTH, 4) whose first Conv1D has Keras's exact GELU (tf2onnx writes it with Erfc, which
     loading rewrites), then: multi-head attention (Einsums), GroupNormalization, UpSampling1D -> Cropping1D ->
-    ZeroPadding1D, or a reverse-complement average through ops.flip (tf2onnx's ReverseSequence)."""
+    ZeroPadding1D, a reverse-complement average through ops.flip (tf2onnx's ReverseSequence), or ChromBPNet's
+    two BPNets (``_chrombpnet``, without the GELU)."""
     keras = pytest.importorskip("keras")
     from keras import layers
 
@@ -283,6 +284,8 @@ def keras_modern(name):
     elif name == "upsample_crop_pad":
         h = layers.ZeroPadding1D((1, 2))(layers.Cropping1D((3, 5))(layers.UpSampling1D(2)(h)))
         out = layers.Dense(2)(layers.Flatten()(h))
+    elif name == "chrombpnet":
+        return _chrombpnet(keras, layers, x)
     else:  # "reverse_complement"
         conv, dense = layers.Conv1D(8, 5, padding="same", activation="relu"), layers.Dense(2)
         flipped = layers.Lambda(lambda t: keras.ops.flip(t, axis=(1, 2)))(x)
@@ -291,4 +294,24 @@ def keras_modern(name):
     return keras.Model(x, out)
 
 
-KERAS_MODERN = ["attention", "group_norm", "upsample_crop_pad", "reverse_complement"]
+def _chrombpnet(keras, layers, x):
+    """ChromBPNet's shape: two BPNets on the same input (a small "bias" model and the accessibility model), each of
+    valid dilated convolutions whose residual is cropped to the conv's output, a valid profile conv cropped to the
+    output length and counts from a global average pooling; the profiles are added, the counts joined by logsumexp."""
+    def bpnet(filters, dilations, prefix):
+        h = layers.Conv1D(filters, 5, activation="relu", name=f"{prefix}_first")(x)
+        for rate in dilations:
+            c = layers.Conv1D(filters, 3, activation="relu", dilation_rate=rate, name=f"{prefix}_dil{rate}")(h)
+            h = layers.add([c, layers.Cropping1D(rate)(h)])
+        profile = layers.Conv1D(1, 3, name=f"{prefix}_profile")(h)
+        crop = (profile.shape[1] - 4) // 2
+        profile = layers.Flatten()(layers.Cropping1D((crop, profile.shape[1] - 4 - crop))(profile))
+        return profile, layers.Dense(1, name=f"{prefix}_counts")(layers.GlobalAveragePooling1D()(h))
+
+    bias_profile, bias_counts = bpnet(4, [2], "bias")
+    profile, counts = bpnet(8, [2, 4, 8], "acc")
+    logsumexp = layers.Lambda(lambda t: keras.ops.logsumexp(t, axis=-1, keepdims=True))
+    return keras.Model(x, [layers.add([profile, bias_profile]), logsumexp(layers.concatenate([counts, bias_counts]))])
+
+
+KERAS_MODERN = ["attention", "group_norm", "upsample_crop_pad", "reverse_complement", "chrombpnet"]

@@ -259,7 +259,8 @@ def test_architecture_gradient_matches_torch(name, tmp_path):
 @pytest.mark.parametrize("name", KERAS_MODERN)
 def test_keras_layer_gradient_matches_tensorflow(name, tmp_path):
     """Multi-head attention (Einsums), GroupNormalization, UpSampling1D / Cropping1D / ZeroPadding1D and a
-    reverse-complement average (tf2onnx's ReverseSequence, its lengths from shapes), all after Keras's GELU."""
+    reverse-complement average (tf2onnx's ReverseSequence, its lengths from shapes), all after Keras's GELU, and
+    ChromBPNet's two BPNets (cropped residuals, logsumexp of the counts)."""
     from converters import keras_to_onnx
 
     module = keras_modern(name)

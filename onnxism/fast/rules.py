@@ -251,12 +251,8 @@ def global_along(node, axis, shapes, constants, opset=18):
     if shape is None:
         return False
     rank, attrs = len(shape), attributes(node)
-    if op in ("ArgMax", "ArgMin"):
-        covered = [attrs.get("axis", 0) % rank]
-    elif op in REDUCTIONS:
-        covered = _axes(node, constants, rank)
-        if covered == [] and not attrs.get("noop_with_empty_axes", 0):
-            covered = list(range(rank))  # reduces over everything
+    if op in REDUCTIONS:
+        covered = _reduced_axes(node, constants, rank)
     elif op in ("Softmax", "LogSoftmax", "Hardmax"):
         covered = normalised_axes(node, rank, opset)
     elif op in ("LpNormalization", "TopK"):
@@ -377,18 +373,23 @@ def _merging_reshape_rule(node, axis, shapes):
     return None
 
 
-def _reduce_rule(node, axis, shapes, constants):
-    rank = len(shapes[node.input[0]])
+def _reduced_axes(node, constants, rank):
+    """The axes a reduction (or ArgMax / ArgMin) of a rank-``rank`` input reduces over, every axis where its axes
+    are empty (unless ``noop_with_empty_axes``); None where they are not known."""
     attrs = attributes(node)
     if node.op_type in ("ArgMax", "ArgMin"):
-        axes = [attrs.get("axis", 0) % rank]
-    else:
-        axes = _axes(node, constants, rank)
-        if axes is None or (axes == [] and not attrs.get("noop_with_empty_axes", 0)):
-            return None  # reduce over everything
-    if axis in axes:
+        return [attrs.get("axis", 0) % rank]
+    axes = _axes(node, constants, rank)
+    if axes == [] and not attrs.get("noop_with_empty_axes", 0):
+        return list(range(rank))
+    return axes
+
+
+def _reduce_rule(node, axis, shapes, constants):
+    axes = _reduced_axes(node, constants, len(shapes[node.input[0]]))
+    if axes is None or axis in axes:
         return None
-    keep = attrs.get("keepdims", 1)
+    keep = attributes(node).get("keepdims", 1)
     return PointwiseRule(axis if keep else axis - sum(a < axis for a in axes))
 
 

@@ -12,6 +12,7 @@ from ..fast.standalone import build_standalone_fast_model
 from ..gradients import build_gradient_model
 from ..io.npz_writer import check_output_path
 from ..model import load
+from ..model.token_input import TOKENS_HELP
 
 
 def add_parser(verbs):
@@ -42,6 +43,7 @@ def add_parser(verbs):
                         help="sequence length, for a model that accepts any length (default: the model's)")
     parser.add_argument("--input", default=None, help="name of the sequence input (default: detected)")
     parser.add_argument("--layout", default=None, choices=["NLC", "NCL"], help="input layout (default: detected)")
+    parser.add_argument("--tokens", default=None, metavar="SPEC", help=TOKENS_HELP)
     parser.add_argument("--force", action="store_true", help="overwrite the output file")
     parser.set_defaults(handler=handle)
 
@@ -50,7 +52,7 @@ def handle(args):
     check_output_path(args.output, force=args.force, suffix=".onnx")
     if args.target is not None and args.method != "fast":
         raise InputError("--target applies to --method fast; the TISM graph takes its targets as seed inputs")
-    model = load(args.model, input=args.input, layout=args.layout)
+    model = load(args.model, input=args.input, layout=args.layout, tokens=args.tokens)
     if args.length is not None and model.length is not None and args.length != model.length:
         raise InputError(f"--length {args.length} differs from the model's fixed length {model.length}")
     if args.length is not None and args.length < 1:

@@ -2,6 +2,7 @@
 
 from ..errors import InputError, UnsupportedGraphError
 from ..model import load
+from ..model.token_input import TOKENS_HELP
 from ..model.reading import default_opset
 
 
@@ -10,6 +11,7 @@ def add_parser(verbs):
     parser.add_argument("model", help="ONNX model file")
     parser.add_argument("--input", default=None, help="name of the sequence input (default: detected)")
     parser.add_argument("--layout", default=None, choices=["NLC", "NCL"], help="input layout (default: detected)")
+    parser.add_argument("--tokens", default=None, metavar="SPEC", help=TOKENS_HELP)
     parser.add_argument("--methods", action="store_true",
                         help="also say how fast ISM and TISM run the model: fast ISM's analysis (what it computes "
                              "on the full length, or why it falls back to naive ISM) and whether every op on the "
@@ -20,7 +22,7 @@ def add_parser(verbs):
 
 
 def handle(args):
-    model = load(args.model, input=args.input, layout=args.layout)
+    model = load(args.model, input=args.input, layout=args.layout, tokens=args.tokens)
     shape = "(N, L, 4)" if model.layout == "NLC" else "(N, 4, L)"
     proto = model.proto
     print(f"model:    {model.source}")
@@ -29,6 +31,9 @@ def handle(args):
     print(f"input:    {model.input_name}  layout {model.layout} {shape}  "
           f"length {model.length if model.length is not None else 'any'}  "
           f"batch {_batch(model)}")
+    if model.tokens is not None:
+        print(f"tokens:   {model.tokens.describe()}  (the model takes ids (N, L); onnxism gives it one-hot (N, L, 4), "
+              "its token lookup folded)")
     for extra in model.extra_inputs:
         dims = ", ".join("L" if size is None else str(size) for size in extra.shape)
         print(f"extra:    {extra.name}  shape (N{', ' + dims if dims else ''})  {extra.dtype}  "

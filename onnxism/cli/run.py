@@ -13,6 +13,7 @@ from ..io import NpzWriter
 from ..methods.ism import METHODS, ism_chunks, ism_shapes
 from ..methods.tism import ATTRIBUTIONS, tism_chunks, tism_shapes
 from ..model import load
+from ..model.token_input import TOKENS_HELP
 from ..sequences import read_sequences
 from ..methods.options import resolve_window
 from ..runtime.workers import resolve_workers
@@ -56,6 +57,7 @@ def add_parser(verbs):
     parser.add_argument("--extra-input", action="append", default=None, metavar="NAME=FILE.npy",
                         help="values of a model input besides the sequences, one row per sequence (repeat for each)")
     parser.add_argument("--layout", default=None, choices=["NLC", "NCL"], help="input layout (default: detected)")
+    parser.add_argument("--tokens", default=None, metavar="SPEC", help=TOKENS_HELP)
     parser.add_argument("--force", action="store_true", help="overwrite the output file")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bar on stderr (default: when stderr is a terminal)")
@@ -111,7 +113,7 @@ def parse_positions(text):
 def handle(args):
     began = time.perf_counter()
     args.output = args.output or default_output(args.seqs, args.method)
-    model = load(args.model, input=args.input, layout=args.layout)
+    model = load(args.model, input=args.input, layout=args.layout, tokens=args.tokens)
     sequences = read_sequences(args.seqs, length=model.length)
     positions = parse_positions(args.positions)
     window = resolve_window(positions, sequences.length)

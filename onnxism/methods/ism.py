@@ -16,7 +16,6 @@ from ..model import load
 from ..model.extra_inputs import check_extra_inputs, rows_of
 from ..model.target_heads import fold_targets
 from ..progress import Progress
-from ..sequences import as_sequences
 from ..fast.method import FastISM
 from .naive import NaiveISM
 from .options import resolve_batch_size, resolve_window, sequences_per_chunk
@@ -55,7 +54,7 @@ def ism_shapes(model, seqs, *, positions=None, outputs=None, device="cpu", extra
     """Per output name, the shape of its ISM array (N, W, 4, *output_shape or *target_shape), without computing it
     (the extra inputs and targets, if given, are checked)."""
     model = load(model)
-    sequences = as_sequences(seqs, length=model.length)
+    sequences = model.sequences(seqs)
     check_extra_inputs(model, extra_inputs, len(sequences), sequences.length)
     start, end = resolve_window(positions, sequences.length)
     names, shapes, folded = outputs_and_targets(model, outputs, targets, sequences.length, device,
@@ -101,7 +100,7 @@ def ism(model, seqs, *, method="fast", positions=None, device="cpu", batch_size=
         Entry [n, i, b] = f(mutant) - f(reference), mutant = sequence n with position start + i set to base b.
     """
     model = load(model)
-    sequences = as_sequences(seqs, length=model.length)
+    sequences = model.sequences(seqs)
     plan_shapes = ism_shapes(model, sequences, positions=positions, outputs=outputs, device=device,
                              extra_inputs=extra_inputs, targets=targets)
     results = {name: np.empty(shape, dtype=np.float32) for name, shape in plan_shapes.items()}
@@ -119,7 +118,7 @@ def _plan(model, seqs, method, positions, device, batch_size, outputs, workers=N
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; available: {', '.join(sorted(METHODS))}")
     model = load(model)
-    sequences = as_sequences(seqs, length=model.length)
+    sequences = model.sequences(seqs)
     extras = check_extra_inputs(model, extra_inputs, len(sequences), sequences.length)
     window = resolve_window(positions, sequences.length)
     names, shapes, folded = outputs_and_targets(model, outputs, targets, sequences.length, device,

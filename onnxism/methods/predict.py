@@ -4,7 +4,6 @@ import numpy as np
 
 from ..model import load
 from ..model.extra_inputs import check_extra_inputs, rows_of
-from ..sequences import as_sequences
 from .options import resolve_batch_size
 
 
@@ -29,7 +28,7 @@ def predict(model, seqs, *, outputs=None, device="cpu", batch_size=None, extra_i
     dict of str to ndarray, each float32 of shape (N, *output_shape)
     """
     model = load(model)
-    sequences = as_sequences(seqs, length=model.length)
+    sequences = model.sequences(seqs)
     extras = check_extra_inputs(model, extra_inputs, len(sequences), sequences.length)
     names = model.select_outputs(outputs)
     shapes = model.output_shapes(sequences.length, device)

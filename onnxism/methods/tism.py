@@ -13,7 +13,6 @@ from ..gradients import GRADIENT, build_gradient_model, seed_name
 from ..model import load
 from ..model.extra_inputs import check_extra_inputs, padded_rows, rows_of
 from ..runtime.sessions import make_session, parse_device
-from ..sequences import as_sequences
 from .ism import score_in_chunks
 from .options import resolve_batch_size, resolve_window, sequences_per_chunk
 from .targets import outputs_and_targets
@@ -109,7 +108,7 @@ def _plan(model, seqs, targets, attribution, positions, device, batch_size, outp
     if attribution not in ATTRIBUTIONS:
         raise InputError(f"unknown attribution {attribution!r}; available: {', '.join(ATTRIBUTIONS)}")
     model = load(model)
-    sequences = as_sequences(seqs, length=model.length)
+    sequences = model.sequences(seqs)
     extras = check_extra_inputs(model, extra_inputs, len(sequences), sequences.length)
     window = resolve_window(positions, sequences.length)
     resolved = outputs_and_targets(model, outputs, targets, sequences.length, device)[2]
@@ -133,7 +132,7 @@ def tism_shapes(model, seqs, *, targets=None, positions=None, outputs=None, devi
     """Per output name, the shape of its attribution array (N, W, 4, *target shape), without computing it (the extra
     inputs are checked)."""
     model = load(model)
-    sequences = as_sequences(seqs, length=model.length)
+    sequences = model.sequences(seqs)
     check_extra_inputs(model, extra_inputs, len(sequences), sequences.length)
     start, end = resolve_window(positions, sequences.length)
     resolved = outputs_and_targets(model, outputs, targets, sequences.length, device)[2]
@@ -164,7 +163,7 @@ def tism(model, seqs, *, targets=None, attribution="tism", positions=None, devic
     dict of str to ndarray, each float32 of shape (N, W, 4, *target_shape)
     """
     model = load(model)
-    sequences = as_sequences(seqs, length=model.length)
+    sequences = model.sequences(seqs)
     shapes = tism_shapes(model, sequences, targets=targets, positions=positions, outputs=outputs, device=device,
                          extra_inputs=extra_inputs)
     results = {name: np.empty(shape, dtype=np.float32) for name, shape in shapes.items()}

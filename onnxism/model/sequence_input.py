@@ -70,6 +70,12 @@ def find_sequence_input(graph, *, input=None, layout=None):
         candidates = [value for value in inputs if _plausible(value)]
         if not candidates:
             shapes = "; ".join(f"{v.name} {_shape_text(v)}" for v in inputs) or "none"
+            if any(len(_dims(v)) == 2 for v in inputs):
+                raise ModelError(
+                    f"the model takes no one-hot sequences but has an input of shape (N, L) ({shapes}): if it "
+                    "takes bases as integer ids, say which id each base has: onnxism.load(model, tokens='ACGTN') "
+                    "or --tokens ACGTN for A=0, C=1, G=2, T=3, N=4"
+                )
             raise ModelError(
                 "the model has no plausible sequence input: expected a floating-point input of shape (N, L, 4) "
                 f"or (N, 4, L), found: {shapes}"

@@ -6,11 +6,13 @@ import numpy as np
 import onnx
 
 from ..errors import InputError, ModelError, OnnxismError
+from ..sequences import as_sequences
 from ..runtime.sessions import make_session, parse_device
 from .reading import read_model, repair
 from .sequence_input import find_sequence_input
 from .extra_inputs import padded_rows, rows_of, zero_extra_inputs
 from .free_batch import free_batch
+from .token_input import fold_tokens, parse_tokens
 from .weightless import weightless
 
 
@@ -30,13 +32,22 @@ class SequenceModel:
     exported_batch : int or None
         The fixed batch size the model was exported with where loading freed it (``free_batch.py``): ``proto`` is
         then the rewritten graph, which takes any batch.
+    tokens : Tokens or None
+        For a model that takes bases as integer ids: which id each base has. ``proto`` is then the graph with its
+        token lookup folded (``token_input.py``): it takes one-hot (N, L, 4) under the token input's name.
     output_names : list of str
         The graph outputs, in graph order.
     """
 
-    def __init__(self, proto, *, source=None, input=None, layout=None):
-        self.proto = proto
+    def __init__(self, proto, *, source=None, input=None, layout=None, tokens=None):
         self.source = source or "model"
+        self.tokens = None
+        if tokens is not None:
+            self.tokens = parse_tokens(tokens)
+            if layout is not None:
+                raise InputError("layout= does not apply to a token input (tokens=): it is read as (N, L, 4)")
+            proto = fold_tokens(proto, self.tokens, input)
+        self.proto = proto
         found = find_sequence_input(proto.graph, input=input, layout=layout)
         self.input_name = found.name
         self.layout = found.layout
@@ -56,8 +67,22 @@ class SequenceModel:
     def __repr__(self):
         return (
             f"SequenceModel({self.source!r}, input={self.input_name!r}, layout={self.layout!r}, "
-            f"length={self.length}, outputs={self.output_names})"
+            f"length={self.length}, outputs={self.output_names}"
+            + (f", tokens={self.tokens.describe()!r}" if self.tokens else "") + ")"
         )
+
+    def sequences(self, seqs):
+        """``seqs`` checked for this model (``as_sequences``): its length, and no N where a token model has no id
+        for N."""
+        sequences = as_sequences(seqs, length=self.length)
+        if self.tokens is not None and self.tokens.n is None:
+            for start, stop in sequences.chunks(max(1, (1 << 22) // (4 * sequences.length))):
+                unknown = sequences.onehot(start, stop).sum(axis=2) == 0
+                if unknown.any():
+                    n, i = np.argwhere(unknown)[0]
+                    raise InputError(f"{sequences.source} has an N at sequence {start + n}, position {i}, and the "
+                                     f"model's tokens ({self.tokens.describe()}) have no id for N")
+        return sequences
 
     @property
     def serialized(self):
@@ -197,7 +222,7 @@ def _first_line(err):
     return text.splitlines()[0] if text else type(err).__name__
 
 
-def load(model, *, input=None, layout=None):
+def load(model, *, input=None, layout=None, tokens=None):
     """Load an ONNX model for onnxism.
 
     Parameters
@@ -208,6 +233,10 @@ def load(model, *, input=None, layout=None):
         The name of the sequence input; by default the one input with an axis of size 4.
     layout : {"NLC", "NCL"}, optional
         (N, L, 4) channels-last or (N, 4, L) channels-first; detected from the input shape by default.
+    tokens : str or dict, optional
+        For a model whose sequence input is integer ids (N, L): the id of each base, "ACGTN" (A=0, ..., N=4; any
+        other character skips an id), "A=7,C=8,G=9,T=10,N=11" or a dict. The model is then read as taking one-hot
+        sequences like any other (``token_input.py``); without an id for N, sequences with N are refused.
 
     Returns
     -------
@@ -216,11 +245,13 @@ def load(model, *, input=None, layout=None):
     if isinstance(model, SequenceModel):
         if input is not None and input != model.input_name:
             raise InputError(f"the loaded model's sequence input is {model.input_name!r}, not {input!r}")
+        if tokens is not None and (model.tokens is None or parse_tokens(tokens) != model.tokens):
+            raise InputError("the model is already loaded; give tokens= to load() when loading it")
         return model
     if isinstance(model, onnx.ModelProto):
         copy = onnx.ModelProto()
         copy.CopyFrom(model)
-        return SequenceModel(repair(copy), source="model", input=input, layout=layout)
+        return SequenceModel(repair(copy), source="model", input=input, layout=layout, tokens=tokens)
     if isinstance(model, (str, os.PathLike)):
-        return SequenceModel(read_model(model), source=os.fspath(model), input=input, layout=layout)
+        return SequenceModel(read_model(model), source=os.fspath(model), input=input, layout=layout, tokens=tokens)
     raise InputError(f"model must be a path, an onnx.ModelProto or a loaded model, not {type(model).__name__}")

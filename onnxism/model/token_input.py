@@ -1,0 +1,334 @@
+"""Models whose sequence input is integer tokens (N, L): read as one-hot by folding the token lookup.
+
+Some models take each base as an id (an ``nn.Embedding``, ``F.one_hot`` or Keras ``Embedding`` first layer)
+instead of a one-hot row. ``fold_tokens`` rewrites such a graph to take one-hot (N, L, 4) input under the same
+name: the nodes that turn ids into the first floating-point tensors ("the lookup": Gather from a constant table,
+OneHot, Equal, Cast, Unsqueeze, arithmetic with constants) are replaced, for each such tensor F, by
+
+    F = onehot @ T[A, C, G, T] + (1 - sum(onehot)) * T[N]        (the N term only where the tokens name an N)
+
+where T[b] is F at a position holding base b's id. T is read by running the lookup once on the ids, and the
+rewrite is kept only if, on random ids, F equals T at every position (so it is exact: a one-hot row picks its
+base's row, an all-zero row picks N's). Everything after the lookup is the model's own graph, so naive ISM, fast
+ISM (the fold is a MatMul over the channels: point-wise) and TISM (the gradient of the lookup as that linear map of
+the one-hot input: the embedding rows) all run on it unchanged.
+
+Invariant: for every one-hot sequence s (N positions only where the tokens name an N), the folded graph's outputs
+on s equal the model's outputs on the ids of s.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import helper, numpy_helper
+
+from ..errors import InputError, ModelError
+
+BASES = "ACGT"
+#: Ops the ids may pass through before they become floating point (all act position by position here; the fold
+#: is checked on random ids before it is kept).
+LOOKUP_OPS = {
+    "Cast", "Identity", "Unsqueeze", "Gather", "OneHot", "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual",
+    "Not", "And", "Or", "Add", "Sub", "Mul", "Div", "Mod", "Clip", "Min", "Max", "Where", "Abs", "Neg",
+}
+#: Of those, the ones that may read ids which have become floating point (elementwise: tf2onnx compares a float
+#: copy of the ids with 0 before its Gather); a float tensor reaching any other op is the model's.
+FLOAT_LOOKUP_OPS = LOOKUP_OPS - {"Identity", "Unsqueeze", "Gather", "OneHot"}
+_FLOAT = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16}
+_CHECK_ROUNDS = 3
+TOKENS_HELP = ("for a model that takes bases as integer ids (N, L): the id of each base, by position ('ACGTN': A=0, "
+               "C=1, G=2, T=3, N=4; any other character skips an id, '_ACGT': A=1 ... T=4) or by name "
+               "('A=7,C=8,G=9,T=10,N=11'); without an id for N, sequences with N are refused")
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """Which id each base has in a token model's input; ``n`` is None where the model has no id for N."""
+
+    ids: tuple  # ids of A, C, G, T
+    n: object = None
+
+    def describe(self):
+        named = [f"{base}={token}" for base, token in zip(BASES, self.ids)]
+        return ", ".join(named + ([f"N={self.n}"] if self.n is not None else []))
+
+    @property
+    def all_ids(self):
+        return self.ids + ((self.n,) if self.n is not None else ())
+
+
+def parse_tokens(spec):
+    """``spec`` -> Tokens. A string gives ids by position ("ACGTN": A=0, ..., N=4; any other character skips an id:
+    "_ACGT" is A=1 ... T=4), or "A=7,C=8,G=9,T=10,N=11"; a dict maps bases to ids. A, C, G and T are required,
+    N is optional, ids are distinct and non-negative."""
+    if isinstance(spec, Tokens):
+        return spec
+    if isinstance(spec, dict):
+        mapping = {str(base).upper(): token for base, token in spec.items()}
+    elif isinstance(spec, str) and "=" in spec:
+        mapping = {}
+        for part in spec.split(","):
+            base, _, token = part.partition("=")
+            mapping[base.strip().upper()] = token.strip()
+    elif isinstance(spec, str):
+        mapping = {}
+        for token, base in enumerate(spec.upper()):
+            if base in BASES + "N":
+                if base in mapping:
+                    raise InputError(f"tokens {spec!r} names {base} twice")
+                mapping[base] = token
+    else:
+        raise InputError(f"tokens must be a string such as 'ACGTN' or a dict of base -> id, not {type(spec).__name__}")
+    unknown = sorted(set(mapping) - set(BASES + "N"))
+    if unknown:
+        raise InputError(f"tokens {spec!r} names {unknown[0]!r}; only A, C, G, T and N have ids")
+    missing = [base for base in BASES if base not in mapping]
+    if missing:
+        raise InputError(f"tokens {spec!r} give no id for {', '.join(missing)}; A, C, G and T need one each")
+    ids = {}
+    for base, token in mapping.items():
+        try:
+            value = int(token)
+        except (TypeError, ValueError):
+            raise InputError(f"tokens {spec!r}: the id of {base} is {token!r}, not an integer") from None
+        if value < 0 or float(token) != value:
+            raise InputError(f"tokens {spec!r}: the id of {base} is {token!r}; ids are non-negative integers")
+        ids[base] = value
+    if len(set(ids.values())) != len(ids):
+        raise InputError(f"tokens {spec!r} give two bases the same id")
+    return Tokens(tuple(ids[base] for base in BASES), ids.get("N"))
+
+
+def token_inputs(graph, initializers):
+    """The real inputs of rank 2 (N, L): candidates for a token input."""
+    found = []
+    for value in graph.input:
+        tensor = value.type.tensor_type
+        if value.name not in initializers and tensor.HasField("shape") and len(tensor.shape.dim) == 2:
+            found.append(value)
+    return found
+
+
+def fold_tokens(proto, tokens, input=None):
+    """A copy of ``proto`` whose token input (named ``input``, else its one rank-2 input) takes one-hot (N, L, 4)
+    float32 under the same name; raises ModelError where the lookup cannot be folded."""
+    tokens = parse_tokens(tokens)
+    graph = proto.graph
+    initializers = {init.name for init in graph.initializer}
+    candidates = token_inputs(graph, initializers)
+    if input is not None:
+        candidates = [value for value in candidates if value.name == input]
+        if not candidates:
+            raise ModelError(f"tokens= needs a token input of shape (N, L); the model has no such input named "
+                             f"{input!r}")
+    if len(candidates) != 1:
+        names = ", ".join(value.name for value in candidates)
+        raise ModelError("tokens= needs one token input of shape (N, L); the model has "
+                         + (f"several ({names}): name one with input=" if candidates else "none"))
+    source = candidates[0]
+    name = source.name
+    dims = [dim for dim in source.type.tensor_type.shape.dim]
+    lookup, frontier, dtypes = _lookup(graph, name)
+    tables = _tables(proto, source, lookup, frontier, dtypes, tokens)
+
+    folded = onnx.ModelProto()
+    folded.CopyFrom(proto)
+    graph = folded.graph
+    dropped = {id(node) for node in lookup}
+    kept = [node for node, original in zip(graph.node, proto.graph.node) if id(original) not in dropped]
+    new_nodes = []
+    for tensor, (table, dtype, rest) in zip(frontier, tables):
+        new_nodes.extend(_fold_nodes(graph, name, tensor, table, dtype, rest, tokens))
+    del graph.node[:]
+    graph.node.extend(new_nodes + kept)
+    _drop_unused_constants(graph)
+    for value in graph.input:
+        if value.name == name:
+            value.CopyFrom(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [
+                dim.dim_value if dim.HasField("dim_value") else (dim.dim_param or None) for dim in dims] + [4]))
+    return folded
+
+
+def _lookup(graph, name):
+    """(the lookup nodes, the floating-point tensors where the model's own graph reads them, element types) of the
+    ids in ``name``.
+
+    A node is part of the lookup if it is one of LOOKUP_OPS and its other operands are constants; once the ids
+    have become floating-point values, only with scalar constants (tf2onnx compares a float copy of the ids with
+    0, elementwise), so that an embedding plus a table along the length (a positional encoding), or reshaped,
+    stays the model's."""
+    sizes = {init.name: int(np.prod(init.dims)) for init in graph.initializer}
+    dtypes = {value.name: value.type.tensor_type.elem_type for value in graph.input}
+    dtypes.update({init.name: init.data_type for init in graph.initializer})
+    for node in graph.node:
+        if node.op_type == "Constant":
+            dtypes[node.output[0]], sizes[node.output[0]] = _constant_dtype(node), _constant_size(node)
+    path, lookup, frontier = {name}, [], []
+
+    def read_by_model(tensor, where):
+        if dtypes.get(tensor) not in _FLOAT or tensor == name:
+            raise ModelError(f"cannot read the token input {name!r} as one-hot: its ids reach {where}; onnxism "
+                             "folds ids that go through an embedding (Gather), OneHot, comparisons, Cast, Unsqueeze "
+                             "and arithmetic with constants into floating-point values")
+        if tensor not in frontier:
+            frontier.append(tensor)
+
+    for node in graph.node:
+        read = [tensor for tensor in node.input if tensor in path]
+        if not read:
+            continue
+        where = f"a {node.op_type} node {node.name or node.output[0]!r}"
+        others = [tensor for tensor in node.input if tensor and tensor not in path]
+        floats = any(dtypes.get(tensor) in _FLOAT for tensor in read)
+        if (node.op_type not in (FLOAT_LOOKUP_OPS if floats else LOOKUP_OPS)
+                or any(tensor not in sizes for tensor in others)
+                or (floats and any(sizes[tensor] > 1 for tensor in others))):
+            for tensor in read:
+                read_by_model(tensor, where)
+            continue
+        if node.op_type == "Gather" and (node.input[0] in path or _attr(node, "axis", 0) != 0):
+            raise ModelError(f"cannot read the token input {name!r} as one-hot: {where} gathers from the ids "
+                             "themselves or along another axis than the table's first")
+        lookup.append(node)
+        dtypes[node.output[0]] = _output_dtype(node, dtypes)
+        path.add(node.output[0])
+    for value in graph.output:
+        if value.name in path:
+            read_by_model(value.name, f"the model output {value.name!r}")
+    if not frontier:
+        raise ModelError(f"cannot read the token input {name!r} as one-hot: no output of the model depends on it")
+    return lookup, frontier, dtypes
+
+
+def _tables(proto, source, lookup, frontier, dtypes, tokens):
+    """Per frontier tensor: (table (5 or 4, prod(rest)) float64 rows of A, C, G, T[, N], its dtype, rest shape),
+    read from the lookup run on ids and checked on random ids."""
+    needed = {tensor for node in lookup for tensor in node.input}
+    constants = [node for node in proto.graph.node if node.op_type == "Constant" and node.output[0] in needed]
+    inits = [init for init in proto.graph.initializer if init.name in needed]
+    tensor = source.type.tensor_type
+    outputs = [helper.make_tensor_value_info(name, dtypes[name], None) for name in frontier]
+    graph = helper.make_graph(constants + list(lookup), "token_lookup", [source], outputs, inits)
+    model = helper.make_model(graph, opset_imports=list(proto.opset_import), ir_version=proto.ir_version)
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime's own exception types
+        raise ModelError(f"cannot read the token input {source.name!r} as one-hot: onnxruntime cannot run its "
+                         f"lookup: {str(err).splitlines()[0]}") from err
+    dims = [dim.dim_value if dim.HasField("dim_value") else None for dim in tensor.shape.dim]
+    batch, length = dims[0] or 2, dims[1] or 8
+    dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type)
+    ids = np.array(tokens.all_ids)
+    cycle = np.resize(np.arange(len(ids)), batch * length).reshape(batch, length)
+    if length < len(ids):
+        raise ModelError(f"the token input {source.name!r} has length {length}, fewer than the {len(ids)} tokens")
+    first = session.run(frontier, {source.name: ids[cycle].astype(dtype)})
+    tables = []
+    for name, value in zip(frontier, first):
+        if value.ndim < 2 or value.shape[:2] != (batch, length):
+            raise ModelError(f"cannot read the token input {source.name!r} as one-hot: {name!r} (shape "
+                             f"{value.shape}) is not one value per position of the ids ({batch}, {length})")
+        rest = value.shape[2:]
+        table = np.stack([value[0, list(cycle[0]).index(k)].reshape(-1) for k in range(len(ids))])
+        tables.append((table, value.dtype, rest))
+    rng = np.random.default_rng(0)
+    for _ in range(_CHECK_ROUNDS):
+        draw = rng.integers(0, len(ids), (batch, length))
+        for name, value, (table, _, rest) in zip(frontier, session.run(frontier, {source.name: ids[draw].astype(dtype)}),
+                                                 tables):
+            if not np.array_equal(value, table[draw].reshape(value.shape), equal_nan=True):
+                raise ModelError(f"cannot read the token input {source.name!r} as one-hot: {name!r} is not a "
+                                 "lookup of each position's id alone")
+    return tables
+
+
+def _fold_nodes(graph, name, tensor, table, dtype, rest, tokens):
+    """Nodes computing ``tensor`` from the one-hot input ``name``: onehot @ T[:4] (+ the N term), reshaped to
+    (N, L, *rest) in ``dtype``."""
+    stem = f"tokens__{tensor}"
+    nodes, width = [], table.shape[1]
+    graph.initializer.append(numpy_helper.from_array(table[:4].astype(np.float32), f"{stem}__rows"))
+    value = f"{stem}__picked"
+    nodes.append(helper.make_node("MatMul", [name, f"{stem}__rows"], [value], name=f"{stem}__matmul"))
+    if tokens.n is not None:
+        graph.initializer.extend([
+            numpy_helper.from_array(np.array([-1], np.int64), f"{stem}__last"),
+            numpy_helper.from_array(np.ones(1, np.float32), f"{stem}__one"),
+            numpy_helper.from_array(table[4].astype(np.float32), f"{stem}__n_row"),
+        ])
+        nodes += [
+            helper.make_node("ReduceSum", [name, f"{stem}__last"], [f"{stem}__bases"], keepdims=1,
+                             name=f"{stem}__bases"),
+            helper.make_node("Sub", [f"{stem}__one", f"{stem}__bases"], [f"{stem}__is_n"], name=f"{stem}__is_n"),
+            helper.make_node("Mul", [f"{stem}__is_n", f"{stem}__n_row"], [f"{stem}__n"], name=f"{stem}__n"),
+            helper.make_node("Add", [value, f"{stem}__n"], [f"{stem}__sum"], name=f"{stem}__sum"),
+        ]
+        value = f"{stem}__sum"
+    if tuple(rest) != (width,):
+        graph.initializer.append(numpy_helper.from_array(np.array([0, 0] + list(rest), np.int64), f"{stem}__shape"))
+        nodes.append(helper.make_node("Reshape", [value, f"{stem}__shape"], [f"{stem}__shaped"],
+                                      name=f"{stem}__reshape"))
+        value = f"{stem}__shaped"
+    to = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    nodes.append(helper.make_node("Cast", [value], [tensor], to=to, name=f"{stem}__cast") if to != onnx.TensorProto.FLOAT
+                 else helper.make_node("Identity", [value], [tensor], name=f"{stem}__out"))
+    return nodes
+
+
+def _drop_unused_constants(graph):
+    used = {tensor for node in graph.node for tensor in node.input} | {value.name for value in graph.output}
+    kept = [node for node in graph.node if node.op_type != "Constant" or node.output[0] in used]
+    if len(kept) != len(graph.node):
+        del graph.node[:]
+        graph.node.extend(kept)
+    names = {init.name for init in graph.initializer}
+    unused = names - used
+    if unused:
+        kept_inits = [init for init in graph.initializer if init.name not in unused]
+        del graph.initializer[:]
+        graph.initializer.extend(kept_inits)
+
+
+def _attr(node, key, default):
+    for attribute in node.attribute:
+        if attribute.name == key:
+            return helper.get_attribute_value(attribute)
+    return default
+
+
+def _constant_dtype(node):
+    for attribute in node.attribute:
+        if attribute.name == "value":
+            return attribute.t.data_type
+        if attribute.name in ("value_float", "value_floats"):
+            return onnx.TensorProto.FLOAT
+        if attribute.name in ("value_int", "value_ints"):
+            return onnx.TensorProto.INT64
+    return onnx.TensorProto.UNDEFINED
+
+
+def _constant_size(node):
+    for attribute in node.attribute:
+        if attribute.name == "value":
+            return int(np.prod(attribute.t.dims))
+        if attribute.name in ("value_floats", "value_ints"):
+            return len(helper.get_attribute_value(attribute))
+    return 1
+
+
+def _output_dtype(node, dtypes):
+    """The element type of ``node``'s first output from its inputs' (the lookup ops only)."""
+    op = node.op_type
+    if op == "Cast":
+        return _attr(node, "to", onnx.TensorProto.UNDEFINED)
+    if op in ("Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Not", "And", "Or"):
+        return onnx.TensorProto.BOOL
+    if op == "Gather":
+        return dtypes.get(node.input[0], onnx.TensorProto.UNDEFINED)
+    if op == "OneHot":
+        return dtypes.get(node.input[2], onnx.TensorProto.UNDEFINED)
+    if op == "Where":
+        return dtypes.get(node.input[1], onnx.TensorProto.UNDEFINED)
+    return dtypes.get(node.input[0], onnx.TensorProto.UNDEFINED)

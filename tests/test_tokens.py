@@ -201,32 +201,39 @@ def test_the_folded_graph_equals_the_model_on_the_ids(torch_token_model):
         np.testing.assert_array_equal(got[name], want)
 
 
-@pytest.fixture(scope="module", params=["int32", "float32"])
+@pytest.fixture(scope="module", params=["int32", "float32", "masked"])
 def keras_token_model(request, tmp_path_factory):
-    """(path, keras model): Keras Embedding of ids (an int32 input, or Keras's default float32 one that tf2onnx
-    casts) -> Conv1D -> GlobalAveragePooling1D -> Dense, through tf2onnx."""
+    """(path, keras model, tokens): Keras Embedding of ids (an int32 input, or Keras's default float32 one that
+    tf2onnx casts) -> Conv1D -> GlobalAveragePooling1D -> Dense, through tf2onnx; "masked": Embedding with
+    mask_zero (id 0 is padding) -> per-position Dense -> GlobalAveragePooling1D under the mask -> Dense, whose graph
+    reads a mask of the ids besides the embedding."""
     keras = pytest.importorskip("keras")
     from converters import keras_to_onnx
 
     keras.utils.set_random_seed(5)
-    inputs = keras.Input((LENGTH,), dtype=request.param)
-    h = keras.layers.Embedding(5, 6)(inputs)
-    h = keras.layers.Conv1D(8, 5, padding="same", activation="relu")(h)
-    h = keras.layers.Conv1D(8, 3, padding="valid", dilation_rate=2, activation="relu")(h)
+    masked = request.param == "masked"
+    inputs = keras.Input((LENGTH,), dtype="int32" if masked else request.param)
+    if masked:
+        h = keras.layers.Embedding(6, 6, mask_zero=True)(inputs)
+        h = keras.layers.Dense(8, activation="relu")(h)
+    else:
+        h = keras.layers.Embedding(5, 6)(inputs)
+        h = keras.layers.Conv1D(8, 5, padding="same", activation="relu")(h)
+        h = keras.layers.Conv1D(8, 3, padding="valid", dilation_rate=2, activation="relu")(h)
     outputs = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling1D()(h))
     model = keras.Model(inputs, outputs)
     path = tmp_path_factory.mktemp("keras_tokens") / f"embedded_{request.param}.onnx"
     keras_to_onnx(model, path)
-    return path, model
+    return path, model, OFFSET_TOKENS if masked else "ACGTN"
 
 
 @pytest.mark.parametrize("method", ["naive", "fast"])
 def test_ism_of_a_keras_token_model_equals_ism_in_keras(keras_token_model, method):
-    path, keras_model = keras_token_model
-    model = onnxism.load(path, tokens="ACGTN")
+    path, keras_model, tokens = keras_token_model
+    model = onnxism.load(path, tokens=tokens)
     seqs = _seqs()
     want = _framework_ism(lambda ids: [keras_model.predict(ids.astype(np.float32), verbose=0, batch_size=512)],
-                          seqs, "ACGTN")
+                          seqs, tokens)
     with warnings.catch_warnings():
         warnings.simplefilter("error", onnxism.OnnxismWarning)
         got = onnxism.ism(model, seqs, method=method)
@@ -254,24 +261,71 @@ def test_bad_tokens_are_refused_in_one_line(spec, message):
         parse_tokens(spec)
 
 
-def _tiny_token_graph(middle):
-    """ids (N, L) int64 -> ``middle`` nodes -> "emb" float (N, L, 3) -> ReduceMean over the length -> "y"."""
-    table = onnx.numpy_helper.from_array(np.arange(15, dtype=np.float32).reshape(5, 3), "table")
+def _tiny_token_graph(middle, dtype=np.float32):
+    """ids (N, L) int64 -> ``middle`` nodes -> "emb" (N, L, 3) of ``dtype`` (the table's) -> ReduceMean over the
+    length -> "y"."""
+    table = onnx.numpy_helper.from_array(_TABLE.astype(dtype), "table")
     nodes = middle + [onnx.helper.make_node("ReduceMean", ["emb"], ["y"], axes=[1], keepdims=0)]
     graph = onnx.helper.make_graph(
         nodes, "g", [onnx.helper.make_tensor_value_info("ids", onnx.TensorProto.INT64, ["N", 12])],
-        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 3])], [table])
-    return onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
+        [onnx.helper.make_tensor_value_info("y", onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), ["N", 3])],
+        [table])
+    return onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)], ir_version=10)
+
+
+#: rows of ids 0-4; float64 rows that float32 would round
+_TABLE = np.arange(15).reshape(5, 3) / 3 + 1e-9
 
 
 def test_a_token_model_without_tokens_asks_for_them():
     model = _tiny_token_graph([onnx.helper.make_node("Gather", ["table", "ids"], ["emb"])])
     with pytest.raises(onnxism.ModelError, match="tokens='ACGTN'"):
         onnxism.load(model)
-    loaded = onnxism.load(model, tokens="ACGTN")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_fold_is_exact_and_drops_the_table(dtype):
+    """Every position's embedding is exactly its id's row (a float64 table is folded in float64), and the
+    embedding table the lookup read is no longer in the graph."""
+    loaded = onnxism.load(_tiny_token_graph([onnx.helper.make_node("Gather", ["table", "ids"], ["emb"])], dtype),
+                          tokens="ACGTN")
+    assert "table" not in {init.name for init in loaded.proto.graph.initializer}
     seqs = random_onehot(2, 12, seed=1, n_fraction=0.2)
-    table = np.arange(15, dtype=np.float32).reshape(5, 3)
-    np.testing.assert_array_equal(onnxism.predict(loaded, seqs)["y"], table[_ids(seqs, "ACGTN")].mean(1))
+    proto = onnx.ModelProto()
+    proto.CopyFrom(loaded.proto)
+    proto.graph.output.append(onnx.helper.make_tensor_value_info(
+        "emb", onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), None))
+    session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = session.run(["emb"], {"ids": seqs})[0]
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, _TABLE.astype(dtype)[_ids(seqs, "ACGTN")])
+
+
+def test_a_mask_of_the_ids_is_folded_too():
+    """A padding mask read by the model (ids != N's id, as Keras's mask_zero and attention masks do) becomes a
+    folded boolean tensor beside the embedding (both read by model ops: a Relu, a Where with the Relu's output):
+    the masked mean over the length equals the model's on the ids."""
+    four = onnx.helper.make_node("Constant", [], ["four"], value=onnx.numpy_helper.from_array(np.array(4, np.int64)))
+    axes = onnx.helper.make_node("Constant", [], ["axes"], value=onnx.numpy_helper.from_array(np.array([2], np.int64)))
+    zero = onnx.numpy_helper.from_array(np.zeros(1, np.float32), "zero")
+    middle = [four, axes, onnx.helper.make_node("Gather", ["table", "ids"], ["e"]),
+              onnx.helper.make_node("Equal", ["ids", "four"], ["is_n"]),
+              onnx.helper.make_node("Not", ["is_n"], ["kept"]),
+              onnx.helper.make_node("Unsqueeze", ["kept", "axes"], ["mask"]),
+              onnx.helper.make_node("Relu", ["e"], ["r"]),
+              onnx.helper.make_node("Where", ["mask", "r", "zero"], ["emb"])]
+    model = _tiny_token_graph(middle)
+    model.graph.initializer.append(zero)
+    loaded = onnxism.load(model, tokens="ACGTN")
+    assert {node.op_type for node in loaded.proto.graph.node} >= {"MatMul", "Cast", "Where"}
+    seqs = random_onehot(3, 12, seed=6, n_fraction=0.3)
+    ids = _ids(seqs, "ACGTN")
+    want = np.where((ids != 4)[..., None], _TABLE.astype(np.float32)[ids], 0).mean(1)  # (the table is positive)
+    np.testing.assert_allclose(onnxism.predict(loaded, seqs)["y"], want, rtol=1e-6)
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(onnxism.predict(loaded, seqs)["y"], session.run(["y"], {"ids": ids})[0])
+    np.testing.assert_allclose(onnxism.ism(loaded, seqs, method="fast")["y"],
+                               onnxism.ism(loaded, seqs, method="naive")["y"], rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("middle, message", [
@@ -345,6 +399,7 @@ def test_targets_of_a_token_model_keep_its_tokens():
                          tokens="ACGT")
     seqs = random_onehot(2, 12, seed=4)
     whole = onnxism.ism(model, seqs, method="naive")["y"]
+    assert np.abs(whole).max() > 0.1
     for method in ("naive", "fast"):
         summed = onnxism.ism(model, seqs, method=method, targets={"y": "sum"})["y"]
         np.testing.assert_allclose(summed, whole.sum(-1), rtol=0, atol=1e-5)

@@ -2,12 +2,13 @@
 
 Some models take each base as an id (an ``nn.Embedding``, ``F.one_hot`` or Keras ``Embedding`` first layer)
 instead of a one-hot row. ``fold_tokens`` rewrites such a graph to take one-hot (N, L, 4) input under the same
-name: the nodes that turn ids into the first floating-point tensors ("the lookup": Gather from a constant table,
-OneHot, Equal, Cast, Unsqueeze, arithmetic with constants) are replaced, for each such tensor F, by
+name: the nodes that turn ids into the first floating-point tensors or masks the model reads ("the lookup":
+Gather from a constant table, OneHot, Equal, Cast, Unsqueeze, arithmetic with constants) are replaced, for each
+such tensor F, by
 
     F = onehot @ T[A, C, G, T] + (1 - sum(onehot)) * T[N]        (the N term only where the tokens name an N)
 
-where T[b] is F at a position holding base b's id. T is read by running the lookup once on the ids, and the
+(cast to F's type: a mask, from its 0/1 rows), where T[b] is F at a position holding base b's id. T is read by running the lookup once on the ids, and the
 rewrite is kept only if, on random ids, F equals T at every position (so it is exact: a one-hot row picks its
 base's row, an all-zero row picks N's). Everything after the lookup is the model's own graph, so naive ISM, fast
 ISM (the fold is a MatMul over the channels: point-wise) and TISM (the gradient of the lookup as that linear map of
@@ -143,7 +144,7 @@ def fold_tokens(proto, tokens, input=None):
         new_nodes.extend(_fold_nodes(graph, name, tensor, table, dtype, rest, tokens))
     del graph.node[:]
     graph.node.extend(new_nodes + kept)
-    _drop_unused_constants(graph)
+    _drop_unused(graph, {tensor for node in lookup for tensor in node.input})
     for value in graph.input:
         if value.name == name:
             value.CopyFrom(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [
@@ -168,10 +169,10 @@ def _lookup(graph, name):
     path, lookup, frontier = {name}, [], []
 
     def read_by_model(tensor, where):
-        if dtypes.get(tensor) not in _FLOAT or tensor == name:
+        if dtypes.get(tensor) not in _FLOAT | {onnx.TensorProto.BOOL} or tensor == name:
             raise ModelError(f"cannot read the token input {name!r} as one-hot: its ids reach {where}; onnxism "
                              "folds ids that go through an embedding (Gather), OneHot, comparisons, Cast, Unsqueeze "
-                             "and arithmetic with constants into floating-point values")
+                             "and arithmetic with constants into floating-point values or masks")
         if tensor not in frontier:
             frontier.append(tensor)
 
@@ -203,8 +204,8 @@ def _lookup(graph, name):
 
 
 def _tables(proto, source, lookup, frontier, dtypes, tokens):
-    """Per frontier tensor: (table (5 or 4, prod(rest)) float64 rows of A, C, G, T[, N], its dtype, rest shape),
-    read from the lookup run on ids and checked on random ids."""
+    """Per frontier tensor: (table (5 or 4, prod(rest)): its rows for A, C, G, T[, N] in its own type, that type,
+    the rest of its shape after (N, L)), read from the lookup run on ids and checked on random ids."""
     needed = {tensor for node in lookup for tensor in node.input}
     constants = [node for node in proto.graph.node if node.op_type == "Constant" and node.output[0] in needed]
     inits = [init for init in proto.graph.initializer if init.name in needed]
@@ -246,17 +247,23 @@ def _tables(proto, source, lookup, frontier, dtypes, tokens):
 
 def _fold_nodes(graph, name, tensor, table, dtype, rest, tokens):
     """Nodes computing ``tensor`` from the one-hot input ``name``: onehot @ T[:4] (+ the N term), reshaped to
-    (N, L, *rest) in ``dtype``."""
+    (N, L, *rest) in ``dtype`` (computed in float32, in float64 for a float64 tensor: exact either way, as each
+    value is one row of T times 1 plus zeros)."""
     stem = f"tokens__{tensor}"
     nodes, width = [], table.shape[1]
-    graph.initializer.append(numpy_helper.from_array(table[:4].astype(np.float32), f"{stem}__rows"))
+    work = np.float64 if np.dtype(dtype) == np.float64 else np.float32
+    if work == np.float64:
+        nodes.append(helper.make_node("Cast", [name], [f"{stem}__onehot"], to=onnx.TensorProto.DOUBLE,
+                                      name=f"{stem}__onehot"))
+        name = f"{stem}__onehot"
+    graph.initializer.append(numpy_helper.from_array(table[:4].astype(work), f"{stem}__rows"))
     value = f"{stem}__picked"
     nodes.append(helper.make_node("MatMul", [name, f"{stem}__rows"], [value], name=f"{stem}__matmul"))
     if tokens.n is not None:
         graph.initializer.extend([
             numpy_helper.from_array(np.array([-1], np.int64), f"{stem}__last"),
-            numpy_helper.from_array(np.ones(1, np.float32), f"{stem}__one"),
-            numpy_helper.from_array(table[4].astype(np.float32), f"{stem}__n_row"),
+            numpy_helper.from_array(np.ones(1, work), f"{stem}__one"),
+            numpy_helper.from_array(table[4].astype(work), f"{stem}__n_row"),
         ])
         nodes += [
             helper.make_node("ReduceSum", [name, f"{stem}__last"], [f"{stem}__bases"], keepdims=1,
@@ -272,23 +279,26 @@ def _fold_nodes(graph, name, tensor, table, dtype, rest, tokens):
                                       name=f"{stem}__reshape"))
         value = f"{stem}__shaped"
     to = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
-    nodes.append(helper.make_node("Cast", [value], [tensor], to=to, name=f"{stem}__cast") if to != onnx.TensorProto.FLOAT
-                 else helper.make_node("Identity", [value], [tensor], name=f"{stem}__out"))
+    nodes.append(helper.make_node("Cast", [value], [tensor], to=to, name=f"{stem}__cast")
+                 if np.dtype(dtype) != np.dtype(work) else helper.make_node("Identity", [value], [tensor],
+                                                                             name=f"{stem}__out"))
     return nodes
 
 
-def _drop_unused_constants(graph):
+def _drop_unused(graph, candidates):
+    """Remove the Constant nodes and initializers among ``candidates`` (what the lookup read: its embedding table)
+    that nothing reads any more, and their graph-input entries (old exports list initializers as inputs)."""
     used = {tensor for node in graph.node for tensor in node.input} | {value.name for value in graph.output}
-    kept = [node for node in graph.node if node.op_type != "Constant" or node.output[0] in used]
-    if len(kept) != len(graph.node):
-        del graph.node[:]
-        graph.node.extend(kept)
-    names = {init.name for init in graph.initializer}
-    unused = names - used
-    if unused:
-        kept_inits = [init for init in graph.initializer if init.name not in unused]
-        del graph.initializer[:]
-        graph.initializer.extend(kept_inits)
+    unused = set(candidates) - used
+    if not unused:
+        return
+    for field, keep in ((graph.node, lambda node: node.op_type != "Constant" or node.output[0] not in unused),
+                        (graph.initializer, lambda init: init.name not in unused),
+                        (graph.input, lambda value: value.name not in unused)):
+        kept = [entry for entry in field if keep(entry)]
+        if len(kept) != len(field):
+            del field[:]
+            field.extend(kept)
 
 
 def _attr(node, key, default):

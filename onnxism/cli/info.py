@@ -31,6 +31,9 @@ def handle(args):
     print(f"input:    {model.input_name}  layout {model.layout} {shape}  "
           f"length {model.length if model.length is not None else 'any'}  "
           f"batch {_batch(model)}")
+    if model.unrolled:
+        print(f"stacked:  {model.unrolled} concatenation(s) of the sequences along the batch (a reverse complement "
+              "run with them) unrolled into one copy of the layers per part")
     if model.tokens is not None:
         print(f"tokens:   {model.tokens.describe()}  (the model takes ids (N, L); onnxism gives it one-hot (N, L, 4), "
               "its token lookup folded)")

@@ -11,6 +11,7 @@ from ..runtime.sessions import make_session, parse_device
 from .reading import read_model, repair
 from .sequence_input import find_sequence_input
 from .extra_inputs import padded_rows, rows_of, zero_extra_inputs
+from .batch_unroll import unroll_batch_concats
 from .free_batch import free_batch
 from .token_input import fold_tokens, parse_tokens
 from .weightless import weightless
@@ -32,6 +33,10 @@ class SequenceModel:
     exported_batch : int or None
         The fixed batch size the model was exported with where loading freed it (``free_batch.py``): ``proto`` is
         then the rewritten graph, which takes any batch.
+    unrolled : int
+        How many concatenations of the sequences along the batch (with their reverse complement, run through the
+        layers once) loading unrolled into one copy of the layers per part (``batch_unroll.py``); ``proto`` is then
+        the unrolled graph.
     tokens : Tokens or None
         For a model that takes bases as integer ids: which id each base has. ``proto`` is then the graph with its
         token lookup folded (``token_input.py``): it takes one-hot (N, L, 4) under the token input's name.
@@ -60,6 +65,11 @@ class SequenceModel:
             freed = free_batch(proto, found.batch, self._random_feeds)
             if freed is not None:
                 self.proto, self.fixed_batch, self.exported_batch = freed, None, found.batch
+        self.unrolled = 0  # concatenations of the sequences along the batch unrolled (``batch_unroll.py``)
+        if self.fixed_batch is None and self.length is not None:
+            unrolled = unroll_batch_concats(self.proto, self.input_name, self._random_feeds)
+            if unrolled is not None:
+                self.proto, self.unrolled = unrolled
         self.output_names = [value.name for value in proto.graph.output]
         self._sessions = {}
         self._output_shapes = {}

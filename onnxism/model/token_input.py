@@ -8,9 +8,9 @@ such tensor F, by
 
     F = onehot @ T[A, C, G, T] + (1 - sum(onehot)) * T[N]        (the N term only where the tokens name an N)
 
-(cast to F's type: a mask, from its 0/1 rows), where T[b] is F at a position holding base b's id. T is read by running the lookup once on the ids, and the
-rewrite is kept only if, on random ids, F equals T at every position (so it is exact: a one-hot row picks its
-base's row, an all-zero row picks N's). Everything after the lookup is the model's own graph, so naive ISM, fast
+(cast to F's type: a mask, from its 0/1 rows), where T[b] is F at a position holding base b's id. T is read by
+running the lookup once on the ids, and the rewrite is kept only if, on random ids, F equals T at every position
+(so it is exact: a one-hot row picks its base's row, an all-zero row picks N's). Everything after the lookup is the model's own graph, so naive ISM, fast
 ISM (the fold is a MatMul over the channels: point-wise) and TISM (the gradient of the lookup as that linear map of
 the one-hot input: the embedding rows) all run on it unchanged.
 
@@ -132,19 +132,19 @@ def fold_tokens(proto, tokens, input=None):
     name = source.name
     dims = [dim for dim in source.type.tensor_type.shape.dim]
     lookup, frontier, dtypes = _lookup(graph, name)
-    tables = _tables(proto, source, lookup, frontier, dtypes, tokens)
+    tables = _tables(proto, source, [graph.node[index] for index in lookup], frontier, dtypes, tokens)
 
     folded = onnx.ModelProto()
     folded.CopyFrom(proto)
     graph = folded.graph
-    dropped = {id(node) for node in lookup}
-    kept = [node for node, original in zip(graph.node, proto.graph.node) if id(original) not in dropped]
+    dropped = set(lookup)
+    kept = [node for index, node in enumerate(graph.node) if index not in dropped]
     new_nodes = []
     for tensor, (table, dtype, rest) in zip(frontier, tables):
         new_nodes.extend(_fold_nodes(graph, name, tensor, table, dtype, rest, tokens))
     del graph.node[:]
     graph.node.extend(new_nodes + kept)
-    _drop_unused(graph, {tensor for node in lookup for tensor in node.input})
+    _drop_unused(graph, {tensor for index in lookup for tensor in proto.graph.node[index].input})
     for value in graph.input:
         if value.name == name:
             value.CopyFrom(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [
@@ -153,8 +153,8 @@ def fold_tokens(proto, tokens, input=None):
 
 
 def _lookup(graph, name):
-    """(the lookup nodes, the floating-point tensors where the model's own graph reads them, element types) of the
-    ids in ``name``.
+    """(the indices of the lookup's nodes, the floating-point tensors or masks where the model's own graph reads
+    them, element types) of the ids in ``name``.
 
     A node is part of the lookup if it is one of LOOKUP_OPS and its other operands are constants; once the ids
     have become floating-point values, only with scalar constants (tf2onnx compares a float copy of the ids with
@@ -176,7 +176,7 @@ def _lookup(graph, name):
         if tensor not in frontier:
             frontier.append(tensor)
 
-    for node in graph.node:
+    for index, node in enumerate(graph.node):
         read = [tensor for tensor in node.input if tensor in path]
         if not read:
             continue
@@ -192,7 +192,7 @@ def _lookup(graph, name):
         if node.op_type == "Gather" and (node.input[0] in path or _attr(node, "axis", 0) != 0):
             raise ModelError(f"cannot read the token input {name!r} as one-hot: {where} gathers from the ids "
                              "themselves or along another axis than the table's first")
-        lookup.append(node)
+        lookup.append(index)
         dtypes[node.output[0]] = _output_dtype(node, dtypes)
         path.add(node.output[0])
     for value in graph.output:
@@ -237,8 +237,8 @@ def _tables(proto, source, lookup, frontier, dtypes, tokens):
     rng = np.random.default_rng(0)
     for _ in range(_CHECK_ROUNDS):
         draw = rng.integers(0, len(ids), (batch, length))
-        for name, value, (table, _, rest) in zip(frontier, session.run(frontier, {source.name: ids[draw].astype(dtype)}),
-                                                 tables):
+        values = session.run(frontier, {source.name: ids[draw].astype(dtype)})
+        for name, value, (table, _, _) in zip(frontier, values, tables):
             if not np.array_equal(value, table[draw].reshape(value.shape), equal_nan=True):
                 raise ModelError(f"cannot read the token input {source.name!r} as one-hot: {name!r} is not a "
                                  "lookup of each position's id alone")

@@ -1,0 +1,200 @@
+"""Unroll a concatenation along the batch: a model that stacks the sequences with a copy of them (their reverse
+complement) along the batch, runs its layers once on the stack, and takes the parts apart again (torch's
+``cat([x, x.flip(1, 2)], 0)`` ... ``y[:n]``, ``y[n:]``) becomes one copy of those layers per part.
+
+Run on the stack, every layer mixes the parts along the batch axis as far as the graph can tell, so fast ISM would
+compute them all on the full length and TISM could not follow a sequence's rows; unrolled, each copy is an ordinary
+model of one part (a reversed slice of the input for the reverse complement), windowed and differentiable like any.
+
+The rewrite: for a Concat along axis 0 of K tensors of the batch's size, the nodes downstream of it (the "stack
+region") up to the nodes that take the parts apart (a Slice along axis 0 of rows [k n, (k + 1) n), a Split along
+axis 0 into K parts of n) are copied K times, copy k reading part k where the stack read the Concat, and each taking
+apart becomes the copy of its part. The parts' bounds are read from the graph's own shape arithmetic, run at two
+batch sizes. Weights are shared, not copied. The rewrite is kept only if, on random inputs, the rewritten model's
+outputs equal the model's (to ``TOLERANCE`` of each output's largest magnitude).
+
+Invariant: ``unroll_batch_concats`` returns None, or a model that agreed with ``proto`` on that check, in which
+each Concat along the batch of tensors computed from the sequence input is unrolled or left as it was.
+"""
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from ..runtime.sessions import import_onnxruntime, make_session
+from .free_batch import TOLERANCE
+from .weightless import weight_dependent
+
+_PROBE_BATCHES = (2, 3)
+
+
+def unroll_batch_concats(proto, input_name, feeds_at):
+    """(the model with each batch concatenation of the sequence input that is taken apart unrolled, how many
+    were), or None where there is none or the rewrite does not compute the same outputs. ``feeds_at(n, rng)``:
+    random feeds for a batch of n."""
+    graph = proto.graph
+    from_input = weight_dependent(graph, {input_name})
+    candidates = [node.output[0] for node in graph.node if node.op_type == "Concat" and _attr(node, "axis", None) == 0
+                  and len(node.input) > 1 and all(name in from_input for name in node.input)]
+    if not candidates:
+        return None
+    rng = np.random.default_rng(0)
+    try:
+        probes = [_probe(proto, feeds_at(batch, rng)) for batch in _PROBE_BATCHES]
+    except Exception:  # noqa: BLE001 - onnxruntime's own types: the model does not run at these batches
+        return None
+    current, count = proto, 0
+    for name in candidates:  # (one inside an earlier one's region has been copied with it: left as it is)
+        index = next((k for k, node in enumerate(current.graph.node) if node.output[0] == name), None)
+        plan = None if index is None else _plan(current.graph, index, probes)
+        if plan is not None:  # else not taken apart as a whole (kept: computed exactly as it is)
+            current, count = _unrolled(current, index, *plan), count + 1
+    return (current, count) if count and _agrees(proto, current, feeds_at) else None
+
+
+def _probe(proto, feeds):
+    """{tensor: value} of every node output and initializer at one batch."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(proto)
+    existing = {output.name for output in copy.graph.output}
+    for node in copy.graph.node:
+        for name in node.output:
+            if name and name not in existing:
+                copy.graph.output.append(onnx.ValueInfoProto(name=name))
+                existing.add(name)
+    session = make_session(copy.SerializeToString(), "cpu", optimize=False)
+    names = [output.name for output in session.get_outputs()]
+    values = dict(zip(names, session.run(names, feeds)))
+    values.update(feeds)
+    return values
+
+
+def _plan(graph, concat, probes):
+    """(the indices of the stack region's nodes, {index of a taking apart: [part of each output]}) of ``concat``
+    (the node at index ``concat``), or None where its parts are not each the batch or something downstream of it
+    is not taken apart."""
+    concat_index, concat = concat, graph.node[concat]
+    parts = len(concat.input)
+    for values, batch in zip(probes, _PROBE_BATCHES):
+        if any(np.shape(values[name])[:1] != (batch,) for name in concat.input):
+            return None
+    constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+
+    def value(name, k):
+        return probes[k][name] if name in probes[k] else constants.get(name)
+
+    outputs = {value.name for value in graph.output}
+    region, stacked, apart = set(), {concat.output[0]}, {}
+    for index, node in enumerate(graph.node):
+        if index == concat_index or not any(name in stacked for name in node.input):
+            continue
+        taken = _taken_apart(node, parts, value)
+        if taken is not None and node.input[0] in stacked:
+            apart[index] = taken
+            continue
+        region.add(index)
+        stacked.update(name for name in node.output if name)
+    if not apart or stacked & outputs:
+        return None
+    return region, apart
+
+
+def _taken_apart(node, parts, value):
+    """The part each output of ``node`` selects where it takes the stack apart along the batch (at both probe
+    batches), else None."""
+    if node.op_type == "Slice":
+        inputs = list(node.input) + [""] * (5 - len(node.input))
+        chosen = set()
+        for k, batch in enumerate(_PROBE_BATCHES):
+            starts, ends = value(inputs[1], k), value(inputs[2], k)
+            axes = value(inputs[3], k) if inputs[3] else np.arange(np.size(starts))
+            steps = value(inputs[4], k) if inputs[4] else np.ones(np.size(starts), np.int64)
+            if starts is None or ends is None or axes is None or steps is None:
+                return None
+            if np.size(axes) != 1 or int(np.ravel(axes)[0]) != 0 or int(np.ravel(steps)[0]) != 1:
+                return None
+            start, end = int(np.ravel(starts)[0]), int(np.ravel(ends)[0])
+            if start % batch or start < 0 or min(end, parts * batch) != start + batch:
+                return None
+            chosen.add(start // batch)
+        return list(chosen) if len(chosen) == 1 else None
+    if node.op_type == "Split" and _attr(node, "axis", 0) == 0 and len(node.output) == parts:
+        for k, batch in enumerate(_PROBE_BATCHES):
+            sizes = value(node.input[1], k) if len(node.input) > 1 and node.input[1] else _attr(node, "split", None)
+            if sizes is not None and list(np.ravel(sizes)) != [batch] * parts:
+                return None
+        return list(range(parts))
+    return None
+
+
+def _unrolled(proto, concat_index, region, apart):
+    """A copy of ``proto`` with the region of its Concat at ``concat_index`` copied once per part."""
+    concat = proto.graph.node[concat_index]
+    parts = len(concat.input)
+    result = onnx.ModelProto()
+    result.CopyFrom(proto)
+    graph = result.graph
+    stacked = {concat.output[0]} | {name for index in region for name in proto.graph.node[index].output if name}
+
+    def part_name(name, k):
+        if name == concat.output[0]:
+            return concat.input[k]
+        return f"{name}__part{k}" if name in stacked else name
+
+    nodes = []
+    for index, original in enumerate(proto.graph.node):
+        if index == concat_index:
+            continue
+        if index in region:
+            for k in range(parts):
+                copy = onnx.NodeProto()
+                copy.CopyFrom(original)
+                copy.name = f"{original.name or original.output[0]}__part{k}"
+                copy.input[:] = [part_name(name, k) for name in original.input]
+                copy.output[:] = [part_name(name, k) for name in original.output]
+                nodes.append(copy)
+        elif index in apart:
+            for output, k in zip(original.output, apart[index]):
+                if output:
+                    nodes.append(helper.make_node("Identity", [part_name(original.input[0], k)], [output],
+                                                  name=f"{original.name or output}__part{k}"))
+        else:
+            copy = onnx.NodeProto()
+            copy.CopyFrom(original)
+            nodes.append(copy)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    del graph.value_info[:]
+    return result
+
+
+def _agrees(proto, unrolled, feeds_at):
+    feeds = feeds_at(_PROBE_BATCHES[-1], np.random.default_rng(1))
+    quiet = import_onnxruntime().RunOptions()
+    quiet.log_severity_level = 4  # a failed run is an answer here, not an error to log
+    try:
+        session = make_session(proto.SerializeToString(), "cpu", optimize=False)
+        names = [output.name for output in session.get_outputs()]
+        want = session.run(names, feeds, quiet)
+        del session
+        got = make_session(unrolled.SerializeToString(), "cpu", optimize=False).run(names, feeds, quiet)
+    except Exception:  # noqa: BLE001 - onnxruntime's own types: the rewritten graph does not run
+        return False
+    for value, expected in zip(got, want):
+        value, expected = np.asarray(value), np.asarray(expected)
+        if value.shape != expected.shape or value.dtype != expected.dtype:
+            return False
+        if np.issubdtype(expected.dtype, np.floating):
+            scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
+            if not np.allclose(value, expected, rtol=0, atol=TOLERANCE * scale, equal_nan=True):
+                return False
+        elif not np.array_equal(value, expected):
+            return False
+    return True
+
+
+def _attr(node, key, default):
+    for attribute in node.attribute:
+        if attribute.name == key:
+            return helper.get_attribute_value(attribute)
+    return default

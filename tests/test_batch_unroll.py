@@ -1,0 +1,265 @@
+"""Models that stack the sequences with their reverse complement along the batch, run their layers once on the
+stack and take the parts apart (``onnxism/model/batch_unroll.py``): unrolled on loading into one copy of the layers
+per part, so that fast ISM windows them and TISM follows each sequence's rows.
+
+References: ISM computed in PyTorch on every mutant, and torch.autograd's gradient, on the same module.
+"""
+
+import warnings
+
+import numpy as np
+import onnx
+import pytest
+
+import onnxism
+from conftest import random_onehot
+from onnx_builders import conv_model
+from test_cli import onnxism_cli
+
+LENGTH = 26
+
+
+def _module(split):
+    """A conv trunk run on cat([x, rc(x)], 0); the profile averages the forward part with the flipped reverse part,
+    the counts average the two parts; the parts are taken apart by slicing (y[:n], y[n:]) or by ``chunk(2)``."""
+    import torch
+    from torch import nn
+
+    class StackedReverseComplement(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv1d(4, 8, 5, padding=2)
+            self.b = nn.Conv1d(8, 8, 3, padding=2, dilation=2)
+            self.profile = nn.Conv1d(8, 1, 7, padding=3)
+            self.counts = nn.Linear(8, 2)
+
+        def trunk(self, x):
+            h = torch.relu(self.a(x))
+            h = h + torch.relu(self.b(h))
+            return self.profile(h)[:, 0], self.counts(h.mean(2))
+
+        def forward(self, x):
+            n = x.shape[0]
+            profile, counts = self.trunk(torch.cat([x, x.flip(1, 2)], 0))
+            if split:
+                forward_profile, reverse_profile = profile.chunk(2)
+                forward_counts, reverse_counts = counts.chunk(2)
+            else:
+                forward_profile, reverse_profile = profile[:n], profile[n:]
+                forward_counts, reverse_counts = counts[:n], counts[n:]
+            return (forward_profile + reverse_profile.flip(-1)) / 2, (forward_counts + reverse_counts) / 2
+
+    return StackedReverseComplement
+
+
+@pytest.fixture(scope="module", params=[("slices", True), ("slices", False), ("chunk", True)],
+                ids=lambda p: f"{p[0]}-{'dynamo' if p[1] else 'legacy'}")
+def stacked_model(request, tmp_path_factory):
+    torch = pytest.importorskip("torch")
+    from converters import torch_to_onnx
+
+    kind, dynamo = request.param
+    torch.manual_seed(3)
+    module = _module(kind == "chunk")().eval()
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    path = tmp_path_factory.mktemp("stacked") / f"{kind}.onnx"
+    torch_to_onnx(module, torch.zeros(2, 4, LENGTH), path, dynamo=dynamo, output_names=["profile", "counts"])
+    return path, module
+
+
+def _torch_ism(module, seqs):
+    """(N, L, 4, *shape) per output: every mutant through the module, in one batch per sequence."""
+    import torch
+
+    results = None
+    for n, seq in enumerate(seqs):
+        mutants = np.repeat(seq[None], LENGTH * 4, 0).reshape(LENGTH, 4, LENGTH, 4)
+        for i in range(LENGTH):
+            mutants[i, :, i] = np.eye(4, dtype=np.float32)
+        batch = np.concatenate([seq[None], mutants.reshape(-1, LENGTH, 4)])
+        with torch.no_grad():
+            values = [value.numpy() for value in module(torch.tensor(batch.transpose(0, 2, 1)))]
+        if results is None:
+            results = [np.zeros((len(seqs), LENGTH, 4) + value.shape[1:], np.float32) for value in values]
+        for result, value in zip(results, values):
+            result[n] = (value[1:] - value[0]).reshape((LENGTH, 4) + value.shape[1:])
+    return dict(zip(["profile", "counts"], results))
+
+
+def test_the_stack_is_unrolled_on_loading(stacked_model):
+    model = onnxism.load(stacked_model[0])
+    assert model.unrolled == 1
+    concats = [node for node in model.proto.graph.node if node.op_type == "Concat"
+               and any(attribute.name == "axis" and attribute.i == 0 for attribute in node.attribute)]
+    assert concats == []
+    assert sum(node.op_type == "Conv" for node in model.proto.graph.node) == 6  # 3 convolutions, once per part
+
+
+@pytest.mark.parametrize("method", ["naive", "fast"])
+def test_ism_of_a_stacked_model_equals_ism_in_pytorch(stacked_model, method):
+    """Fast ISM windows both copies (no notice: nothing computed in full, no fallback)."""
+    path, module = stacked_model
+    seqs = random_onehot(2, LENGTH, seed=5, n_fraction=0.1)
+    want = _torch_ism(module, seqs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", onnxism.OnnxismWarning)
+        got = onnxism.ism(path, seqs, method=method, batch_size=13)
+    for name, expected in want.items():
+        np.testing.assert_allclose(got[name], expected, rtol=0, atol=1e-5 * max(1.0, np.abs(expected).max()))
+
+
+def test_tism_of_a_stacked_model_equals_autograd(stacked_model):
+    import torch
+
+    path, module = stacked_model
+    seqs = random_onehot(3, LENGTH, seed=8)
+    onehot = torch.tensor(seqs.transpose(0, 2, 1), requires_grad=True)
+    profile, counts = module(onehot)
+    for name, output in (("profile", profile), ("counts", counts)):
+        gradient, = torch.autograd.grad(output.sum(), onehot, retain_graph=True)
+        gradient = gradient.numpy().transpose(0, 2, 1)
+        want = gradient - (gradient * seqs).sum(2, keepdims=True)
+        got = onnxism.tism(path, seqs, targets={name: "sum"}, outputs=[name])[name]
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * max(1.0, np.abs(want).max()))
+
+
+def test_info_says_the_stack_is_unrolled(stacked_model):
+    result = onnxism_cli("info", stacked_model[0], "--methods")
+    assert result.returncode == 0, result.stderr
+    assert "unrolled" in result.stdout and "TISM:     supported" in result.stdout
+    assert "computed on the full length: nothing global" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def keras_stacked_model(tmp_path_factory):
+    """(path, keras model): a layer that runs a Keras trunk (Conv1D, GlobalAveragePooling1D, Dense) on
+    concatenate([x, flip(x, (1, 2))], 0) and averages y[:n] and y[n:], through tf2onnx (ReverseSequence flips,
+    Slices with bounds from the batch's shape)."""
+    keras = pytest.importorskip("keras")
+    from converters import keras_to_onnx
+
+    class StackedReverseComplement(keras.layers.Layer):
+        def __init__(self, trunk, **kwargs):
+            super().__init__(**kwargs)
+            self.trunk = trunk
+
+        def call(self, x):
+            n = keras.ops.shape(x)[0]
+            y = self.trunk(keras.ops.concatenate([x, keras.ops.flip(x, axis=(1, 2))], axis=0))
+            return (y[:n] + y[n:]) / 2
+
+    keras.utils.set_random_seed(6)
+    trunk = keras.Sequential([keras.layers.Conv1D(8, 5, padding="same", activation="relu"),
+                              keras.layers.Conv1D(8, 3, padding="same", dilation_rate=2, activation="relu"),
+                              keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(2)])
+    inputs = keras.Input((LENGTH, 4))
+    model = keras.Model(inputs, StackedReverseComplement(trunk)(inputs))
+    path = tmp_path_factory.mktemp("keras_stacked") / "stacked.onnx"
+    keras_to_onnx(model, path)
+    return path, model
+
+
+@pytest.mark.parametrize("method", ["naive", "fast"])
+def test_ism_and_tism_of_a_keras_stacked_model(keras_stacked_model, method):
+    """ISM against every mutant through the Keras model; TISM against tf.GradientTape."""
+    import tensorflow as tf
+
+    path, keras_model = keras_stacked_model
+    model = onnxism.load(path)
+    assert model.unrolled == 1
+    seqs = random_onehot(2, LENGTH, seed=4)
+    mutants = np.repeat(seqs[:, None], LENGTH * 4, 1).reshape(2, LENGTH, 4, LENGTH, 4)
+    for i in range(LENGTH):
+        mutants[:, i, :, i] = np.eye(4, dtype=np.float32)
+    values = keras_model.predict(mutants.reshape(-1, LENGTH, 4), verbose=0, batch_size=256)
+    reference = keras_model.predict(seqs, verbose=0)
+    want = values.reshape(2, LENGTH, 4, -1) - reference[:, None, None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", onnxism.OnnxismWarning)
+        got = onnxism.ism(model, seqs, method=method)[model.output_names[0]]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * max(1.0, np.abs(want).max()))
+    onehot = tf.constant(seqs)
+    with tf.GradientTape() as tape:
+        tape.watch(onehot)
+        total = tf.reduce_sum(keras_model(onehot))
+    gradient = tape.gradient(total, onehot).numpy()
+    want = gradient - (gradient * seqs).sum(2, keepdims=True)
+    got = onnxism.tism(model, seqs, targets="sum")[model.output_names[0]]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * max(1.0, np.abs(want).max()))
+
+
+def _stacked_graph(mixing):
+    """x (N, 4, 12) -> Concat([x, 2 x], 0) -> Conv -> [a batch-mixing ReduceMean over axis 0 added, if ``mixing``]
+    -> Slice rows [0, N) -> y."""
+    from onnx import helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    nodes = [helper.make_node("Mul", ["x", "two"], ["doubled"]),
+             helper.make_node("Concat", ["x", "doubled"], ["stack"], axis=0),
+             helper.make_node("Conv", ["stack", "w"], ["conv"], pads=[1, 1]),
+             helper.make_node("Shape", ["x"], ["shape"]),
+             helper.make_node("Slice", ["shape", "zero", "one"], ["n"])]
+    top = "conv"
+    if mixing:
+        nodes += [helper.make_node("ReduceMean", ["conv"], ["mean"], axes=[0], keepdims=1),
+                  helper.make_node("Add", ["conv", "mean"], ["mixed"])]
+        top = "mixed"
+    nodes.append(helper.make_node("Slice", [top, "zero", "n", "zero"], ["y"]))
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 4, 12])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 3, 12])],
+        [numpy_helper.from_array(rng.normal(size=(3, 4, 3)).astype(np.float32), "w"),
+         numpy_helper.from_array(np.array(2, np.float32), "two"),
+         numpy_helper.from_array(np.array([0], np.int64), "zero"),
+         numpy_helper.from_array(np.array([1], np.int64), "one")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
+
+
+@pytest.mark.parametrize("mixing", [False, True])
+def test_a_stack_whose_parts_mix_is_kept(mixing):
+    """A ReduceMean over the batch inside the stack mixes the parts: unrolling it would change the outputs, so the
+    check keeps the model as it is (computed exactly, the stack in full); without it the stack is unrolled."""
+    model = onnxism.load(_stacked_graph(mixing))
+    assert model.unrolled == (0 if mixing else 1)
+    seqs = random_onehot(3, 12, seed=2)
+    naive = onnxism.ism(model, seqs, method="naive")["y"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fast = onnxism.ism(model, seqs, method="fast")["y"]
+    assert bool(caught) == mixing
+    np.testing.assert_allclose(fast, naive, rtol=0, atol=1e-5 * max(1.0, np.abs(naive).max()))
+
+
+def test_a_stack_taken_apart_otherwise_is_left_and_the_other_unrolled():
+    """Beside a stack taken apart by a Slice, one taken apart by a Reshape to (2, N, ...) and a mean over the parts
+    (not a form the unroll reads): the first is unrolled, the second stays (fast ISM computes it in full, with a
+    notice), and both outputs equal naive ISM."""
+    from onnx import helper, numpy_helper
+
+    model = _stacked_graph(False)
+    graph = model.graph
+    graph.node.extend([
+        helper.make_node("Concat", ["x", "doubled"], ["stack2"], axis=0),
+        helper.make_node("Conv", ["stack2", "w"], ["conv2"], pads=[1, 1]),
+        helper.make_node("Reshape", ["conv2", "parts"], ["split2"]),
+        helper.make_node("ReduceMean", ["split2"], ["z"], axes=[0], keepdims=0)])
+    graph.initializer.append(numpy_helper.from_array(np.array([2, -1, 3, 12], np.int64), "parts"))
+    graph.output.append(helper.make_tensor_value_info("z", onnx.TensorProto.FLOAT, ["N", 3, 12]))
+    loaded = onnxism.load(model)
+    assert loaded.unrolled == 1
+    assert sum(node.op_type == "Concat" for node in loaded.proto.graph.node) == 1
+    seqs = random_onehot(2, 12, seed=9)
+    naive = onnxism.ism(loaded, seqs, method="naive")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fast = onnxism.ism(loaded, seqs, method="fast")
+    assert any("Concat" in str(warning.message) for warning in caught)
+    for name in ("y", "z"):
+        np.testing.assert_allclose(fast[name], naive[name], rtol=0, atol=1e-5 * max(1.0, np.abs(naive[name]).max()))
+
+
+def test_a_model_without_a_stack_is_left_alone():
+    model = onnxism.load(conv_model())
+    assert model.unrolled == 0

@@ -19,9 +19,10 @@ from test_cli import onnxism_cli
 LENGTH = 26
 
 
-def _module(split):
+def _module(form):
     """A conv trunk run on cat([x, rc(x)], 0); the profile averages the forward part with the flipped reverse part,
-    the counts average the two parts; the parts are taken apart by slicing (y[:n], y[n:]) or by ``chunk(2)``."""
+    the counts average the two parts; the parts are taken apart by slicing (y[:n], y[n:]), by ``chunk(2)``, or
+    ("view") the profile by slicing and the counts by ``view(2, n, 2).mean(0)``."""
     import torch
     from torch import nn
 
@@ -41,18 +42,21 @@ def _module(split):
         def forward(self, x):
             n = x.shape[0]
             profile, counts = self.trunk(torch.cat([x, x.flip(1, 2)], 0))
-            if split:
+            if form == "chunk":
                 forward_profile, reverse_profile = profile.chunk(2)
                 forward_counts, reverse_counts = counts.chunk(2)
             else:
                 forward_profile, reverse_profile = profile[:n], profile[n:]
                 forward_counts, reverse_counts = counts[:n], counts[n:]
+            if form == "view":
+                return (forward_profile + reverse_profile.flip(-1)) / 2, counts.view(2, n, 2).mean(0)
             return (forward_profile + reverse_profile.flip(-1)) / 2, (forward_counts + reverse_counts) / 2
 
     return StackedReverseComplement
 
 
-@pytest.fixture(scope="module", params=[("slices", True), ("slices", False), ("chunk", True)],
+@pytest.fixture(scope="module", params=[("slices", True), ("slices", False), ("chunk", True), ("view", True),
+                                        ("view", False)],
                 ids=lambda p: f"{p[0]}-{'dynamo' if p[1] else 'legacy'}")
 def stacked_model(request, tmp_path_factory):
     torch = pytest.importorskip("torch")
@@ -60,7 +64,7 @@ def stacked_model(request, tmp_path_factory):
 
     kind, dynamo = request.param
     torch.manual_seed(3)
-    module = _module(kind == "chunk")().eval()
+    module = _module(kind)().eval()
     with torch.no_grad():
         for parameter in module.parameters():
             parameter.add_(0.1 * torch.randn_like(parameter))
@@ -91,10 +95,11 @@ def _torch_ism(module, seqs):
 def test_the_stack_is_unrolled_on_loading(stacked_model):
     model = onnxism.load(stacked_model[0])
     assert model.unrolled == 1
-    concats = [node for node in model.proto.graph.node if node.op_type == "Concat"
-               and any(attribute.name == "axis" and attribute.i == 0 for attribute in node.attribute)]
-    assert concats == []
+    stacks = [node for node in model.proto.graph.node if node.op_type == "Concat" and "seqs" in node.input]
+    assert stacks == []
     assert sum(node.op_type == "Conv" for node in model.proto.graph.node) == 6  # 3 convolutions, once per part
+    read = {name for node in model.proto.graph.node for name in node.input} | set(model.output_names)
+    assert all(name in read for node in model.proto.graph.node for name in node.output)  # no dead nodes left
 
 
 @pytest.mark.parametrize("method", ["naive", "fast"])
@@ -123,6 +128,23 @@ def test_tism_of_a_stacked_model_equals_autograd(stacked_model):
         want = gradient - (gradient * seqs).sum(2, keepdims=True)
         got = onnxism.tism(path, seqs, targets={name: "sum"}, outputs=[name])[name]
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * max(1.0, np.abs(want).max()))
+
+
+def test_the_compiled_graph_of_a_stacked_model_equals_naive(stacked_model):
+    """``compile --method fast`` writes the unrolled model's fast ISM, run here by plain onnxruntime."""
+    from onnxism.fast.standalone import build_standalone_fast_model
+    from onnxism.runtime.sessions import make_session
+
+    model = onnxism.load(stacked_model[0])
+    seqs = random_onehot(2, LENGTH, seed=12)
+    positions = np.array([0, 5, LENGTH - 1], np.int64)
+    session = make_session(build_standalone_fast_model(model, model.output_names, LENGTH).SerializeToString())
+    got = session.run([f"{name}__ism" for name in model.output_names],
+                      {model.input_name: model.to_model_layout(seqs), "positions": positions})
+    expected = onnxism.ism(model, seqs, method="naive")
+    for name, value in zip(model.output_names, got):
+        want = expected[name][:, positions]
+        np.testing.assert_allclose(value, want, rtol=0, atol=1e-5 * max(1.0, np.abs(want).max()))
 
 
 def test_info_says_the_stack_is_unrolled(stacked_model):
@@ -233,9 +255,9 @@ def test_a_stack_whose_parts_mix_is_kept(mixing):
 
 
 def test_a_stack_taken_apart_otherwise_is_left_and_the_other_unrolled():
-    """Beside a stack taken apart by a Slice, one taken apart by a Reshape to (2, N, ...) and a mean over the parts
-    (not a form the unroll reads): the first is unrolled, the second stays (fast ISM computes it in full, with a
-    notice), and both outputs equal naive ISM."""
+    """Beside a stack taken apart by a Slice, one taken apart by a Reshape to (2, N, ...), a Transpose and a mean
+    over the parts (not a form the unroll reads): the first is unrolled, the second stays (fast ISM computes it in
+    full, with a notice), and both outputs equal naive ISM."""
     from onnx import helper, numpy_helper
 
     model = _stacked_graph(False)
@@ -244,7 +266,8 @@ def test_a_stack_taken_apart_otherwise_is_left_and_the_other_unrolled():
         helper.make_node("Concat", ["x", "doubled"], ["stack2"], axis=0),
         helper.make_node("Conv", ["stack2", "w"], ["conv2"], pads=[1, 1]),
         helper.make_node("Reshape", ["conv2", "parts"], ["split2"]),
-        helper.make_node("ReduceMean", ["split2"], ["z"], axes=[0], keepdims=0)])
+        helper.make_node("Transpose", ["split2"], ["moved"], perm=[1, 0, 2, 3]),
+        helper.make_node("ReduceMean", ["moved"], ["z"], axes=[1], keepdims=0)])
     graph.initializer.append(numpy_helper.from_array(np.array([2, -1, 3, 12], np.int64), "parts"))
     graph.output.append(helper.make_tensor_value_info("z", onnx.TensorProto.FLOAT, ["N", 3, 12]))
     loaded = onnxism.load(model)

@@ -70,9 +70,10 @@ def _probe(proto, feeds):
 
 
 def _plan(graph, concat, probes):
-    """(the indices of the stack region's nodes, {index of a taking apart: [part of each output]}) of ``concat``
-    (the node at index ``concat``), or None where its parts are not each the batch or something downstream of it
-    is not taken apart."""
+    """(the indices of the stack region's nodes, {index of a node that takes it apart: ("parts", [the part of
+    each output]) for a Slice or Split, ("rest", the dims after (parts, n)) for a Reshape and ("over", the
+    elementwise op) for the reduction over the parts after it}) of ``concat`` (the node at index ``concat``), or
+    None where its parts are not each the batch or something downstream of it is not taken apart."""
     concat_index, concat = concat, graph.node[concat]
     parts = len(concat.input)
     for values, batch in zip(probes, _PROBE_BATCHES):
@@ -84,19 +85,57 @@ def _plan(graph, concat, probes):
         return probes[k][name] if name in probes[k] else constants.get(name)
 
     outputs = {value.name for value in graph.output}
+    readers = {}
+    for index, node in enumerate(graph.node):
+        for name in node.input:
+            readers.setdefault(name, []).append(index)
     region, stacked, apart = set(), {concat.output[0]}, {}
     for index, node in enumerate(graph.node):
-        if index == concat_index or not any(name in stacked for name in node.input):
+        if index == concat_index or not any(name in stacked for name in node.input) or index in apart:
             continue
-        taken = _taken_apart(node, parts, value)
-        if taken is not None and node.input[0] in stacked:
-            apart[index] = taken
-            continue
+        if node.input[0] in stacked:
+            taken = _taken_apart(node, parts, value)
+            if taken is not None:
+                apart[index] = ("parts", taken)
+                continue
+            if node.op_type == "Reshape":
+                reduced = _reduced_apart(node, parts, value, graph, readers.get(node.output[0], []))
+                if reduced is not None:
+                    rest, reduce, over = reduced
+                    apart[index], apart[reduce] = rest, ("over", over)
+                    continue
         region.add(index)
         stacked.update(name for name in node.output if name)
     if not apart or stacked & outputs:
         return None
     return region, apart
+
+
+#: A reduction over the parts (after a Reshape to (parts, n, ...)) and the elementwise op over the parts it equals
+_OVER_PARTS = {"ReduceMean": "Mean", "ReduceSum": "Sum", "ReduceMax": "Max", "ReduceMin": "Min"}
+
+
+def _reduced_apart(reshape, parts, value, graph, readers):
+    """Where ``reshape`` splits the stack into (parts, n, *rest) (at both probe batches) for one reduction over
+    the parts (axis 0, keepdims 0; torch's ``y.view(2, n, -1).mean(0)``): (("rest", rest), the reduction's index,
+    its elementwise op), else None."""
+    rests = set()
+    for k, batch in enumerate(_PROBE_BATCHES):
+        shape = np.shape(value(reshape.output[0], k))
+        if len(shape) < 2 or shape[:2] != (parts, batch):
+            return None
+        rests.add(tuple(shape[2:]))
+    if len(rests) != 1 or len(readers) != 1:
+        return None
+    reduce = graph.node[readers[0]]
+    if reduce.op_type not in _OVER_PARTS or _attr(reduce, "keepdims", 1) != 0:
+        return None
+    axes = _attr(reduce, "axes", None)
+    if axes is None and len(reduce.input) > 1 and reduce.input[1]:
+        axes = value(reduce.input[1], 0)
+    if axes is None or [int(axis) for axis in np.ravel(axes)] != [0]:
+        return None
+    return ("rest", rests.pop()), readers[0], _OVER_PARTS[reduce.op_type]
 
 
 def _taken_apart(node, parts, value):
@@ -153,8 +192,18 @@ def _unrolled(proto, concat_index, region, apart):
                 copy.input[:] = [part_name(name, k) for name in original.input]
                 copy.output[:] = [part_name(name, k) for name in original.output]
                 nodes.append(copy)
+        elif index in apart and apart[index][0] == "rest":  # a Reshape to (parts, n, *rest): each part to (n, *rest)
+            shape = f"{original.output[0]}__part_shape"
+            graph.initializer.append(numpy_helper.from_array(np.array([-1, *apart[index][1]], np.int64), shape))
+            for k in range(parts):
+                nodes.append(helper.make_node("Reshape", [part_name(original.input[0], k), shape],
+                                              [f"{original.output[0]}__part{k}"], name=f"{original.name}__part{k}"))
+        elif index in apart and apart[index][0] == "over":  # the reduction over the parts: elementwise
+            reshaped = original.input[0]
+            nodes.append(helper.make_node(apart[index][1], [f"{reshaped}__part{k}" for k in range(parts)],
+                                          [original.output[0]], name=f"{original.name or original.output[0]}__parts"))
         elif index in apart:
-            for output, k in zip(original.output, apart[index]):
+            for output, k in zip(original.output, apart[index][1]):
                 if output:
                     nodes.append(helper.make_node("Identity", [part_name(original.input[0], k)], [output],
                                                   name=f"{original.name or output}__part{k}"))
@@ -163,9 +212,23 @@ def _unrolled(proto, concat_index, region, apart):
             copy.CopyFrom(original)
             nodes.append(copy)
     del graph.node[:]
-    graph.node.extend(nodes)
+    graph.node.extend(_live(nodes, {value.name for value in graph.output}))
     del graph.value_info[:]
     return result
+
+
+def _live(nodes, outputs):
+    """``nodes`` without those no output needs (the stack's shape arithmetic, now unread); all of them where a node
+    has subgraphs (which may read any tensor)."""
+    if any(attribute.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+           for node in nodes for attribute in node.attribute):
+        return nodes
+    needed, kept = set(outputs), []
+    for node in reversed(nodes):
+        if any(name in needed for name in node.output if name):
+            kept.append(node)
+            needed.update(name for name in node.input if name)
+    return kept[::-1]
 
 
 def _agrees(proto, unrolled, feeds_at):

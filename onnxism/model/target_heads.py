@@ -52,7 +52,8 @@ def _fold(model, targets):
                                            name=unique_name(f"{folded}_node", taken)))
         graph.output.append(helper.make_tensor_value_info(folded, TensorProto.FLOAT, [None, count]))
     result = SequenceModel(proto, source=model.source, input=model.input_name, layout=model.layout)
-    result.exported_batch, result.tokens = model.exported_batch, model.tokens  # (its graph reads one-hot already)
+    # (its graph is already freed, folded and unrolled)
+    result.exported_batch, result.tokens, result.unrolled = model.exported_batch, model.tokens, model.unrolled
     return result, renamed
 
 

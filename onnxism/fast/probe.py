@@ -9,7 +9,7 @@ large weights or on the values of its extra inputs (fed as zeros) are never repo
 import numpy as np
 import onnx
 
-from ..model.weightless import weight_dependent, weightless
+from ..model.weightless import expose_node_outputs, weight_dependent, weightless
 from ..runtime.sessions import make_session
 
 #: Numeric tensors up to this many values are compared across batch sizes (shape arithmetic is small).
@@ -39,12 +39,7 @@ def probe_graph(proto, input_name, input_shape, dtype=np.float32, fold=True, ext
         copy.CopyFrom(proto)
     extras = extras or {}
     unknown = weight_dependent(copy.graph, replaced | set(extras)) if replaced or extras else set()
-    existing = {output.name for output in copy.graph.output} | replaced  # the stand-in's zero weights: not probed
-    for node in copy.graph.node:
-        for name in node.output:
-            if name and name not in existing:
-                copy.graph.output.append(onnx.ValueInfoProto(name=name))
-                existing.add(name)
+    expose_node_outputs(copy.graph, replaced)  # (the stand-in's zero weights: not probed)
     session = make_session(copy.SerializeToString(), "cpu", optimize=False)
     names = [output.name for output in session.get_outputs()]
 

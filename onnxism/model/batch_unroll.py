@@ -8,10 +8,12 @@ model of one part (a reversed slice of the input for the reverse complement), wi
 
 The rewrite: for a Concat along axis 0 of K tensors of the batch's size, the nodes downstream of it (the "stack
 region") up to the nodes that take the parts apart (a Slice along axis 0 of rows [k n, (k + 1) n), a Split along
-axis 0 into K parts of n) are copied K times, copy k reading part k where the stack read the Concat, and each taking
-apart becomes the copy of its part. The parts' bounds are read from the graph's own shape arithmetic, run at two
+axis 0 into K parts of n, a Reshape to (K, n, ...) read by one mean, sum, max or min over axis 0) are copied K
+times, copy k reading part k where the stack read the Concat; each Slice or Split output becomes the copy of its
+part, and a reduction over the parts the elementwise Mean, Sum, Max or Min of the copies. Nodes left unread are
+dropped. The parts' bounds are read from the graph's own shape arithmetic, run at two
 batch sizes. Weights are shared, not copied. The rewrite is kept only if, on random inputs, the rewritten model's
-outputs equal the model's (to ``TOLERANCE`` of each output's largest magnitude).
+outputs equal the model's (to ``free_batch.TOLERANCE`` of each output's largest magnitude).
 
 Invariant: ``unroll_batch_concats`` returns None, or a model that agreed with ``proto`` on that check, in which
 each Concat along the batch of tensors computed from the sequence input is unrolled or left as it was.
@@ -22,8 +24,8 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..runtime.sessions import import_onnxruntime, make_session
-from .free_batch import TOLERANCE
-from .weightless import weight_dependent
+from .free_batch import same_outputs
+from .weightless import expose_node_outputs, weight_dependent
 
 _PROBE_BATCHES = (2, 3)
 
@@ -53,15 +55,10 @@ def unroll_batch_concats(proto, input_name, feeds_at):
 
 
 def _probe(proto, feeds):
-    """{tensor: value} of every node output and initializer at one batch."""
+    """{tensor: value} of every node output, and the feeds, at one batch."""
     copy = onnx.ModelProto()
     copy.CopyFrom(proto)
-    existing = {output.name for output in copy.graph.output}
-    for node in copy.graph.node:
-        for name in node.output:
-            if name and name not in existing:
-                copy.graph.output.append(onnx.ValueInfoProto(name=name))
-                existing.add(name)
+    expose_node_outputs(copy.graph)
     session = make_session(copy.SerializeToString(), "cpu", optimize=False)
     names = [output.name for output in session.get_outputs()]
     values = dict(zip(names, session.run(names, feeds)))
@@ -243,17 +240,7 @@ def _agrees(proto, unrolled, feeds_at):
         got = make_session(unrolled.SerializeToString(), "cpu", optimize=False).run(names, feeds, quiet)
     except Exception:  # noqa: BLE001 - onnxruntime's own types: the rewritten graph does not run
         return False
-    for value, expected in zip(got, want):
-        value, expected = np.asarray(value), np.asarray(expected)
-        if value.shape != expected.shape or value.dtype != expected.dtype:
-            return False
-        if np.issubdtype(expected.dtype, np.floating):
-            scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
-            if not np.allclose(value, expected, rtol=0, atol=TOLERANCE * scale, equal_nan=True):
-                return False
-        elif not np.array_equal(value, expected):
-            return False
-    return True
+    return same_outputs(got, want)
 
 
 def _attr(node, key, default):

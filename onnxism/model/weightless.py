@@ -44,6 +44,17 @@ def weight_dependent(graph, names):
     return dependent
 
 
+def expose_node_outputs(graph, existing=()):
+    """Add every node output of ``graph`` (a copy: it is changed) to its graph outputs, once, except the names in
+    ``existing`` (and those already outputs), so that one onnxruntime run returns every tensor."""
+    existing = {output.name for output in graph.output} | set(existing)
+    for node in graph.node:
+        for name in node.output:
+            if name and name not in existing:
+                graph.output.append(onnx.ValueInfoProto(name=name))
+                existing.add(name)
+
+
 def weightless(proto, large=LARGE_VALUES):
     """(stand-in, names of the replaced initializers), or (``proto``, empty set) where no stand-in can be made
     (nothing large, an opset before ConstantOfShape, or a large weight that sets a shape). ``proto`` is not

@@ -180,10 +180,3 @@ def _constant_node_value(node):
     return None
 
 
-def attr(node, name, default=None):
-    """A node attribute's Python value, or ``default``."""
-    for attribute in node.attribute:
-        if attribute.name == name:
-            value = helper.get_attribute_value(attribute)
-            return value.decode() if isinstance(value, bytes) else value
-    return default

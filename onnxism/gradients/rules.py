@@ -12,8 +12,7 @@ import numpy as np
 from onnx import TensorProto, helper
 
 from ..fast.rules import probe_length_map
-from ..model.op_semantics import normalised_axes
-from .context import attr
+from ..model.op_semantics import attr, normalised_axes
 from .selection import SELECTION_OPS, selection_vjp
 
 RULES = {}

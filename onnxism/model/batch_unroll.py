@@ -25,6 +25,7 @@ from onnx import helper, numpy_helper
 
 from ..runtime.sessions import import_onnxruntime, make_session
 from .free_batch import same_outputs
+from .op_semantics import attr
 from .weightless import expose_node_outputs, weight_dependent
 
 _PROBE_BATCHES = (2, 3)
@@ -36,7 +37,7 @@ def unroll_batch_concats(proto, input_name, feeds_at):
     random feeds for a batch of n."""
     graph = proto.graph
     from_input = weight_dependent(graph, {input_name})
-    candidates = [node.output[0] for node in graph.node if node.op_type == "Concat" and _attr(node, "axis", None) == 0
+    candidates = [node.output[0] for node in graph.node if node.op_type == "Concat" and attr(node, "axis", None) == 0
                   and len(node.input) > 1 and all(name in from_input for name in node.input)]
     if not candidates:
         return None
@@ -125,9 +126,9 @@ def _reduced_apart(reshape, parts, value, graph, readers):
     if len(rests) != 1 or len(readers) != 1:
         return None
     reduce = graph.node[readers[0]]
-    if reduce.op_type not in _OVER_PARTS or _attr(reduce, "keepdims", 1) != 0:
+    if reduce.op_type not in _OVER_PARTS or attr(reduce, "keepdims", 1) != 0:
         return None
-    axes = _attr(reduce, "axes", None)
+    axes = attr(reduce, "axes", None)
     if axes is None and len(reduce.input) > 1 and reduce.input[1]:
         axes = value(reduce.input[1], 0)
     if axes is None or [int(axis) for axis in np.ravel(axes)] != [0]:
@@ -154,9 +155,9 @@ def _taken_apart(node, parts, value):
                 return None
             chosen.add(start // batch)
         return list(chosen) if len(chosen) == 1 else None
-    if node.op_type == "Split" and _attr(node, "axis", 0) == 0 and len(node.output) == parts:
+    if node.op_type == "Split" and attr(node, "axis", 0) == 0 and len(node.output) == parts:
         for k, batch in enumerate(_PROBE_BATCHES):
-            sizes = value(node.input[1], k) if len(node.input) > 1 and node.input[1] else _attr(node, "split", None)
+            sizes = value(node.input[1], k) if len(node.input) > 1 and node.input[1] else attr(node, "split", None)
             if sizes is not None and list(np.ravel(sizes)) != [batch] * parts:
                 return None
         return list(range(parts))
@@ -241,10 +242,3 @@ def _agrees(proto, unrolled, feeds_at):
     except Exception:  # noqa: BLE001 - onnxruntime's own types: the rewritten graph does not run
         return False
     return same_outputs(got, want)
-
-
-def _attr(node, key, default):
-    for attribute in node.attribute:
-        if attribute.name == key:
-            return helper.get_attribute_value(attribute)
-    return default

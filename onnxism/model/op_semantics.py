@@ -1,6 +1,16 @@
-"""What an ONNX op computes where that depends on the opset, shared by fast ISM's rules and the gradient rules."""
+"""What an ONNX node says: its attributes, and what an op computes where that depends on the opset; shared by
+loading's rewrites, fast ISM's rules and the gradient rules."""
 
 from onnx import helper
+
+
+def attr(node, name, default=None):
+    """A node attribute's Python value (text decoded), or ``default``."""
+    for attribute in node.attribute:
+        if attribute.name == name:
+            value = helper.get_attribute_value(attribute)
+            return value.decode() if isinstance(value, bytes) else value
+    return default
 
 
 def normalised_axes(node, rank, opset):

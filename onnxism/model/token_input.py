@@ -10,9 +10,9 @@ such tensor F, by
 
 (cast to F's type: a mask, from its 0/1 rows), where T[b] is F at a position holding base b's id. T is read by
 running the lookup once on the ids, and the rewrite is kept only if, on random ids, F equals T at every position
-(so it is exact: a one-hot row picks its base's row, an all-zero row picks N's). Everything after the lookup is the model's own graph, so naive ISM, fast
-ISM (the fold is a MatMul over the channels: point-wise) and TISM (the gradient of the lookup as that linear map of
-the one-hot input: the embedding rows) all run on it unchanged.
+(so it is exact: a one-hot row picks its base's row, an all-zero row picks N's). Everything after the lookup is
+the model's own graph, so naive ISM, fast ISM (the fold is a MatMul over the channels: point-wise) and TISM (the
+gradient of the lookup as that linear map of the one-hot input: the embedding rows) all run on it unchanged.
 
 Invariant: for every one-hot sequence s (N positions only where the tokens name an N), the folded graph's outputs
 on s equal the model's outputs on the ids of s.
@@ -22,10 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import helper, numpy_helper
 
 from ..errors import InputError, ModelError
+from ..runtime.sessions import make_session
+from .op_semantics import attr
+from .sequence_input import graph_inputs
 
 BASES = "ACGT"
 #: Ops the ids may pass through before they become floating point (all act position by position here; the fold
@@ -102,14 +104,10 @@ def parse_tokens(spec):
     return Tokens(tuple(ids[base] for base in BASES), ids.get("N"))
 
 
-def token_inputs(graph, initializers):
+def token_inputs(graph):
     """The real inputs of rank 2 (N, L): candidates for a token input."""
-    found = []
-    for value in graph.input:
-        tensor = value.type.tensor_type
-        if value.name not in initializers and tensor.HasField("shape") and len(tensor.shape.dim) == 2:
-            found.append(value)
-    return found
+    return [value for value in graph_inputs(graph)
+            if value.type.tensor_type.HasField("shape") and len(value.type.tensor_type.shape.dim) == 2]
 
 
 def fold_tokens(proto, tokens, input=None):
@@ -117,8 +115,7 @@ def fold_tokens(proto, tokens, input=None):
     float32 under the same name; raises ModelError where the lookup cannot be folded."""
     tokens = parse_tokens(tokens)
     graph = proto.graph
-    initializers = {init.name for init in graph.initializer}
-    candidates = token_inputs(graph, initializers)
+    candidates = token_inputs(graph)
     if input is not None:
         candidates = [value for value in candidates if value.name == input]
         if not candidates:
@@ -130,7 +127,7 @@ def fold_tokens(proto, tokens, input=None):
                          + (f"several ({names}): name one with input=" if candidates else "none"))
     source = candidates[0]
     name = source.name
-    dims = [dim for dim in source.type.tensor_type.shape.dim]
+    dims = list(source.type.tensor_type.shape.dim)
     lookup, frontier, dtypes = _lookup(graph, name)
     tables = _tables(proto, source, [graph.node[index] for index in lookup], frontier, dtypes, tokens)
 
@@ -189,7 +186,7 @@ def _lookup(graph, name):
             for tensor in read:
                 read_by_model(tensor, where)
             continue
-        if node.op_type == "Gather" and (node.input[0] in path or _attr(node, "axis", 0) != 0):
+        if node.op_type == "Gather" and (node.input[0] in path or attr(node, "axis", 0) != 0):
             raise ModelError(f"cannot read the token input {name!r} as one-hot: {where} gathers from the ids "
                              "themselves or along another axis than the table's first")
         lookup.append(index)
@@ -214,7 +211,7 @@ def _tables(proto, source, lookup, frontier, dtypes, tokens):
     graph = helper.make_graph(constants + list(lookup), "token_lookup", [source], outputs, inits)
     model = helper.make_model(graph, opset_imports=list(proto.opset_import), ir_version=proto.ir_version)
     try:
-        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        session = make_session(model.SerializeToString(), "cpu", optimize=False)
     except Exception as err:  # onnxruntime's own exception types
         raise ModelError(f"cannot read the token input {source.name!r} as one-hot: onnxruntime cannot run its "
                          f"lookup: {str(err).splitlines()[0]}") from err
@@ -301,13 +298,6 @@ def _drop_unused(graph, candidates):
             field.extend(kept)
 
 
-def _attr(node, key, default):
-    for attribute in node.attribute:
-        if attribute.name == key:
-            return helper.get_attribute_value(attribute)
-    return default
-
-
 def _constant_dtype(node):
     for attribute in node.attribute:
         if attribute.name == "value":
@@ -332,7 +322,7 @@ def _output_dtype(node, dtypes):
     """The element type of ``node``'s first output from its inputs' (the lookup ops only)."""
     op = node.op_type
     if op == "Cast":
-        return _attr(node, "to", onnx.TensorProto.UNDEFINED)
+        return attr(node, "to", onnx.TensorProto.UNDEFINED)
     if op in ("Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Not", "And", "Or"):
         return onnx.TensorProto.BOOL
     if op == "Gather":

@@ -22,7 +22,8 @@ LENGTH = 26
 def _module(form):
     """A conv trunk run on cat([x, rc(x)], 0); the profile averages the forward part with the flipped reverse part,
     the counts average the two parts; the parts are taken apart by slicing (y[:n], y[n:]), by ``chunk(2)``, or
-    ("view") the profile by slicing and the counts by ``view(2, n, 2).mean(0)``."""
+    ("view") the profile by slicing and the counts by ``view(2, n, 2).mean(0)``, or ("view_profile") both by a
+    view and a mean (the profile's parts unflipped)."""
     import torch
     from torch import nn
 
@@ -50,6 +51,8 @@ def _module(form):
                 forward_counts, reverse_counts = counts[:n], counts[n:]
             if form == "view":
                 return (forward_profile + reverse_profile.flip(-1)) / 2, counts.view(2, n, 2).mean(0)
+            if form == "view_profile":  # a view whose last dimension is the length
+                return profile.view(2, n, -1).mean(0), counts.view(2, n, 2).mean(0)
             return (forward_profile + reverse_profile.flip(-1)) / 2, (forward_counts + reverse_counts) / 2
 
     return StackedReverseComplement
@@ -78,18 +81,30 @@ def _torch_ism(module, seqs):
     import torch
 
     results = None
+    length = seqs.shape[1]
     for n, seq in enumerate(seqs):
-        mutants = np.repeat(seq[None], LENGTH * 4, 0).reshape(LENGTH, 4, LENGTH, 4)
-        for i in range(LENGTH):
+        mutants = np.repeat(seq[None], length * 4, 0).reshape(length, 4, length, 4)
+        for i in range(length):
             mutants[i, :, i] = np.eye(4, dtype=np.float32)
-        batch = np.concatenate([seq[None], mutants.reshape(-1, LENGTH, 4)])
+        batch = np.concatenate([seq[None], mutants.reshape(-1, length, 4)])
         with torch.no_grad():
             values = [value.numpy() for value in module(torch.tensor(batch.transpose(0, 2, 1)))]
         if results is None:
-            results = [np.zeros((len(seqs), LENGTH, 4) + value.shape[1:], np.float32) for value in values]
+            results = [np.zeros((len(seqs), length, 4) + value.shape[1:], np.float32) for value in values]
         for result, value in zip(results, values):
-            result[n] = (value[1:] - value[0]).reshape((LENGTH, 4) + value.shape[1:])
+            result[n] = (value[1:] - value[0]).reshape((length, 4) + value.shape[1:])
     return dict(zip(["profile", "counts"], results))
+
+
+def _torch_tism(module, seqs, name):
+    """TISM of the sum of output ``name``, from torch.autograd on the module."""
+    import torch
+
+    onehot = torch.tensor(seqs.transpose(0, 2, 1), requires_grad=True)
+    output = dict(zip(["profile", "counts"], module(onehot)))[name]
+    gradient, = torch.autograd.grad(output.sum(), onehot)
+    gradient = gradient.numpy().transpose(0, 2, 1)
+    return gradient - (gradient * seqs).sum(2, keepdims=True)
 
 
 def test_the_stack_is_unrolled_on_loading(stacked_model):
@@ -116,16 +131,10 @@ def test_ism_of_a_stacked_model_equals_ism_in_pytorch(stacked_model, method):
 
 
 def test_tism_of_a_stacked_model_equals_autograd(stacked_model):
-    import torch
-
     path, module = stacked_model
     seqs = random_onehot(3, LENGTH, seed=8)
-    onehot = torch.tensor(seqs.transpose(0, 2, 1), requires_grad=True)
-    profile, counts = module(onehot)
-    for name, output in (("profile", profile), ("counts", counts)):
-        gradient, = torch.autograd.grad(output.sum(), onehot, retain_graph=True)
-        gradient = gradient.numpy().transpose(0, 2, 1)
-        want = gradient - (gradient * seqs).sum(2, keepdims=True)
+    for name in ("profile", "counts"):
+        want = _torch_tism(module, seqs, name)
         got = onnxism.tism(path, seqs, targets={name: "sum"}, outputs=[name])[name]
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * max(1.0, np.abs(want).max()))
 
@@ -152,6 +161,81 @@ def test_info_says_the_stack_is_unrolled(stacked_model):
     assert result.returncode == 0, result.stderr
     assert "unrolled" in result.stdout and "TISM:     supported" in result.stdout
     assert "computed on the full length: nothing global" in result.stdout
+
+
+def _export_any_length(module, path, dynamo):
+    """``module`` exported with a dynamic batch and a dynamic length."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if dynamo:
+            dims = {0: torch.export.Dim("batch", min=1), 2: torch.export.Dim("length", min=16, max=100000)}
+            torch.onnx.export(module, (torch.zeros(2, 4, LENGTH),), str(path), dynamo=True, external_data=False,
+                              opset_version=18, input_names=["seqs"], output_names=["profile", "counts"],
+                              dynamic_shapes=(dims,), verbose=False)
+        else:
+            torch.onnx.export(module, (torch.zeros(2, 4, LENGTH),), str(path), dynamo=False, opset_version=18,
+                              input_names=["seqs"], output_names=["profile", "counts"],
+                              dynamic_axes={"seqs": {0: "n", 2: "L"}})
+    return path
+
+
+@pytest.fixture(scope="module", params=[("slices", False), ("chunk", True), ("view", False)],
+                ids=lambda p: f"{p[0]}-{'dynamo' if p[1] else 'legacy'}")
+def any_length_stacked_model(request, tmp_path_factory):
+    """(path, module): a stacked model exported with a dynamic length, which loading checks at the lengths of
+    ``sequence_model.CHECK_LENGTHS``."""
+    torch = pytest.importorskip("torch")
+    kind, dynamo = request.param
+    torch.manual_seed(4)
+    module = _module(kind)().eval()
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    return _export_any_length(module, tmp_path_factory.mktemp("any_length") / f"{kind}.onnx", dynamo), module
+
+
+def test_a_stacked_model_of_any_length_is_unrolled(any_length_stacked_model):
+    """Unrolled on loading (checked at lengths of its own), then scored at a length it was not checked at: naive
+    and fast ISM against ISM in PyTorch (fast with no notice: each copy windowed), TISM against autograd."""
+    path, module = any_length_stacked_model
+    model = onnxism.load(path)
+    assert model.length is None and model.unrolled == 1
+    seqs = random_onehot(2, 37, seed=6, n_fraction=0.1)
+    want = _torch_ism(module, seqs)
+    for method in ("naive", "fast"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", onnxism.OnnxismWarning)
+            got = onnxism.ism(model, seqs, method=method, batch_size=16)
+        for name, expected in want.items():
+            np.testing.assert_allclose(got[name], expected, rtol=0, atol=1e-5 * max(1.0, np.abs(expected).max()))
+    for name in ("profile", "counts"):
+        expected = _torch_tism(module, seqs, name)
+        got = onnxism.tism(model, seqs, targets={name: "sum"}, outputs=[name])[name]
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * max(1.0, np.abs(expected).max()))
+
+
+def test_a_stack_taken_apart_by_a_view_of_the_length_is_kept_at_any_length(tmp_path):
+    """``profile.view(2, n, -1).mean(0)``: the unroll writes the parts' shape (n, L) as read at one length, which
+    is wrong at the other check length, so a model of any length keeps its stack (computed exactly, in full, with a
+    notice); exported with a fixed length, the same module is unrolled."""
+    torch = pytest.importorskip("torch")
+    from converters import torch_to_onnx
+
+    torch.manual_seed(5)
+    module = _module("view_profile")().eval()
+    model = onnxism.load(_export_any_length(module, tmp_path / "any.onnx", dynamo=False))
+    assert model.length is None and model.unrolled == 0
+    seqs = random_onehot(2, 30, seed=3)
+    want = _torch_ism(module, seqs)
+    with pytest.warns(onnxism.OnnxismWarning, match="Concat"):
+        got = onnxism.ism(model, seqs, method="fast")
+    for name, expected in want.items():
+        np.testing.assert_allclose(got[name], expected, rtol=0, atol=1e-5 * max(1.0, np.abs(expected).max()))
+    fixed = tmp_path / "fixed.onnx"
+    torch_to_onnx(module, torch.zeros(2, 4, LENGTH), fixed, dynamo=False, output_names=["profile", "counts"])
+    assert onnxism.load(fixed).unrolled == 1
 
 
 @pytest.fixture(scope="module")

@@ -98,3 +98,43 @@ def test_a_reshape_to_the_batch_with_a_zero_entry_is_left_as_it_is():
     rewritten = _rewritten(proto, 1)
     reshape = [node for node in rewritten.graph.node if node.op_type == "Reshape"][0]
     assert reshape.input[1] == "target" and reshape.attribute[0].i == 1
+
+
+@pytest.mark.parametrize("dynamo", [True, False])
+def test_a_fixed_batch_export_of_any_length_takes_any_batch(tmp_path, dynamo):
+    """The small BPNet of the zoo exported with a fixed batch of 1 and a dynamic length: loading checks the freed
+    batch at lengths of its own, and the model then runs batched at another length, as the module does."""
+    torch = pytest.importorskip("torch")
+    if dynamo:
+        pytest.importorskip("onnxscript")
+    from converters.zoo.architectures import build_spec
+    from converters.zoo.to_torch import build_torch
+
+    spec = build_spec("bpnet_small")
+    module = build_torch(spec).eval()
+    path = tmp_path / "any_length.onnx"
+    example = (torch.zeros(1, 4, spec.length),)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if dynamo:
+            length = torch.export.Dim("length", min=16, max=100000)
+            torch.onnx.export(module, example, str(path), dynamo=True, external_data=False, opset_version=18,
+                              input_names=["seqs"], dynamic_shapes=({2: length},))
+        else:
+            torch.onnx.export(module, example, str(path), dynamo=False, opset_version=17, input_names=["seqs"],
+                              dynamic_axes={"seqs": {2: "L"}})
+    model = onnxism.load(path)
+    assert model.length is None and model.fixed_batch is None and model.exported_batch == 1
+    seqs = random_onehot(5, 77, seed=3)
+    predicted = onnxism.predict(model, seqs, batch_size=5)
+    with torch.no_grad():
+        expected = module(torch.tensor(seqs.transpose(0, 2, 1)))
+    for name, want in zip(model.output_names, expected):
+        np.testing.assert_allclose(predicted[name], want.numpy(), rtol=1e-5, atol=1e-5)
+    naive = onnxism.ism(model, seqs[:2], method="naive")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", onnxism.OnnxismWarning)  # fast ISM runs: no fallback
+        fast = onnxism.ism(model, seqs[:2], method="fast")
+    for name in model.output_names:
+        np.testing.assert_allclose(fast[name], naive[name], rtol=0,
+                                   atol=1e-4 * max(1.0, np.abs(naive[name]).max()))

@@ -24,7 +24,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..runtime.sessions import import_onnxruntime, make_session
-from .free_batch import same_outputs
+from .free_batch import enough_lengths, same_outputs
 from .op_semantics import attr
 from .weightless import expose_node_outputs, weight_dependent
 
@@ -34,7 +34,8 @@ _PROBE_BATCHES = (2, 3)
 def unroll_batch_concats(proto, input_name, feeds_at):
     """(the model with each batch concatenation of the sequence input that is taken apart unrolled, how many
     were), or None where there is none or the rewrite does not compute the same outputs. ``feeds_at(n, rng)``:
-    random feeds for a batch of n."""
+    random feeds for a batch of n, one set per length to check at (the model's, or several for a model of any
+    length)."""
     graph = proto.graph
     from_input = weight_dependent(graph, {input_name})
     candidates = [node.output[0] for node in graph.node if node.op_type == "Concat" and attr(node, "axis", None) == 0
@@ -42,9 +43,15 @@ def unroll_batch_concats(proto, input_name, feeds_at):
     if not candidates:
         return None
     rng = np.random.default_rng(0)
-    try:
-        probes = [_probe(proto, feeds_at(batch, rng)) for batch in _PROBE_BATCHES]
-    except Exception:  # noqa: BLE001 - onnxruntime's own types: the model does not run at these batches
+    cases = list(zip(*(feeds_at(batch, rng) for batch in _PROBE_BATCHES)))  # per length, feeds at each batch
+    probes = None
+    for feeds in cases:  # (the parts' bounds are read at the first length the model runs at)
+        try:
+            probes = [_probe(proto, batch_feeds) for batch_feeds in feeds]
+            break
+        except Exception:  # noqa: BLE001 - onnxruntime's own types: the model does not run at this length
+            continue
+    if probes is None:
         return None
     current, count = proto, 0
     for name in candidates:  # (one inside an earlier one's region has been copied with it: left as it is)
@@ -230,15 +237,27 @@ def _live(nodes, outputs):
 
 
 def _agrees(proto, unrolled, feeds_at):
-    feeds = feeds_at(_PROBE_BATCHES[-1], np.random.default_rng(1))
+    """Whether ``unrolled`` computes ``proto``'s outputs on random feeds at every length of the check where
+    ``proto`` runs, and those are enough (``free_batch.enough_lengths``)."""
+    cases = feeds_at(_PROBE_BATCHES[-1], np.random.default_rng(1))
     quiet = import_onnxruntime().RunOptions()
     quiet.log_severity_level = 4  # a failed run is an answer here, not an error to log
     try:
         session = make_session(proto.SerializeToString(), "cpu", optimize=False)
-        names = [output.name for output in session.get_outputs()]
-        want = session.run(names, feeds, quiet)
-        del session
-        got = make_session(unrolled.SerializeToString(), "cpu", optimize=False).run(names, feeds, quiet)
+    except Exception:  # noqa: BLE001 - onnxruntime's own types
+        return False
+    names = [output.name for output in session.get_outputs()]
+    wanted = []
+    for feeds in cases:
+        try:
+            wanted.append((feeds, session.run(names, feeds, quiet)))
+        except Exception:  # noqa: BLE001 - the model does not run at this length: not a case to check
+            continue
+    del session
+    if not enough_lengths(wanted, cases):
+        return False
+    try:
+        session = make_session(unrolled.SerializeToString(), "cpu", optimize=False)
+        return all(same_outputs(session.run(names, feeds, quiet), want) for feeds, want in wanted)
     except Exception:  # noqa: BLE001 - onnxruntime's own types: the rewritten graph does not run
         return False
-    return same_outputs(got, want)

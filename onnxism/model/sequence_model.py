@@ -16,6 +16,10 @@ from .free_batch import free_batch
 from .token_input import fold_tokens, parse_tokens
 from .weightless import weightless
 
+#: The lengths at which a rewrite of a model of any length (freeing its batch, unrolling a batch stack) is checked:
+#: it is kept only if it computes the model's outputs at every one of them where the model runs, two at least.
+CHECK_LENGTHS = (256, 1000, 2048)
+
 
 class SequenceModel:
     """An ONNX model whose single input takes one-hot DNA.
@@ -61,12 +65,12 @@ class SequenceModel:
         self.input_dtype = found.dtype
         self.extra_inputs = found.others  # ExtraInput per input besides the sequences (``extra_inputs.py``)
         self.exported_batch = None
-        if found.batch is not None and found.length is not None:
+        if found.batch is not None:
             freed = free_batch(proto, found.batch, self._random_feeds)
             if freed is not None:
                 self.proto, self.fixed_batch, self.exported_batch = freed, None, found.batch
         self.unrolled = 0  # concatenations of the sequences along the batch unrolled (``batch_unroll.py``)
-        if self.fixed_batch is None and self.length is not None:
+        if self.fixed_batch is None:
             unrolled = unroll_batch_concats(self.proto, self.input_name, self._random_feeds)
             if unrolled is not None:
                 self.proto, self.unrolled = unrolled
@@ -175,16 +179,20 @@ class SequenceModel:
         return dict(self._output_shapes[length])
 
     def _random_feeds(self, count, rng):
-        """Random values for every input, ``count`` rows (checks of graph rewrites)."""
-        seqs = rng.random((count, self.length, 4)).astype(np.float32)
-        extras = {}
-        for extra in self.extra_inputs:
-            shape = (count,) + extra.shape_at(self.length)
-            if np.issubdtype(extra.dtype, np.floating):
-                extras[extra.name] = rng.random(shape).astype(extra.dtype)
-            else:
-                extras[extra.name] = rng.integers(0, 2, shape).astype(extra.dtype)
-        return self.feeds(seqs, extras)
+        """Random values for every input, ``count`` rows, for checks of graph rewrites: one set of feeds at the
+        model's length, or one at each of CHECK_LENGTHS for a model of any length."""
+        cases = []
+        for length in (self.length,) if self.length is not None else CHECK_LENGTHS:
+            seqs = rng.random((count, length, 4)).astype(np.float32)
+            extras = {}
+            for extra in self.extra_inputs:
+                shape = (count,) + extra.shape_at(length)
+                if np.issubdtype(extra.dtype, np.floating):
+                    extras[extra.name] = rng.random(shape).astype(extra.dtype)
+                else:
+                    extras[extra.name] = rng.integers(0, 2, shape).astype(extra.dtype)
+            cases.append(self.feeds(seqs, extras))
+        return cases
 
     def to_model_layout(self, seqs):
         """(n, L, 4) one-hot -> the array the graph's input takes (layout and dtype)."""

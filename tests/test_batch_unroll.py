@@ -238,11 +238,12 @@ def test_a_stack_taken_apart_by_a_view_of_the_length_is_kept_at_any_length(tmp_p
     assert onnxism.load(fixed).unrolled == 1
 
 
-@pytest.fixture(scope="module")
-def keras_stacked_model(tmp_path_factory):
+@pytest.fixture(scope="module", params=[LENGTH, None], ids=["fixed-length", "any-length"])
+def keras_stacked_model(request, tmp_path_factory):
     """(path, keras model): a layer that runs a Keras trunk (Conv1D, GlobalAveragePooling1D, Dense) on
     concatenate([x, flip(x, (1, 2))], 0) and averages y[:n] and y[n:], through tf2onnx (ReverseSequence flips,
-    Slices with bounds from the batch's shape)."""
+    Slices with bounds from the batch's shape); with an input of any length, its dilated Conv1D is written as
+    space-to-batch too (``space_to_batch.py``)."""
     keras = pytest.importorskip("keras")
     from converters import keras_to_onnx
 
@@ -260,7 +261,7 @@ def keras_stacked_model(tmp_path_factory):
     trunk = keras.Sequential([keras.layers.Conv1D(8, 5, padding="same", activation="relu"),
                               keras.layers.Conv1D(8, 3, padding="same", dilation_rate=2, activation="relu"),
                               keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(2)])
-    inputs = keras.Input((LENGTH, 4))
+    inputs = keras.Input((request.param, 4))
     model = keras.Model(inputs, StackedReverseComplement(trunk)(inputs))
     path = tmp_path_factory.mktemp("keras_stacked") / "stacked.onnx"
     keras_to_onnx(model, path)
@@ -274,7 +275,7 @@ def test_ism_and_tism_of_a_keras_stacked_model(keras_stacked_model, method):
 
     path, keras_model = keras_stacked_model
     model = onnxism.load(path)
-    assert model.unrolled == 1
+    assert model.unrolled == 1 and model.dilated == (model.length is None)
     seqs = random_onehot(2, LENGTH, seed=4)
     mutants = np.repeat(seqs[:, None], LENGTH * 4, 1).reshape(2, LENGTH, 4, LENGTH, 4)
     for i in range(LENGTH):

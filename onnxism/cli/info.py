@@ -31,6 +31,9 @@ def handle(args):
     print(f"input:    {model.input_name}  layout {model.layout} {shape}  "
           f"length {model.length if model.length is not None else 'any'}  "
           f"batch {_batch(model)}")
+    if model.dilated:
+        print(f"dilated:  {model.dilated} dilated convolution(s) written as space-to-batch (TensorFlow's form for any "
+              "length) read as dilated Convs")
     if model.unrolled:
         print(f"stacked:  {model.unrolled} concatenation(s) of the sequences along the batch (a reverse complement "
               "run with them) unrolled into one copy of the layers per part")

@@ -23,10 +23,10 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ..runtime.sessions import import_onnxruntime, make_session
-from .free_batch import enough_lengths, same_outputs
+from ..runtime.sessions import make_session
+from .free_batch import same_model_outputs
 from .op_semantics import attr
-from .weightless import expose_node_outputs, weight_dependent
+from .weightless import expose_node_outputs, live_nodes, weight_dependent
 
 _PROBE_BATCHES = (2, 3)
 
@@ -59,7 +59,9 @@ def unroll_batch_concats(proto, input_name, feeds_at):
         plan = None if index is None else _plan(current.graph, index, probes)
         if plan is not None:  # else not taken apart as a whole (kept: computed exactly as it is)
             current, count = _unrolled(current, index, *plan), count + 1
-    return (current, count) if count and _agrees(proto, current, feeds_at) else None
+    if not count or not same_model_outputs(proto, current, feeds_at(_PROBE_BATCHES[-1], np.random.default_rng(1))):
+        return None
+    return current, count
 
 
 def _probe(proto, feeds):
@@ -217,47 +219,6 @@ def _unrolled(proto, concat_index, region, apart):
             copy.CopyFrom(original)
             nodes.append(copy)
     del graph.node[:]
-    graph.node.extend(_live(nodes, {value.name for value in graph.output}))
+    graph.node.extend(live_nodes(nodes, {value.name for value in graph.output}))
     del graph.value_info[:]
     return result
-
-
-def _live(nodes, outputs):
-    """``nodes`` without those no output needs (the stack's shape arithmetic, now unread); all of them where a node
-    has subgraphs (which may read any tensor)."""
-    if any(attribute.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
-           for node in nodes for attribute in node.attribute):
-        return nodes
-    needed, kept = set(outputs), []
-    for node in reversed(nodes):
-        if any(name in needed for name in node.output if name):
-            kept.append(node)
-            needed.update(name for name in node.input if name)
-    return kept[::-1]
-
-
-def _agrees(proto, unrolled, feeds_at):
-    """Whether ``unrolled`` computes ``proto``'s outputs on random feeds at every length of the check where
-    ``proto`` runs, and those are enough (``free_batch.enough_lengths``)."""
-    cases = feeds_at(_PROBE_BATCHES[-1], np.random.default_rng(1))
-    quiet = import_onnxruntime().RunOptions()
-    quiet.log_severity_level = 4  # a failed run is an answer here, not an error to log
-    try:
-        session = make_session(proto.SerializeToString(), "cpu", optimize=False)
-    except Exception:  # noqa: BLE001 - onnxruntime's own types
-        return False
-    names = [output.name for output in session.get_outputs()]
-    wanted = []
-    for feeds in cases:
-        try:
-            wanted.append((feeds, session.run(names, feeds, quiet)))
-        except Exception:  # noqa: BLE001 - the model does not run at this length: not a case to check
-            continue
-    del session
-    if not enough_lengths(wanted, cases):
-        return False
-    try:
-        session = make_session(unrolled.SerializeToString(), "cpu", optimize=False)
-        return all(same_outputs(session.run(names, feeds, quiet), want) for feeds, want in wanted)
-    except Exception:  # noqa: BLE001 - onnxruntime's own types: the rewritten graph does not run
-        return False

@@ -72,6 +72,32 @@ def enough_lengths(checked, cases):
     return len(checked) >= min(2, len(cases))
 
 
+def same_model_outputs(proto, rewritten, cases):
+    """Whether ``rewritten`` computes ``proto``'s outputs (``same_outputs``) on each set of feeds in ``cases`` (one
+    per length) where ``proto`` runs, and those are enough (``enough_lengths``). One session at a time is held."""
+    quiet = import_onnxruntime().RunOptions()
+    quiet.log_severity_level = 4  # a failed run is an answer here, not an error to log
+    try:
+        session = make_session(proto.SerializeToString(), "cpu", optimize=False)
+    except Exception:  # noqa: BLE001 - onnxruntime's own types
+        return False
+    names = [output.name for output in session.get_outputs()]
+    wanted = []
+    for feeds in cases:
+        try:
+            wanted.append((feeds, session.run(names, feeds, quiet)))
+        except Exception:  # noqa: BLE001 - the model does not run at this length: not a case to check
+            continue
+    del session
+    if not enough_lengths(wanted, cases):
+        return False
+    try:
+        session = make_session(rewritten.SerializeToString(), "cpu", optimize=False)
+        return all(same_outputs(session.run(names, feeds, quiet), want) for feeds, want in wanted)
+    except Exception:  # noqa: BLE001 - onnxruntime's own types: the rewritten graph does not run
+        return False
+
+
 def same_outputs(got, want):
     """Whether each output in ``got`` has the shape and type of the one in ``want`` and equals it: within
     TOLERANCE of its largest magnitude (at least 1) where floating point, exactly otherwise."""

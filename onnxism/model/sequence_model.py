@@ -13,6 +13,7 @@ from .sequence_input import find_sequence_input
 from .extra_inputs import padded_rows, rows_of, zero_extra_inputs
 from .batch_unroll import unroll_batch_concats
 from .free_batch import free_batch
+from .space_to_batch import dilate_space_to_batch
 from .token_input import fold_tokens, parse_tokens
 from .weightless import weightless
 
@@ -37,6 +38,10 @@ class SequenceModel:
     exported_batch : int or None
         The fixed batch size the model was exported with where loading freed it (``free_batch.py``): ``proto`` is
         then the rewritten graph, which takes any batch.
+    dilated : int
+        How many dilated convolutions written as space-to-batch (TensorFlow's form for an input of any length, as
+        tf2onnx writes it) loading read as the dilated Convs they are (``space_to_batch.py``); ``proto`` is then the
+        rewritten graph.
     unrolled : int
         How many concatenations of the sequences along the batch (with their reverse complement, run through the
         layers once) loading unrolled into one copy of the layers per part (``batch_unroll.py``); ``proto`` is then
@@ -69,6 +74,11 @@ class SequenceModel:
             freed = free_batch(proto, found.batch, self._random_feeds)
             if freed is not None:
                 self.proto, self.fixed_batch, self.exported_batch = freed, None, found.batch
+        self.dilated = 0  # dilated convolutions written as space-to-batch, rewritten (``space_to_batch.py``)
+        if self.fixed_batch is None:
+            dilated = dilate_space_to_batch(self.proto, self._random_feeds)
+            if dilated is not None:
+                self.proto, self.dilated = dilated
         self.unrolled = 0  # concatenations of the sequences along the batch unrolled (``batch_unroll.py``)
         if self.fixed_batch is None:
             unrolled = unroll_batch_concats(self.proto, self.input_name, self._random_feeds)

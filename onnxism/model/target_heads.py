@@ -52,8 +52,9 @@ def _fold(model, targets):
                                            name=unique_name(f"{folded}_node", taken)))
         graph.output.append(helper.make_tensor_value_info(folded, TensorProto.FLOAT, [None, count]))
     result = SequenceModel(proto, source=model.source, input=model.input_name, layout=model.layout)
-    # (its graph is already freed, folded and unrolled)
-    result.exported_batch, result.tokens, result.unrolled = model.exported_batch, model.tokens, model.unrolled
+    # (its graph is already freed, folded, dilated and unrolled)
+    result.exported_batch, result.tokens = model.exported_batch, model.tokens
+    result.dilated, result.unrolled = model.dilated, model.unrolled
     return result, renamed
 
 

@@ -55,6 +55,20 @@ def expose_node_outputs(graph, existing=()):
                 existing.add(name)
 
 
+def live_nodes(nodes, outputs):
+    """``nodes`` without those no output needs (the stack's shape arithmetic, now unread); all of them where a node
+    has subgraphs (which may read any tensor)."""
+    if any(attribute.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+           for node in nodes for attribute in node.attribute):
+        return nodes
+    needed, kept = set(outputs), []
+    for node in reversed(nodes):
+        if any(name in needed for name in node.output if name):
+            kept.append(node)
+            needed.update(name for name in node.input if name)
+    return kept[::-1]
+
+
 def weightless(proto, large=LARGE_VALUES):
     """(stand-in, names of the replaced initializers), or (``proto``, empty set) where no stand-in can be made
     (nothing large, an opset before ConstantOfShape, or a large weight that sets a shape). ``proto`` is not

@@ -58,6 +58,18 @@ def _module(form):
     return StackedReverseComplement
 
 
+def _perturbed(form, seed, scale=0.1):
+    """The module of ``form`` in eval mode, its parameters drawn with ``seed`` and moved by ``scale`` normal noise."""
+    import torch
+
+    torch.manual_seed(seed)
+    module = _module(form)().eval()
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.add_(scale * torch.randn_like(parameter))
+    return module
+
+
 @pytest.fixture(scope="module", params=[("slices", True), ("slices", False), ("chunk", True), ("view", True),
                                         ("view", False)],
                 ids=lambda p: f"{p[0]}-{'dynamo' if p[1] else 'legacy'}")
@@ -66,11 +78,7 @@ def stacked_model(request, tmp_path_factory):
     from converters import torch_to_onnx
 
     kind, dynamo = request.param
-    torch.manual_seed(3)
-    module = _module(kind)().eval()
-    with torch.no_grad():
-        for parameter in module.parameters():
-            parameter.add_(0.1 * torch.randn_like(parameter))
+    module = _perturbed(kind, seed=3)
     path = tmp_path_factory.mktemp("stacked") / f"{kind}.onnx"
     torch_to_onnx(module, torch.zeros(2, 4, LENGTH), path, dynamo=dynamo, output_names=["profile", "counts"])
     return path, module
@@ -186,13 +194,9 @@ def _export_any_length(module, path, dynamo):
 def any_length_stacked_model(request, tmp_path_factory):
     """(path, module): a stacked model exported with a dynamic length, which loading checks at the lengths of
     ``sequence_model.CHECK_LENGTHS``."""
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     kind, dynamo = request.param
-    torch.manual_seed(4)
-    module = _module(kind)().eval()
-    with torch.no_grad():
-        for parameter in module.parameters():
-            parameter.add_(0.1 * torch.randn_like(parameter))
+    module = _perturbed(kind, seed=4)
     return _export_any_length(module, tmp_path_factory.mktemp("any_length") / f"{kind}.onnx", dynamo), module
 
 
@@ -223,8 +227,7 @@ def test_a_stack_taken_apart_by_a_view_of_the_length_is_kept_at_any_length(tmp_p
     torch = pytest.importorskip("torch")
     from converters import torch_to_onnx
 
-    torch.manual_seed(5)
-    module = _module("view_profile")().eval()
+    module = _perturbed("view_profile", seed=5, scale=0.0)
     model = onnxism.load(_export_any_length(module, tmp_path / "any.onnx", dynamo=False))
     assert model.length is None and model.unrolled == 0
     seqs = random_onehot(2, 30, seed=3)

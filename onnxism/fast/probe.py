@@ -76,3 +76,23 @@ def probe_graph(proto, input_name, input_shape, dtype=np.float32, fold=True, ext
         uniform = {name: value for name, value in uniform.items()
                    if np.size(again[name]) and np.all(np.asarray(again[name]) == value)}
     return shapes, small, uniform, dtypes
+
+
+def shape_arithmetic(graph, inputs, fixed):
+    """{tensor: value} of the node outputs that shape arithmetic computes (Shape or Size of tensors computed from
+    ``inputs``, and what follows from those and constants alone) or constants alone, where ``fixed``
+    (``probe_graph``) has them: the same at every batch size probed, so constants of the graph at its length."""
+    dependent, from_shapes, known = set(inputs), set(), {}
+    for node in graph.node:
+        deps = [name for name in node.input if name in dependent]
+        outputs = [name for name in node.output if name]
+        if not deps:
+            known.update((name, fixed[name]) for name in outputs if name in fixed)
+            continue
+        if node.op_type in ("Shape", "Size") or all(name in from_shapes for name in deps):
+            if outputs and all(name in fixed for name in outputs):
+                known.update((name, fixed[name]) for name in outputs)
+                continue
+            from_shapes.update(outputs)
+        dependent.update(outputs)
+    return known

@@ -19,7 +19,8 @@ _NP_TO_ONNX = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): Te
 class GradientContext:
     """Emits backward nodes into ``nodes``/``initializers`` beside a forward graph it never edits."""
 
-    def __init__(self, graph, shapes, active, dtype, seed_count, batch_count, *, opset=17, shapes_at_two=None):
+    def __init__(self, graph, shapes, active, dtype, seed_count, batch_count, *, opset=17, shapes_at_two=None,
+                 known=None):
         self.graph = graph
         self.shapes = shapes
         self.opset = opset
@@ -35,6 +36,8 @@ class GradientContext:
         for node in graph.node:
             if node.op_type == "Constant" and node.attribute:
                 self._constants[node.output[0]] = _constant_node_value(node)
+        for name, value in (known or {}).items():  # shape arithmetic, constant at this length (``probe``)
+            self._constants.setdefault(name, value)
         self._shape_of = {}
         self.seed_count = seed_count      # name of an int64 (1,) tensor holding S
         self.batch_count = batch_count    # name of an int64 (1,) tensor holding N
@@ -70,7 +73,8 @@ class GradientContext:
 
     # -- what the forward graph knows ----------------------------------------------------------------------
     def value(self, name):
-        """The constant value of forward tensor ``name`` (initializer or Constant node), or None."""
+        """The constant value of forward tensor ``name`` (initializer, Constant node, or shape arithmetic known at
+        the graph's length), or None."""
         return self._constants.get(name)
 
     def needs(self, name):

@@ -17,7 +17,7 @@ from onnx import helper
 
 from ..errors import UnsupportedGraphError
 from ..fast.normalise import whole_reverse_sequences
-from ..fast.probe import probe_graph, probe_shapes
+from ..fast.probe import probe_graph, probe_shapes, shape_arithmetic
 from ..model.reading import default_opset
 from .context import GradientContext
 from .rules import RULES, carries_derivative
@@ -58,7 +58,8 @@ def build_gradient_model(model, outputs, length, *, standalone=True):
             if entry.domain in ("", "ai.onnx"):
                 entry.version = _SCATTER_OPSET
     graph = proto.graph
-    shapes = probe_shapes(source, x, input_shape, dtype=model.input_dtype, extras=extras)
+    shapes, fixed, _, _ = probe_graph(source, x, input_shape, dtype=model.input_dtype, extras=extras)
+    known = shape_arithmetic(graph, {x} | set(extras), fixed)  # (tf2onnx's pads and bounds from a tensor's shape)
     dtype = np.dtype(model.input_dtype)
     active = _on_sequence_path(graph, x)
     missing = [name for name in outputs if name not in active]
@@ -69,7 +70,8 @@ def build_gradient_model(model, outputs, length, *, standalone=True):
         return probe_shapes(source, x, (2,) + tuple(input_shape[1:]), dtype=model.input_dtype, extras=extras)
 
     ctx = GradientContext(graph, shapes, active, dtype, *_counts(graph, seeds[0], x),
-                          opset=max(opset, _SCATTER_OPSET), shapes_at_two=None if model.fixed_batch else shapes_at_two)
+                          opset=max(opset, _SCATTER_OPSET), shapes_at_two=None if model.fixed_batch else shapes_at_two,
+                          known=known)
     cotangents = {}
     for name, seed in zip(outputs, seeds):
         if name in missing:

@@ -33,36 +33,9 @@ def free_batch(proto, batch, feeds_at):
     freed = _rewritten(proto, batch)
     if freed is None:
         return None
-    rng = np.random.default_rng(0)
     rows = batch + 2  # another size, and more rows than the fixed batch
-    cases = feeds_at(rows, rng)
-    quiet = import_onnxruntime().RunOptions()
-    quiet.log_severity_level = 4  # a failed run is an answer here, not an error to log
-    try:
-        fixed = make_session(proto.SerializeToString(), "cpu", optimize=False)
-    except Exception:  # noqa: BLE001 - onnxruntime's own types
-        return None
-    names = [output.name for output in fixed.get_outputs()]
-    wanted = []  # (feeds, the model's outputs at its fixed batch) per length where it runs
-    for feeds in cases:
-        expected = [[] for _ in names]
-        try:
-            for first in range(0, rows, batch):
-                part = padded_rows({name: value[first:first + batch] for name, value in feeds.items()}, batch)
-                for k, value in enumerate(fixed.run(names, part, quiet)):
-                    expected[k].append(np.asarray(value)[: min(batch, rows - first)])
-        except Exception:  # noqa: BLE001 - the model does not run at this length: not a case to check
-            continue
-        wanted.append((feeds, [np.concatenate(parts) for parts in expected]))
-    del fixed
-    if not enough_lengths(wanted, cases):
-        return None
-    try:
-        session = make_session(freed.SerializeToString(), "cpu", optimize=False)
-        agrees = all(same_outputs(session.run(names, feeds, quiet), want) for feeds, want in wanted)
-    except Exception:  # noqa: BLE001 - onnxruntime's own types: the rewritten graph does not run at that batch
-        return None
-    return freed if agrees else None
+    cases = feeds_at(rows, np.random.default_rng(0))
+    return freed if same_model_outputs(proto, freed, cases, fixed_batch=batch) else None
 
 
 def enough_lengths(checked, cases):
@@ -72,9 +45,10 @@ def enough_lengths(checked, cases):
     return len(checked) >= min(2, len(cases))
 
 
-def same_model_outputs(proto, rewritten, cases):
+def same_model_outputs(proto, rewritten, cases, fixed_batch=None):
     """Whether ``rewritten`` computes ``proto``'s outputs (``same_outputs``) on each set of feeds in ``cases`` (one
-    per length) where ``proto`` runs, and those are enough (``enough_lengths``). One session at a time is held."""
+    per length) where ``proto`` runs, and those are enough (``enough_lengths``); ``proto`` is run in batches of
+    ``fixed_batch`` rows (padded) where it has one. One session at a time is held."""
     quiet = import_onnxruntime().RunOptions()
     quiet.log_severity_level = 4  # a failed run is an answer here, not an error to log
     try:
@@ -85,7 +59,7 @@ def same_model_outputs(proto, rewritten, cases):
     wanted = []
     for feeds in cases:
         try:
-            wanted.append((feeds, session.run(names, feeds, quiet)))
+            wanted.append((feeds, _outputs(session, names, feeds, quiet, fixed_batch)))
         except Exception:  # noqa: BLE001 - the model does not run at this length: not a case to check
             continue
     del session
@@ -96,6 +70,19 @@ def same_model_outputs(proto, rewritten, cases):
         return all(same_outputs(session.run(names, feeds, quiet), want) for feeds, want in wanted)
     except Exception:  # noqa: BLE001 - onnxruntime's own types: the rewritten graph does not run
         return False
+
+
+def _outputs(session, names, feeds, quiet, batch):
+    """The outputs ``names`` on ``feeds``: in one run, or in runs of ``batch`` rows (the last padded)."""
+    if batch is None:
+        return session.run(names, feeds, quiet)
+    rows = len(next(iter(feeds.values())))
+    parts = [[] for _ in names]
+    for first in range(0, rows, batch):
+        chunk = padded_rows({name: value[first:first + batch] for name, value in feeds.items()}, batch)
+        for k, value in enumerate(session.run(names, chunk, quiet)):
+            parts[k].append(np.asarray(value)[: min(batch, rows - first)])
+    return [np.concatenate(part) for part in parts]
 
 
 def same_outputs(got, want):

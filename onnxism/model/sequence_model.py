@@ -17,8 +17,9 @@ from .space_to_batch import dilate_space_to_batch
 from .token_input import fold_tokens, parse_tokens
 from .weightless import weightless
 
-#: The lengths at which a rewrite of a model of any length (freeing its batch, unrolling a batch stack) is checked:
-#: it is kept only if it computes the model's outputs at every one of them where the model runs, two at least.
+#: The lengths at which a rewrite of a model of any length (freeing its batch, reading space-to-batch convolutions,
+#: unrolling a batch stack) is checked: it is kept only if it computes the model's outputs at every one of them
+#: where the model runs, two at least.
 CHECK_LENGTHS = (256, 1000, 2048)
 
 

@@ -1,6 +1,8 @@
-"""Dilated Keras convolutions on an input of any length, which TensorFlow runs as SpaceToBatchND, an undilated
-Conv and BatchToSpaceND and tf2onnx writes as Reshapes of the batch around the Conv: rewritten on loading as the
-dilated Conv they compute (``onnxism/model/space_to_batch.py``).
+"""Keras models of any length, `keras.Input((None, 4))`, where tf2onnx writes what it cannot see as shape arithmetic:
+dilated convolutions as SpaceToBatchND, an undilated Conv and BatchToSpaceND (Reshapes of the batch around the Conv),
+rewritten on loading as the dilated Conv they compute (``onnxism/model/space_to_batch.py``); and pads and bounds
+computed from a tensor's shape, which TISM reads as the constants they are at the length it runs at
+(``fast/probe.shape_arithmetic``).
 
 References: ISM computed in Keras on every mutant, and tf.GradientTape, on the same model.
 """
@@ -164,3 +166,36 @@ def test_info_names_the_dilated_convolutions(keras_any_length):
     assert result.returncode == 0, result.stderr
     assert f"dilated:  {len(rewritten)} dilated convolution(s)" in result.stdout
     assert "fast ISM: windowed" in result.stdout
+
+
+def test_tism_reads_pads_computed_from_shapes():
+    """A Conv1DTranspose (strides 2, "same") of any length: tf2onnx crops its output by a Pad whose pads it computes
+    from the input's shape, which TISM refused ("its pads are not a constant") before it read them at the length;
+    against tf.GradientTape, and fast ISM against Keras."""
+    keras = pytest.importorskip("keras")
+    import tensorflow as tf
+    from converters import keras_to_onnx
+
+    keras.utils.set_random_seed(2)
+    layers = keras.layers
+    inputs = keras.Input((None, 4))
+    x = layers.Conv1D(8, 5, padding="same", activation="relu")(inputs)
+    x = layers.Conv1DTranspose(4, 4, strides=2, padding="same", activation="tanh")(x)
+    keras_model = keras.Model(inputs, layers.Dense(2)(layers.GlobalAveragePooling1D()(x)))
+    model = onnxism.load(keras_to_onnx(keras_model))
+    assert any(node.op_type == "Pad" and node.input[1] not in {init.name for init in model.proto.graph.initializer}
+               for node in model.proto.graph.node)
+    seqs = random_onehot(2, LENGTH, seed=5)
+    onehot = tf.constant(seqs)
+    with tf.GradientTape() as tape:
+        tape.watch(onehot)
+        total = tf.reduce_sum(keras_model(onehot))
+    gradient = tape.gradient(total, onehot).numpy()
+    want = gradient - (gradient * seqs).sum(2, keepdims=True)
+    got = onnxism.tism(model, seqs, targets="sum")[model.output_names[0]]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * max(1.0, np.abs(want).max()))
+    (wanted,) = _keras_ism(keras_model, seqs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", onnxism.OnnxismWarning)
+        fast = onnxism.ism(model, seqs, method="fast")[model.output_names[0]]
+    np.testing.assert_allclose(fast, wanted, rtol=0, atol=1e-5 * max(1.0, np.abs(wanted).max()))

@@ -30,6 +30,20 @@ def slow_from(count, total):
     return [value if value < count else pytest.param(value, marks=pytest.mark.slow) for value in range(total)]
 
 
+def keras_tism(keras_model, seqs, output=None):
+    """The reference TISM of the sum of a Keras model's output (its ``output``-th, where it has several), from
+    tf.GradientTape: (N, L, 4), zero at the reference base."""
+    import tensorflow as tf
+
+    onehot = tf.constant(seqs)
+    with tf.GradientTape() as tape:
+        tape.watch(onehot)
+        outputs = keras_model(onehot)
+        total = tf.reduce_sum(outputs if output is None else outputs[output])
+    gradient = tape.gradient(total, onehot).numpy()
+    return gradient - (gradient * seqs).sum(2, keepdims=True)
+
+
 def loop_ism(model, seqs, start=0, end=None):
     """The oracle: a plain loop that builds each mutant by hand and calls onnxism.predict on it."""
     model = onnxism.load(model)

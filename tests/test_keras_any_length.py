@@ -15,7 +15,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import onnxism
-from conftest import random_onehot
+from conftest import keras_tism, random_onehot
 
 LENGTH = 37  # a length no dilation here divides, so TensorFlow pads and crops
 
@@ -93,8 +93,6 @@ def test_the_space_to_batch_form_is_there_and_rewritten(keras_any_length):
 def test_ism_and_tism_equal_keras(keras_any_length):
     """Naive and fast ISM against ISM in Keras at a length no dilation divides (fast with no notice: every layer
     windowed), TISM against tf.GradientTape (from opset 13 on, as TISM needs)."""
-    import tensorflow as tf
-
     path, keras_model, _ = keras_any_length
     model = onnxism.load(path)
     seqs = random_onehot(2, LENGTH, seed=3, n_fraction=0.1)
@@ -109,14 +107,8 @@ def test_ism_and_tism_equal_keras(keras_any_length):
         with pytest.raises(onnxism.UnsupportedGraphError, match="opset >= 13"):  # TISM's own limit
             onnxism.tism(model, seqs)
         return
-    onehot = tf.constant(seqs)
     for k, name in enumerate(model.output_names):
-        with tf.GradientTape() as tape:
-            tape.watch(onehot)
-            outputs = keras_model(onehot)
-            total = tf.reduce_sum(outputs[k] if isinstance(outputs, list) else outputs)
-        gradient = tape.gradient(total, onehot).numpy()
-        want = gradient - (gradient * seqs).sum(2, keepdims=True)
+        want = keras_tism(keras_model, seqs, k if len(model.output_names) > 1 else None)
         got = onnxism.tism(model, seqs, targets={name: "sum"}, outputs=[name])[name]
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * max(1.0, np.abs(want).max()))
 
@@ -173,7 +165,6 @@ def test_tism_reads_pads_computed_from_shapes():
     from the input's shape, which TISM refused ("its pads are not a constant") before it read them at the length;
     against tf.GradientTape, and fast ISM against Keras."""
     keras = pytest.importorskip("keras")
-    import tensorflow as tf
     from converters import keras_to_onnx
 
     keras.utils.set_random_seed(2)
@@ -186,12 +177,7 @@ def test_tism_reads_pads_computed_from_shapes():
     assert any(node.op_type == "Pad" and node.input[1] not in {init.name for init in model.proto.graph.initializer}
                for node in model.proto.graph.node)
     seqs = random_onehot(2, LENGTH, seed=5)
-    onehot = tf.constant(seqs)
-    with tf.GradientTape() as tape:
-        tape.watch(onehot)
-        total = tf.reduce_sum(keras_model(onehot))
-    gradient = tape.gradient(total, onehot).numpy()
-    want = gradient - (gradient * seqs).sum(2, keepdims=True)
+    want = keras_tism(keras_model, seqs)
     got = onnxism.tism(model, seqs, targets="sum")[model.output_names[0]]
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * max(1.0, np.abs(want).max()))
     (wanted,) = _keras_ism(keras_model, seqs)

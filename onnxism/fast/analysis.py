@@ -17,6 +17,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from .probe import shape_arithmetic
 from .rules import ELEMENTWISE, LocalRule, PointwiseRule, global_along, rule_for
 
 
@@ -98,42 +99,32 @@ def analyse(graph, input_name, input_axis, shapes, opset=18, fixed=None, extras=
     "folded": its outputs are constants, so that e.g. a Slice or Pad whose bounds tf2onnx computes from the
     tensor's shape gets its local rule."""
     constants = graph_constants(graph)
-    fixed = fixed or {}
-    folded, from_shapes = {}, set()
+    known, dependent, from_shapes, unchanged = shape_arithmetic(graph, input_name, fixed or {}, extras)
+    folded = {}
     length = shapes[input_name][input_axis]
     positions = np.arange(length)
     windows = {input_name: make_window(input_name, input_axis, length, positions, positions + 1)}
-    dependent = {input_name}
     modes, rules, notices, by_nature = {}, {}, [], set()
-    unchanged, unchanged_windows = set(extras), {}
+    unchanged_windows = {}
     for index, node in enumerate(graph.node):
         key = node.name or f"node{index}"
         deps = [name for name in node.input if name in dependent]
         outputs = [name for name in node.output if name]
         read = [name for name in node.input if name in unchanged]
-        if not deps and read:
-            if outputs and all(name in fixed for name in outputs):  # shape arithmetic of an extra input
-                modes[key] = "folded"
-                for name in outputs:
-                    folded[name] = constants[name] = fixed[name]
-            else:
-                modes[key] = "unchanged"
-                unchanged.update(outputs)
-            continue
-        if not deps:
+        if not deps and not read:
             modes[key] = "static"
             for name in outputs:  # computed from constants: known to the rules where it is small
-                if name in fixed and name not in constants:
-                    constants[name] = fixed[name]
+                if name in known and name not in constants:
+                    constants[name] = known[name]
             continue
-        if node.op_type in ("Shape", "Size") or all(name in from_shapes for name in deps):
-            if all(name in fixed for name in outputs):
-                modes[key] = "folded"
-                for name in outputs:
-                    folded[name] = constants[name] = fixed[name]
-                continue
-            from_shapes.update(outputs)
-        dependent.update(outputs)
+        if outputs and all(name in known for name in outputs):  # shape arithmetic (of an extra input too)
+            modes[key] = "folded"
+            for name in outputs:
+                folded[name] = constants[name] = known[name]
+            continue
+        if not deps:
+            modes[key] = "unchanged"
+            continue
         windowed = [name for name in deps if name in windows]
         rule = None
         # a Reshape's or an Expand's target may be shape arithmetic that depends on the batch (tf2onnx's [N, -1, C],

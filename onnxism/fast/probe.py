@@ -78,21 +78,36 @@ def probe_graph(proto, input_name, input_shape, dtype=np.float32, fold=True, ext
     return shapes, small, uniform, dtypes
 
 
-def shape_arithmetic(graph, inputs, fixed):
-    """{tensor: value} of the node outputs that shape arithmetic computes (Shape or Size of tensors computed from
-    ``inputs``, and what follows from those and constants alone) or constants alone, where ``fixed``
-    (``probe_graph``) has them: the same at every batch size probed, so constants of the graph at its length."""
-    dependent, from_shapes, known = set(inputs), set(), {}
+def shape_arithmetic(graph, input_name, fixed, extras=()):
+    """(known, dependent, from_shapes, unchanged) of ``graph`` in topological order, from ``fixed``
+    (``probe_graph``: values the same at every batch size probed, so constants of the graph at its length):
+
+    - ``known``: {tensor: value} of the outputs of nodes "folded" (Shape or Size of a tensor that depends on the
+      sequence input, and what follows from those alone, or shape arithmetic of an extra input, where every output is
+      in ``fixed``: tf2onnx's pads and bounds computed from a tensor's shape) or static (computed from constants
+      alone: those in ``fixed``);
+    - ``dependent``: the tensors that depend on the sequence input and are not folded;
+    - ``from_shapes``: those of them that shape arithmetic computes;
+    - ``unchanged``: the extra inputs and what is computed from them (and constants) alone, not folded.
+    """
+    known, from_shapes = {}, set()
+    dependent, unchanged = {input_name}, set(extras)
     for node in graph.node:
         deps = [name for name in node.input if name in dependent]
         outputs = [name for name in node.output if name]
         if not deps:
-            known.update((name, fixed[name]) for name in outputs if name in fixed)
+            if any(name in unchanged for name in node.input):
+                if outputs and all(name in fixed for name in outputs):
+                    known.update((name, fixed[name]) for name in outputs)
+                else:
+                    unchanged.update(outputs)
+            else:
+                known.update((name, fixed[name]) for name in outputs if name in fixed)
             continue
         if node.op_type in ("Shape", "Size") or all(name in from_shapes for name in deps):
-            if outputs and all(name in fixed for name in outputs):
+            if all(name in fixed for name in outputs):
                 known.update((name, fixed[name]) for name in outputs)
                 continue
             from_shapes.update(outputs)
         dependent.update(outputs)
-    return known
+    return known, dependent, from_shapes, unchanged

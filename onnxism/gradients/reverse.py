@@ -59,7 +59,7 @@ def build_gradient_model(model, outputs, length, *, standalone=True):
                 entry.version = _SCATTER_OPSET
     graph = proto.graph
     shapes, fixed, _, _ = probe_graph(source, x, input_shape, dtype=model.input_dtype, extras=extras)
-    known = shape_arithmetic(graph, {x} | set(extras), fixed)  # (tf2onnx's pads and bounds from a tensor's shape)
+    known = shape_arithmetic(graph, x, fixed, extras)[0]  # (tf2onnx's pads and bounds from a tensor's shape)
     dtype = np.dtype(model.input_dtype)
     active = _on_sequence_path(graph, x)
     missing = [name for name in outputs if name not in active]

@@ -23,7 +23,8 @@ def _module(form):
     """A conv trunk run on cat([x, rc(x)], 0); the profile averages the forward part with the flipped reverse part,
     the counts average the two parts; the parts are taken apart by slicing (y[:n], y[n:]), by ``chunk(2)``, or
     ("view") the profile by slicing and the counts by ``view(2, n, 2).mean(0)``, or ("view_profile") both by a
-    view and a mean (the profile's parts unflipped)."""
+    view and a mean (the profile's parts unflipped), or ("view_map") the counts so and the outer product of the
+    profile with itself, (2n, L, L), by ``view(2, n, L, L).mean(0)``."""
     import torch
     from torch import nn
 
@@ -53,6 +54,9 @@ def _module(form):
                 return (forward_profile + reverse_profile.flip(-1)) / 2, counts.view(2, n, 2).mean(0)
             if form == "view_profile":  # a view whose last dimension is the length
                 return profile.view(2, n, -1).mean(0), counts.view(2, n, 2).mean(0)
+            if form == "view_map":  # a view of two dims that follow the length
+                pairs = profile[:, :, None] * profile[:, None, :]
+                return pairs.view(2, n, *pairs.shape[1:]).mean(0), counts.view(2, n, 2).mean(0)
             return (forward_profile + reverse_profile.flip(-1)) / 2, (forward_counts + reverse_counts) / 2
 
     return StackedReverseComplement
@@ -189,7 +193,8 @@ def _export_any_length(module, path, dynamo):
     return path
 
 
-@pytest.fixture(scope="module", params=[("slices", False), ("chunk", True), ("view", False)],
+@pytest.fixture(scope="module", params=[("slices", False), ("chunk", True), ("view", False),
+                                        ("view_profile", False), ("view_profile", True)],
                 ids=lambda p: f"{p[0]}-{'dynamo' if p[1] else 'legacy'}")
 def any_length_stacked_model(request, tmp_path_factory):
     """(path, module): a stacked model exported with a dynamic length, which loading checks at the lengths of
@@ -220,14 +225,15 @@ def test_a_stacked_model_of_any_length_is_unrolled(any_length_stacked_model):
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * max(1.0, np.abs(expected).max()))
 
 
-def test_a_stack_taken_apart_by_a_view_of_the_length_is_kept_at_any_length(tmp_path):
-    """``profile.view(2, n, -1).mean(0)``: the unroll writes the parts' shape (n, L) as read at one length, which
-    is wrong at the other check length, so a model of any length keeps its stack (computed exactly, in full, with a
-    notice); exported with a fixed length, the same module is unrolled."""
+def test_a_stack_taken_apart_by_a_view_of_two_dims_of_the_length_is_kept_at_any_length(tmp_path):
+    """``pairs.view(2, n, L, L).mean(0)``: each part's shape (n, L, L) has two dims that follow the length, which a
+    Reshape target of constants cannot say (the unroll writes -1 for one at most), so a model of any length keeps
+    its stack (computed exactly, in full, with a notice); exported with a fixed length, the same module is
+    unrolled."""
     torch = pytest.importorskip("torch")
     from converters import torch_to_onnx
 
-    module = _perturbed("view_profile", seed=5, scale=0.0)
+    module = _perturbed("view_map", seed=5)
     model = onnxism.load(_export_any_length(module, tmp_path / "any.onnx", dynamo=False))
     assert model.length is None and model.unrolled == 0
     seqs = random_onehot(2, 30, seed=3)

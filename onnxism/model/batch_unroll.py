@@ -11,9 +11,10 @@ region") up to the nodes that take the parts apart (a Slice along axis 0 of rows
 axis 0 into K parts of n, a Reshape to (K, n, ...) read by one mean, sum, max or min over axis 0) are copied K
 times, copy k reading part k where the stack read the Concat; each Slice or Split output becomes the copy of its
 part, and a reduction over the parts the elementwise Mean, Sum, Max or Min of the copies. Nodes left unread are
-dropped. The parts' bounds are read from the graph's own shape arithmetic, run at two
-batch sizes. Weights are shared, not copied. The rewrite is kept only if, on random inputs, the rewritten model's
-outputs equal the model's (to ``free_batch.TOLERANCE`` of each output's largest magnitude).
+dropped. The parts' bounds are read from the graph's own shape arithmetic, run at two batch sizes; a Reshape's
+parts' shape at two lengths too, where the model runs at more than one. Weights are shared, not copied. The
+rewrite is kept only if, on random inputs, the rewritten model's outputs equal the model's (to
+``free_batch.TOLERANCE`` of each output's largest magnitude).
 
 Invariant: ``unroll_batch_concats`` returns None, or a model that agreed with ``proto`` on that check, in which
 each Concat along the batch of tensors computed from the sequence input is unrolled or left as it was.
@@ -44,14 +45,15 @@ def unroll_batch_concats(proto, input_name, feeds_at):
         return None
     rng = np.random.default_rng(0)
     cases = list(zip(*(feeds_at(batch, rng) for batch in _PROBE_BATCHES)))  # per length, feeds at each batch
-    probes = None
-    for feeds in cases:  # (the parts' bounds are read at the first length the model runs at)
+    probes = []  # per length the model runs at (two at most), the values at each probe batch
+    for feeds in cases:
         try:
-            probes = [_probe(proto, batch_feeds) for batch_feeds in feeds]
-            break
+            probes.append([_probe(proto, batch_feeds) for batch_feeds in feeds])
         except Exception:  # noqa: BLE001 - onnxruntime's own types: the model does not run at this length
             continue
-    if probes is None:
+        if len(probes) == 2:
+            break
+    if not probes:
         return None
     current, count = proto, 0
     for name in candidates:  # (one inside an earlier one's region has been copied with it: left as it is)
@@ -78,18 +80,20 @@ def _probe(proto, feeds):
 
 def _plan(graph, concat, probes):
     """(the indices of the stack region's nodes, {index of a node that takes it apart: ("parts", [the part of
-    each output]) for a Slice or Split, ("rest", the dims after (parts, n)) for a Reshape and ("over", the
+    each output]) for a Slice or Split, ("rest", the Reshape target of each part) for a Reshape and ("over", the
     elementwise op) for the reduction over the parts after it}) of ``concat`` (the node at index ``concat``), or
-    None where its parts are not each the batch or something downstream of it is not taken apart."""
+    None where its parts are not each the batch or something downstream of it is not taken apart. ``probes``:
+    per length, the values at each probe batch; bounds are read at the first length, shapes at every one."""
     concat_index, concat = concat, graph.node[concat]
     parts = len(concat.input)
-    for values, batch in zip(probes, _PROBE_BATCHES):
-        if any(np.shape(values[name])[:1] != (batch,) for name in concat.input):
-            return None
+    for at_length in probes:
+        for values, batch in zip(at_length, _PROBE_BATCHES):
+            if any(np.shape(values[name])[:1] != (batch,) for name in concat.input):
+                return None
     constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
 
-    def value(name, k):
-        return probes[k][name] if name in probes[k] else constants.get(name)
+    def value(name, k, length=0):
+        return probes[length][k][name] if name in probes[length][k] else constants.get(name)
 
     outputs = {value.name for value in graph.output}
     readers = {}
@@ -106,7 +110,7 @@ def _plan(graph, concat, probes):
                 apart[index] = ("parts", taken)
                 continue
             if node.op_type == "Reshape":
-                reduced = _reduced_apart(node, parts, value, graph, readers.get(node.output[0], []))
+                reduced = _reduced_apart(node, parts, value, len(probes), graph, readers.get(node.output[0], []))
                 if reduced is not None:
                     rest, reduce, over = reduced
                     apart[index], apart[reduce] = rest, ("over", over)
@@ -122,17 +126,31 @@ def _plan(graph, concat, probes):
 _OVER_PARTS = {"ReduceMean": "Mean", "ReduceSum": "Sum", "ReduceMax": "Max", "ReduceMin": "Min"}
 
 
-def _reduced_apart(reshape, parts, value, graph, readers):
+def _reduced_apart(reshape, parts, value, lengths, graph, readers):
     """Where ``reshape`` splits the stack into (parts, n, *rest) (at both probe batches) for one reduction over
-    the parts (axis 0, keepdims 0; torch's ``y.view(2, n, -1).mean(0)``): (("rest", rest), the reduction's index,
-    its elementwise op), else None."""
-    rests = set()
-    for k, batch in enumerate(_PROBE_BATCHES):
-        shape = np.shape(value(reshape.output[0], k))
-        if len(shape) < 2 or shape[:2] != (parts, batch):
+    the parts (axis 0, keepdims 0; torch's ``y.view(2, n, -1).mean(0)``): (("rest", each part's Reshape target),
+    the reduction's index, its elementwise op), else None. The target is (-1, *rest) where rest is the same at
+    every probed length, else (0, *rest) with -1 for the one dim of rest that follows the length (none where
+    more than one does: such a shape would have to be computed)."""
+    rests = []
+    for length in range(lengths):
+        seen = set()
+        for k, batch in enumerate(_PROBE_BATCHES):
+            shape = np.shape(value(reshape.output[0], k, length))
+            if len(shape) < 2 or shape[:2] != (parts, batch):
+                return None
+            seen.add(tuple(shape[2:]))
+        if len(seen) != 1:
             return None
-        rests.add(tuple(shape[2:]))
-    if len(rests) != 1 or len(readers) != 1:
+        rests.append(seen.pop())
+    if len({len(rest) for rest in rests}) != 1 or 0 in rests[0]:  # (a 0 in a target copies the input's dim)
+        return None
+    varying = [axis for axis, dims in enumerate(zip(*rests)) if len(set(dims)) > 1]
+    if len(varying) > 1:
+        return None
+    target = [-1, *rests[0]] if not varying else [0, *(-1 if axis in varying else dim
+                                                       for axis, dim in enumerate(rests[0]))]
+    if len(readers) != 1:
         return None
     reduce = graph.node[readers[0]]
     if reduce.op_type not in _OVER_PARTS or attr(reduce, "keepdims", 1) != 0:
@@ -142,7 +160,7 @@ def _reduced_apart(reshape, parts, value, graph, readers):
         axes = value(reduce.input[1], 0)
     if axes is None or [int(axis) for axis in np.ravel(axes)] != [0]:
         return None
-    return ("rest", rests.pop()), readers[0], _OVER_PARTS[reduce.op_type]
+    return ("rest", target), readers[0], _OVER_PARTS[reduce.op_type]
 
 
 def _taken_apart(node, parts, value):
@@ -201,7 +219,7 @@ def _unrolled(proto, concat_index, region, apart):
                 nodes.append(copy)
         elif index in apart and apart[index][0] == "rest":  # a Reshape to (parts, n, *rest): each part to (n, *rest)
             shape = f"{original.output[0]}__part_shape"
-            graph.initializer.append(numpy_helper.from_array(np.array([-1, *apart[index][1]], np.int64), shape))
+            graph.initializer.append(numpy_helper.from_array(np.array(apart[index][1], np.int64), shape))
             for k in range(parts):
                 nodes.append(helper.make_node("Reshape", [part_name(original.input[0], k), shape],
                                               [f"{original.output[0]}__part{k}"], name=f"{original.name}__part{k}"))

@@ -24,10 +24,9 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ..runtime.sessions import make_session
-from .free_batch import same_model_outputs
+from .free_batch import same_model_outputs, tensor_values
 from .op_semantics import attr
-from .weightless import expose_node_outputs, live_nodes, weight_dependent
+from .weightless import live_nodes, weight_dependent
 
 _PROBE_BATCHES = (2, 3)
 
@@ -48,7 +47,7 @@ def unroll_batch_concats(proto, input_name, feeds_at):
     probes = []  # per length the model runs at (two at most), the values at each probe batch
     for feeds in cases:
         try:
-            probes.append([_probe(proto, batch_feeds) for batch_feeds in feeds])
+            probes.append([tensor_values(proto, batch_feeds) for batch_feeds in feeds])
         except Exception:  # noqa: BLE001 - onnxruntime's own types: the model does not run at this length
             continue
         if len(probes) == 2:
@@ -64,18 +63,6 @@ def unroll_batch_concats(proto, input_name, feeds_at):
     if not count or not same_model_outputs(proto, current, feeds_at(_PROBE_BATCHES[-1], np.random.default_rng(1))):
         return None
     return current, count
-
-
-def _probe(proto, feeds):
-    """{tensor: value} of every node output, and the feeds, at one batch."""
-    copy = onnx.ModelProto()
-    copy.CopyFrom(proto)
-    expose_node_outputs(copy.graph)
-    session = make_session(copy.SerializeToString(), "cpu", optimize=False)
-    names = [output.name for output in session.get_outputs()]
-    values = dict(zip(names, session.run(names, feeds)))
-    values.update(feeds)
-    return values
 
 
 def _plan(graph, concat, probes):

@@ -19,7 +19,7 @@ from onnx import numpy_helper
 from ..runtime.sessions import import_onnxruntime, make_session
 from .extra_inputs import padded_rows
 from .sequence_input import graph_inputs
-from .weightless import weight_dependent
+from .weightless import expose_node_outputs, weight_dependent
 
 #: Outputs of the freed model must equal the model's own to this relative tolerance (of each output's largest
 #: magnitude): onnxruntime may block a larger batch's products differently.
@@ -70,6 +70,25 @@ def same_model_outputs(proto, rewritten, cases, fixed_batch=None):
         return all(same_outputs(session.run(names, feeds, quiet), want) for feeds, want in wanted)
     except Exception:  # noqa: BLE001 - onnxruntime's own types: the rewritten graph does not run
         return False
+
+
+def tensor_values(proto, feeds, names=None):
+    """{name: value} of the tensors ``names`` of ``proto`` on ``feeds``, from one run without graph optimisations;
+    with ``names`` None, of every node output, and the feeds. onnxruntime's errors pass through (a model that does
+    not run on these feeds)."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(proto)
+    if names is None:
+        expose_node_outputs(copy.graph)
+    else:
+        declared = {output.name for output in copy.graph.output}
+        copy.graph.output.extend(onnx.ValueInfoProto(name=name) for name in names if name not in declared)
+    session = make_session(copy.SerializeToString(), "cpu", optimize=False)
+    wanted = [output.name for output in session.get_outputs()] if names is None else list(names)
+    values = dict(zip(wanted, session.run(wanted, feeds)))
+    if names is None:
+        values.update(feeds)
+    return values
 
 
 def _outputs(session, names, feeds, quiet, batch):

@@ -22,8 +22,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ..runtime.sessions import make_session
-from .free_batch import same_model_outputs, same_outputs
+from .free_batch import same_model_outputs, same_outputs, tensor_values
 from .op_semantics import attr
 from .weightless import live_nodes
 
@@ -50,7 +49,7 @@ def dilate_space_to_batch(proto, feeds_at):
     probe = None
     for feeds in feeds_at(2, np.random.default_rng(0)):
         try:
-            probe = _run(proto, names, feeds)
+            probe = tensor_values(proto, feeds, names)
             break
         except Exception:  # noqa: BLE001 - onnxruntime's own types: the model does not run at this length
             continue
@@ -103,16 +102,6 @@ def _around(conv, conv_index, producer, readers):
         if node.op_type == "Slice" and reshaped:
             ys.append(name)
     return (x, conv_index, ys) if ys else None
-
-
-def _run(proto, names, feeds):
-    """{name: value} of the tensors ``names`` on ``feeds``."""
-    copy = onnx.ModelProto()
-    copy.CopyFrom(proto)
-    declared = {output.name for output in copy.graph.output}
-    copy.graph.output.extend(onnx.ValueInfoProto(name=name) for name in names if name not in declared)
-    session = make_session(copy.SerializeToString(), "cpu", optimize=False)
-    return dict(zip(names, session.run(names, feeds)))
 
 
 def _dilated(conv, weights, x, inside, y):

@@ -3,7 +3,10 @@
 Invariant: a session for "cuda" really runs on CUDA (checked with ``get_providers()``), never silently on CPU.
 """
 
+import contextlib
+import io
 import re
+import threading
 
 from ..errors import DeviceError, MissingExtraError
 
@@ -41,6 +44,23 @@ def cuda_available():
     return "CUDAExecutionProvider" in ort.get_available_providers()
 
 
+_PRELOAD = {"lock": threading.Lock(), "done": False}
+
+
+def preload_cuda_libraries(ort):
+    """Load, once per process, the CUDA and cuDNN libraries of the pip packages that ``onnxism[gpu]`` installs
+    (``onnxruntime-gpu[cuda,cudnn]``): onnxruntime's CUDA provider does not find them in site-packages by itself
+    (unless torch was imported first), and without them it falls back to the CPU. Libraries installed with the
+    system are found either way. Quiet: onnxruntime prints what it could not load, and where CUDA then does not
+    start, the session's providers say so (``make_session`` raises DeviceError)."""
+    with _PRELOAD["lock"]:
+        if _PRELOAD["done"] or not hasattr(ort, "preload_dlls"):
+            return
+        _PRELOAD["done"] = True
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(Exception):
+            ort.preload_dlls()
+
+
 def make_session(model_bytes, device="cpu", *, threads=None, optimize=True):
     """An InferenceSession on ``device``; raises DeviceError where CUDA cannot run. ``optimize=False``: no graph
     optimisations (a session run once, to probe shapes, starts faster without them)."""
@@ -59,6 +79,7 @@ def make_session(model_bytes, device="cpu", *, threads=None, optimize=True):
             "device 'cuda' requested, but this onnxruntime build has no CUDA provider: "
             "pip install 'onnxism[gpu]' (it replaces the CPU build), or use device='cpu'"
         )
+    preload_cuda_libraries(ort)
     providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
     try:
         session = ort.InferenceSession(model_bytes, options, providers=providers)

@@ -125,6 +125,9 @@ def architectures():
         "softmax_pooling_and_channel_groups": Net(  # Reshapes that split the length, or the channels alone
             {"a": conv(4, 8, 5, padding=2), "w": conv(8, 8, 1, bias=False), "d": nn.Linear(4 * 5, 2)},
             lambda b, x: _softmax_pooling(b, x)),
+        "gated_activations_and_length_split": Net(  # Splits: over the channels, along the length
+            {"a": conv(4, 16, 5, padding=2), "b": conv(8, 12, 3, padding=2, dilation=2), "d": nn.Linear(6 * 25, 2)},
+            lambda b, x: _gated(b, x)),
     }
 
 
@@ -200,13 +203,26 @@ def _global_heads(b, x):
     return b["d"](torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1))
 
 
+def _gated(b, x):
+    """A GLU (Split over the channels, sigmoid gate), WaveNet's gate tanh(a) * sigmoid(b) over the two halves of
+    the channels (``chunk``), then the length split in two unequal parts, one for each output."""
+    import torch
+    import torch.nn.functional as F
+
+    h = F.glu(b["a"](x), dim=1)
+    tanh_half, gate_half = b["b"](h).chunk(2, dim=1)
+    h = torch.tanh(tanh_half) * torch.sigmoid(gate_half)
+    left, right = h.split([15, 25], dim=2)
+    return b["d"](torch.relu(right).flatten(1)), left.amax(dim=2)
+
+
 ARCHITECTURES = [
     "valid_even_kernel", "same_even_dilated", "strided_conv_overlapping_padded_pools", "avgpool_excluding_pads",
     "pre_activation", "residual_joins", "outputs_at_different_depths", "cropping", "global_avg_and_max_heads",
     "dense_on_3d_and_softmax", "channel_concat_layernorm", "causal_conv", "conv_transpose_heads",
     "delta_convs_dilated_stacked", "conv_transpose_as_conv", "strided_conv_transposes", "nearest_upsampling",
     "linear_upsampling_and_gathers", "padding_modes", "reverse_complement_average",
-    "softmax_pooling_and_channel_groups", "grouped_and_depthwise_convs",
+    "softmax_pooling_and_channel_groups", "grouped_and_depthwise_convs", "gated_activations_and_length_split",
 ]
 
 
@@ -259,11 +275,14 @@ def modern():
                                      sorted_and_normalised),
         "softplus_where_head": Net({"a": conv(4, 6, 5, padding=2), "b": conv(6, 6, 5, padding=2)},
                                    softplus_where_head),
+        "instance_norm": Net({"a": conv(4, 6, 5, padding=2), "i": nn.InstanceNorm1d(6, affine=True),
+                              "d": nn.Linear(6 * length, 2)},
+                             lambda b, x: b["d"](b["i"](F.relu(b["a"](x))).flatten(1))),
     }
 
 
 MODERN = ["attention", "einsum_attention", "group_and_instance_norm", "squeeze_excitation", "sorted_and_normalised",
-          "softplus_where_head"]
+          "softplus_where_head", "instance_norm"]
 
 
 def keras_modern(name):

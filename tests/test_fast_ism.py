@@ -419,12 +419,14 @@ EXPECTED_HEADS = {
     "cropping": ["DenseHead"], "global_avg_and_max_heads": ["MeanHead"], "delta_convs_dilated_stacked": ["DenseHead"],
     "strided_conv_transposes": ["DenseHead"], "reverse_complement_average": ["DenseHead"],
     "softmax_pooling_and_channel_groups": ["DenseHead"], "grouped_and_depthwise_convs": ["DenseHead"],
+    "gated_activations_and_length_split": ["DenseHead"],
 }
 
 
 #: How each architecture's delta convolutions sum their contributions (``graphs._delta_conv``): "column" when
 #: the input changes on fewer columns than the taps, "tap" otherwise; the rest have none.
-EXPECTED_DELTA_CONVS = {"delta_convs_dilated_stacked": ["column", "tap"], "conv_transpose_as_conv": ["column"]}
+EXPECTED_DELTA_CONVS = {"delta_convs_dilated_stacked": ["column", "tap"], "conv_transpose_as_conv": ["column"],
+                        "gated_activations_and_length_split": ["column"]}
 
 
 def delta_conv_modes(model, length):
@@ -468,6 +470,11 @@ def test_fast_equals_naive_on_modern_layers(name, tmp_path):
     if name == "softplus_where_head":
         model = onnxism.load(path)
         assert FastPlan(model, LENGTH, model.output_names).analysis.notices == []
+    if name == "instance_norm":  # normalised over the length: global by nature, so no notice
+        model = onnxism.load(path)
+        analysis = FastPlan(model, LENGTH, model.output_names).analysis
+        instance = [notice for notice in analysis.notices if notice.startswith("InstanceNormalization")]
+        assert instance and set(instance) <= analysis.by_nature
     assert_fast_equals_naive(path, random_onehot(2, LENGTH, seed=6, n_fraction=0.05), batch_size=50)
 
 

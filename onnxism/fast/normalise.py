@@ -12,6 +12,7 @@ merged into one axis. Rewritten:
   the whole time axis (``probed_rewrites``)   ->  Slice(y, -1, INT64_MIN, time_axis, step -1)
   Reshape(MatMul(Reshape(x, (-1, C)), W)
           [+ b], target) (``probed_rewrites``)  ->  Reshape(MatMul(x, W) [+ b], target), Identity if it is (N, ..., C')
+  Split(x, axis a > 0) (``probed_rewrites``)  ->  one Slice(x, [start, end), a) per output, at its probed size
   Gather(Transpose(x, p), i, axis=a)          ->  Transpose(Gather(x, i, axis=p[a]), p)   (i 1-D)
   Slice(Transpose(x, p), axes)                ->  Transpose(Slice(x, p[axes]), p)
   Unsqueeze(Transpose(x, p), axes)            ->  Transpose(Unsqueeze(x, new axes last), p')
@@ -98,7 +99,8 @@ def probed_rewrites(proto, shapes, uniform):
     batch size (``probe.probe_graph``): a lengths input computed from shapes alone is the whole time axis when its
     value is that axis's size."""
     return _rewritten(proto, (functools.partial(_full_reverse_sequence, shapes=shapes, uniform=uniform),
-                              functools.partial(_dense_per_position, shapes=shapes)) + REWRITES)
+                              functools.partial(_dense_per_position, shapes=shapes),
+                              functools.partial(_split_as_slices, shapes=shapes)) + REWRITES)
 
 
 def whole_reverse_sequences(proto, shapes, uniform):
@@ -208,6 +210,30 @@ def _dense_per_position(node, index, shapes):
         reshape.input[0] = nodes[-1].output[0]
         nodes.append(reshape)
     return nodes, []
+
+
+def _split_as_slices(node, index, shapes):
+    """A Split along any axis but the batch as one Slice per output (each output's size along the axis as
+    probed; the sizes are constants or shape arithmetic, never values): along the channels each Slice is point-wise
+    (a GLU, a gated activation's halves), along the length a crop."""
+    if node.op_type != "Split" or len(node.input) > 1 and node.input[1] and not index.from_shapes(node.input[1]):
+        return None
+    shape = shapes.get(node.input[0])
+    sizes = [shapes.get(name) for name in node.output]
+    if shape is None or any(size is None or len(size) != len(shape) for size in sizes):
+        return None
+    axis = attributes(node).get("axis", 0) % len(shape)
+    if axis == 0 or sum(size[axis] for size in sizes) != shape[axis]:
+        return None
+    nodes, initializers, start = [], [], 0
+    for out, size in zip(node.output, sizes):
+        end = start + size[axis]
+        if out:
+            names = [f"{out}__{label}" for label in ("starts", "ends", "axes")]
+            nodes.append(helper.make_node("Slice", [node.input[0]] + names, [out], name=f"{out}__split"))
+            initializers += [_ints(name, [value]) for name, value in zip(names, (start, end, axis))]
+        start = end
+    return nodes, initializers
 
 
 def _gather_before_transpose(node, index):

@@ -241,9 +241,10 @@ GLOBAL_BY_NAME = {"Flatten", "Reshape", "Gemm", "MatMul", "GlobalAveragePool", "
 
 def global_along(node, axis, shapes, constants, opset=18):
     """Whether ``node``, which has no rule, is global along the length (on ``axis`` of its windowed input) by what
-    it does: a reduction, softmax, normalisation, running sum or top-k whose own axes cover the length, or an op of
-    ``GLOBAL_BY_NAME``. False where its axes leave the length alone (it then wants a point-wise rule it does not
-    have) or are not known; computing such a node in full is exact either way, only the notice differs."""
+    it does: a reduction, softmax, normalisation (instance normalisation too), running sum or top-k whose own axes
+    cover the length, or an op of ``GLOBAL_BY_NAME``. False where its axes leave the length alone (it then wants a
+    point-wise rule it does not have) or are not known; computing such a node in full is exact either way, only the
+    notice differs."""
     op = node.op_type
     if op in GLOBAL_BY_NAME:
         return True
@@ -257,6 +258,8 @@ def global_along(node, axis, shapes, constants, opset=18):
         covered = normalised_axes(node, rank, opset)
     elif op in ("LpNormalization", "TopK"):
         covered = [attrs.get("axis", -1) % rank]
+    elif op == "InstanceNormalization":  # over every axis after the channels
+        covered = list(range(2, rank))
     elif op == "CumSum":
         along = constants.get(node.input[1]) if len(node.input) > 1 else None
         covered = None if along is None else [int(np.asarray(along).reshape(-1)[0]) % rank]

@@ -1,5 +1,7 @@
 """Keras model -> ONNX through tf2onnx (channels-last input (N, L, 4), batch axis dynamic)."""
 
+import contextlib
+import logging
 import os
 
 import onnx
@@ -28,12 +30,14 @@ def keras_to_onnx(model, path=None, *, opset=17, input_name="seqs"):
     spec = tuple(tf.TensorSpec((None,) + tuple(value.shape)[1:], value.dtype or tf.float32,
                                name=input_name if index == 0 else value.name.split(":")[0])
                  for index, value in enumerate(model.inputs))
-    if isinstance(model, keras.Sequential):
-        function = tf.function(lambda x: model(x, training=False))
-        proto, _ = tf2onnx.convert.from_function(function, input_signature=spec, opset=opset)
-    else:
-        proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset)
+    with _quiet_tf2onnx():
+        if isinstance(model, keras.Sequential):
+            function = tf.function(lambda x: model(x, training=False))
+            proto, _ = tf2onnx.convert.from_function(function, input_signature=spec, opset=opset)
+        else:
+            proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset)
     proto = repair(proto, source="converted model")
+    _refuse_unconverted(proto, "the Keras model")
     if path is not None:
         onnx.save(proto, os.fspath(path))
     return proto
@@ -66,7 +70,33 @@ def _saved_model_to_onnx(tf, folder, path, opset):
         raise ModelError(f"cannot load SavedModel {folder}: {str(err).splitlines()[0]}") from err
     _, inputs = function.structured_input_signature
     signature = tuple(tf.TensorSpec(spec.shape, spec.dtype, name=name) for name, spec in inputs.items())
-    proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=opset)
+    with _quiet_tf2onnx():
+        proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=opset)
     proto = repair(proto, source=folder)
+    _refuse_unconverted(proto, folder)
     onnx.save(proto, os.fspath(path))
     return proto
+
+
+@contextlib.contextmanager
+def _quiet_tf2onnx():
+    """tf2onnx's log kept off stderr while it converts: what it could not convert is reported by
+    ``_refuse_unconverted`` in one line, and its other messages name ops it did convert (Keras's exact GELU: "Erfc is
+    not supported", written with Erf)."""
+    logger = logging.getLogger("tf2onnx")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _refuse_unconverted(proto, source):
+    """Raise ModelError where tf2onnx left TensorFlow ops it cannot convert in the graph (it writes them as they are,
+    in the ONNX domain, and warns): such a file would fail in onnxruntime with "No Op registered"."""
+    left = sorted({node.op_type for node in proto.graph.node
+                   if node.domain in ("", "ai.onnx") and not onnx.defs.has(node.op_type)})
+    if left:
+        raise ModelError(f"tf2onnx could not convert {source}: TensorFlow ops left in the graph: {', '.join(left)} "
+                         "(a layer tf2onnx does not support, such as a Conv1D with groups > 1)")

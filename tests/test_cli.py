@@ -234,3 +234,18 @@ def test_convert_keras_file_then_run(tmp_path):
     assert_clean_failure(onnxism_cli("convert", tmp_path / "m.keras", "-o", tmp_path / "m.onnx"),
                          "exists; pass --force")
     assert_clean_failure(onnxism_cli("convert", tmp_path / "none.keras", "-o", tmp_path / "n.onnx"), "not found")
+
+
+def test_convert_refuses_what_tf2onnx_leaves_unconverted(tmp_path):
+    """tf2onnx writes a layer it cannot convert (Conv1D with groups) as the TensorFlow op it was, and onnxruntime
+    then cannot load the file: convert says so and writes nothing."""
+    pytest.importorskip("tf2onnx")
+    import keras
+
+    inputs = keras.Input((50, 4))
+    x = keras.layers.Conv1D(8, 5, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv1D(8, 3, padding="same", groups=4)(x)
+    keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(x))).save(tmp_path / "grouped.keras")
+    assert_clean_failure(onnxism_cli("convert", tmp_path / "grouped.keras", "-o", tmp_path / "g.onnx"),
+                         "TensorFlow ops left in the graph: StatefulPartitionedCall")
+    assert not (tmp_path / "g.onnx").exists()

@@ -30,6 +30,19 @@ def slow_from(count, total):
     return [value if value < count else pytest.param(value, marks=pytest.mark.slow) for value in range(total)]
 
 
+def assert_ism_matches(model, seqs, wanted, methods=("naive", "fast"), **options):
+    """ISM of ``model`` by each of ``methods`` (``options`` passed on), raising no notice (nothing computed in full,
+    no fallback), equals ``wanted`` ({output name: (N, L, 4, ...)}) to 1e-5 of each output's largest magnitude."""
+    import warnings
+
+    for method in methods:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", onnxism.OnnxismWarning)
+            got = onnxism.ism(model, seqs, method=method, **options)
+        for name, want in wanted.items():
+            np.testing.assert_allclose(got[name], want, rtol=0, atol=1e-5 * max(1.0, np.abs(want).max()))
+
+
 def keras_tism(keras_model, seqs, output=None):
     """The reference TISM of the sum of a Keras model's output (its ``output``-th, where it has several), from
     tf.GradientTape: (N, L, 4), zero at the reference base."""

@@ -12,7 +12,7 @@ import onnx
 import pytest
 
 import onnxism
-from conftest import keras_tism, random_onehot
+from conftest import assert_ism_matches, keras_tism, random_onehot
 from onnx_builders import conv_model
 from test_cli import onnxism_cli
 
@@ -134,12 +134,7 @@ def test_ism_of_a_stacked_model_equals_ism_in_pytorch(stacked_model, method):
     """Fast ISM windows both copies (no notice: nothing computed in full, no fallback)."""
     path, module = stacked_model
     seqs = random_onehot(2, LENGTH, seed=5, n_fraction=0.1)
-    want = _torch_ism(module, seqs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", onnxism.OnnxismWarning)
-        got = onnxism.ism(path, seqs, method=method, batch_size=13)
-    for name, expected in want.items():
-        np.testing.assert_allclose(got[name], expected, rtol=0, atol=1e-5 * max(1.0, np.abs(expected).max()))
+    assert_ism_matches(path, seqs, _torch_ism(module, seqs), methods=[method], batch_size=13)
 
 
 def test_tism_of_a_stacked_model_equals_autograd(stacked_model):
@@ -212,13 +207,7 @@ def test_a_stacked_model_of_any_length_is_unrolled(any_length_stacked_model):
     model = onnxism.load(path)
     assert model.length is None and model.unrolled == 1
     seqs = random_onehot(2, 37, seed=6, n_fraction=0.1)
-    want = _torch_ism(module, seqs)
-    for method in ("naive", "fast"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", onnxism.OnnxismWarning)
-            got = onnxism.ism(model, seqs, method=method, batch_size=16)
-        for name, expected in want.items():
-            np.testing.assert_allclose(got[name], expected, rtol=0, atol=1e-5 * max(1.0, np.abs(expected).max()))
+    assert_ism_matches(model, seqs, _torch_ism(module, seqs), batch_size=16)
     for name in ("profile", "counts"):
         expected = _torch_tism(module, seqs, name)
         got = onnxism.tism(model, seqs, targets={name: "sum"}, outputs=[name])[name]
@@ -290,10 +279,7 @@ def test_ism_and_tism_of_a_keras_stacked_model(keras_stacked_model, method):
     values = keras_model.predict(mutants.reshape(-1, LENGTH, 4), verbose=0, batch_size=256)
     reference = keras_model.predict(seqs, verbose=0)
     want = values.reshape(2, LENGTH, 4, -1) - reference[:, None, None]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", onnxism.OnnxismWarning)
-        got = onnxism.ism(model, seqs, method=method)[model.output_names[0]]
-    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * max(1.0, np.abs(want).max()))
+    assert_ism_matches(model, seqs, {model.output_names[0]: want}, methods=[method])
     want = keras_tism(keras_model, seqs)
     got = onnxism.tism(model, seqs, targets="sum")[model.output_names[0]]
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * max(1.0, np.abs(want).max()))

@@ -15,7 +15,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import onnxism
-from conftest import keras_tism, random_onehot
+from conftest import assert_ism_matches, keras_tism, random_onehot
 
 LENGTH = 37  # a length no dilation here divides, so TensorFlow pads and crops
 
@@ -96,13 +96,7 @@ def test_ism_and_tism_equal_keras(keras_any_length):
     path, keras_model, _ = keras_any_length
     model = onnxism.load(path)
     seqs = random_onehot(2, LENGTH, seed=3, n_fraction=0.1)
-    wanted = dict(zip(model.output_names, _keras_ism(keras_model, seqs)))
-    for method in ("naive", "fast"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", onnxism.OnnxismWarning)
-            got = onnxism.ism(model, seqs, method=method, batch_size=32)
-        for name, want in wanted.items():
-            np.testing.assert_allclose(got[name], want, rtol=0, atol=1e-5 * max(1.0, np.abs(want).max()))
+    assert_ism_matches(model, seqs, dict(zip(model.output_names, _keras_ism(keras_model, seqs))), batch_size=32)
     if max(entry.version for entry in model.proto.opset_import if entry.domain in ("", "ai.onnx")) < 13:
         with pytest.raises(onnxism.UnsupportedGraphError, match="opset >= 13"):  # TISM's own limit
             onnxism.tism(model, seqs)
@@ -181,7 +175,4 @@ def test_tism_reads_pads_computed_from_shapes():
     got = onnxism.tism(model, seqs, targets="sum")[model.output_names[0]]
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * max(1.0, np.abs(want).max()))
     (wanted,) = _keras_ism(keras_model, seqs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", onnxism.OnnxismWarning)
-        fast = onnxism.ism(model, seqs, method="fast")[model.output_names[0]]
-    np.testing.assert_allclose(fast, wanted, rtol=0, atol=1e-5 * max(1.0, np.abs(wanted).max()))
+    assert_ism_matches(model, seqs, {model.output_names[0]: wanted}, methods=["fast"])

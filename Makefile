@@ -29,6 +29,7 @@ benchmark: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[cpu,keras,torch]'
 	$(BIN)/python benchmarks/run_ism_benchmark.py --fastism
 	$(BIN)/python benchmarks/run_tism_benchmark.py --repeats 5
+	$(BIN)/python benchmarks/run_flanks_benchmark.py
 
 clean:
 	rm -rf $(VENV) demo_scores.npz *.egg-info

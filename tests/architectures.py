@@ -6,6 +6,7 @@ that are global or mix channels and length (attention, group and instance normal
 squeeze-excitation), where fast ISM computes in full what it must, and comparison ops on windowed tensors.
 """
 
+import numpy as np
 import pytest
 
 LENGTH = 40
@@ -128,6 +129,12 @@ def architectures():
         "gated_activations_and_length_split": Net(  # Splits: over the channels, along the length
             {"a": conv(4, 16, 5, padding=2), "b": conv(8, 12, 3, padding=2, dilation=2), "d": nn.Linear(6 * 25, 2)},
             lambda b, x: _gated(b, x)),
+        "constant_flanks_and_position_channels": Net(  # Concats of constants broadcast along the batch
+            {"k": nn.ParameterDict({"left": nn.Parameter(torch.rand(1, 4, 6)),
+                                    "right": nn.Parameter(torch.rand(1, 4, 9)),
+                                    "position": nn.Parameter(torch.rand(1, 2, 55))}),
+             "a": conv(4, 6, 5, padding=2), "b": conv(8, 5, 3, padding=1), "d": nn.Linear(5 * 27, 2)},
+            lambda b, x: _constant_parts(b, x)),
     }
 
 
@@ -216,6 +223,19 @@ def _gated(b, x):
     return b["d"](torch.relu(right).flatten(1)), left.amax(dim=2)
 
 
+def _constant_parts(b, x):
+    """An MPRA model's fixed flanks: constants concatenated on both sides of the sequence along the length
+    (``expand`` to the batch on the left, ``repeat`` on the right), then positional channels concatenated to a
+    convolution's output (``expand``)."""
+    import torch
+    import torch.nn.functional as F
+
+    n, k = x.shape[0], b["k"]
+    h = torch.cat([k["left"].expand(n, -1, -1), x, k["right"].repeat(n, 1, 1)], dim=2)
+    h = torch.cat([torch.relu(b["a"](h)), k["position"].expand(n, -1, -1)], dim=1)
+    return b["d"](F.max_pool1d(torch.relu(b["b"](h)), 2).flatten(1))
+
+
 ARCHITECTURES = [
     "valid_even_kernel", "same_even_dilated", "strided_conv_overlapping_padded_pools", "avgpool_excluding_pads",
     "pre_activation", "residual_joins", "outputs_at_different_depths", "cropping", "global_avg_and_max_heads",
@@ -223,6 +243,7 @@ ARCHITECTURES = [
     "delta_convs_dilated_stacked", "conv_transpose_as_conv", "strided_conv_transposes", "nearest_upsampling",
     "linear_upsampling_and_gathers", "padding_modes", "reverse_complement_average",
     "softmax_pooling_and_channel_groups", "grouped_and_depthwise_convs", "gated_activations_and_length_split",
+    "constant_flanks_and_position_channels",
 ]
 
 
@@ -289,7 +310,7 @@ def keras_modern(name):
     """A Keras model (N, LENGTH, 4) whose first Conv1D has Keras's exact GELU (tf2onnx writes it with Erfc, which
     loading rewrites), then: multi-head attention (Einsums), GroupNormalization, UpSampling1D -> Cropping1D ->
     ZeroPadding1D, a reverse-complement average through ops.flip (tf2onnx's ReverseSequence), or ChromBPNet's
-    two BPNets (``_chrombpnet``, without the GELU)."""
+    two BPNets (``_chrombpnet``, without the GELU), or constant flanks around the sequence (``_flanked``)."""
     keras = pytest.importorskip("keras")
     from keras import layers
 
@@ -305,12 +326,31 @@ def keras_modern(name):
         out = layers.Dense(2)(layers.Flatten()(h))
     elif name == "chrombpnet":
         return _chrombpnet(keras, layers, x)
+    elif name == "constant_flanks":
+        h = layers.Conv1D(6, 3, padding="same", activation="relu")(_flanked(keras, x))
+        out = layers.Dense(2)(layers.Flatten()(layers.MaxPooling1D(2)(h)))
     else:  # "reverse_complement"
         conv, dense = layers.Conv1D(8, 5, padding="same", activation="relu"), layers.Dense(2)
         flipped = layers.Lambda(lambda t: keras.ops.flip(t, axis=(1, 2)))(x)
         out = layers.Average()([dense(layers.GlobalMaxPooling1D()(conv(v))) for v in (x, flipped)])
         out = layers.Add()([out, layers.Dense(2)(layers.Flatten()(h))])
     return keras.Model(x, out)
+
+
+def _flanked(keras, x):
+    """``x`` between two constant flanks along the length, tiled to the batch on the left and broadcast to it on
+    the right (``ops.tile``, ``ops.broadcast_to``: tf2onnx's Tile and Expand), as an MPRA model adds its fixed
+    vector sequence."""
+    ops = keras.ops
+    rng = np.random.default_rng(8)
+    left, right = rng.random((1, 5, 4)).astype("float32"), rng.random((1, 7, 4)).astype("float32")
+
+    class Flanks(keras.layers.Layer):
+        def call(self, inputs):
+            n = ops.shape(inputs)[0]
+            return ops.concatenate([ops.tile(left, [n, 1, 1]), inputs, ops.broadcast_to(right, (n, 7, 4))], axis=1)
+
+    return Flanks()(x)
 
 
 def _chrombpnet(keras, layers, x):
@@ -333,4 +373,4 @@ def _chrombpnet(keras, layers, x):
     return keras.Model(x, [layers.add([profile, bias_profile]), logsumexp(layers.concatenate([counts, bias_counts]))])
 
 
-KERAS_MODERN = ["attention", "group_norm", "upsample_crop_pad", "reverse_complement", "chrombpnet"]
+KERAS_MODERN = ["attention", "group_norm", "upsample_crop_pad", "reverse_complement", "chrombpnet", "constant_flanks"]

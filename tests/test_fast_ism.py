@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import onnxism
+from onnxism.fast.analysis import JOINS_FULL
 from onnxism.fast.linear import DenseHead, MeanHead
 from onnxism.fast.method import FastISM, FastPlan, split_notices
 from onnxism.fast.probe import probe_shapes
@@ -419,7 +420,7 @@ EXPECTED_HEADS = {
     "cropping": ["DenseHead"], "global_avg_and_max_heads": ["MeanHead"], "delta_convs_dilated_stacked": ["DenseHead"],
     "strided_conv_transposes": ["DenseHead"], "reverse_complement_average": ["DenseHead"],
     "softmax_pooling_and_channel_groups": ["DenseHead"], "grouped_and_depthwise_convs": ["DenseHead"],
-    "gated_activations_and_length_split": ["DenseHead"],
+    "gated_activations_and_length_split": ["DenseHead"], "constant_flanks_and_position_channels": ["DenseHead"],
 }
 
 
@@ -438,8 +439,9 @@ def delta_conv_modes(model, length):
 
 
 def ops_without_a_local_rule(model, length):
-    """The nodes on a windowed path that fast ISM computes in full although they are not global by nature, and the
-    Reshapes computed in full that are not a Flatten to (batch, features) (global by nature only then)."""
+    """The nodes on a windowed path that fast ISM computes in full although they are not global by nature, those
+    that join a tensor computed in full (a tensor none of this suite's models computes in full), and the Reshapes
+    computed in full that are not a Flatten to (batch, features) (global by nature only then)."""
     model = onnxism.load(model)
     plan = FastPlan(model, length, model.output_names)
     shape = [2, length, 4] if model.layout == "NLC" else [2, 4, length]
@@ -447,7 +449,7 @@ def ops_without_a_local_rule(model, length):
     flattens = {node.name for node in model.proto.graph.node
                 if node.name and len(shapes[node.output[0]]) == 2 and shapes[node.output[0]][0] == 2}
     return [notice for notice in plan.analysis.notices if notice not in plan.analysis.by_nature
-            or (notice.split()[0] == "Reshape" and notice.split("'")[1] not in flattens)]
+            or JOINS_FULL in notice or (notice.split()[0] == "Reshape" and notice.split("'")[1] not in flattens)]
 
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
@@ -489,7 +491,7 @@ def test_fast_equals_naive_on_modern_keras_layers(name, tmp_path):
     keras_to_onnx(keras_modern(name), path)
     model = onnxism.load(path)
     notices = FastPlan(model, LENGTH, model.output_names).analysis.notices
-    if name == "upsample_crop_pad":
+    if name in ("upsample_crop_pad", "constant_flanks"):  # the flanks' Concat: a shift and a constant (normalise)
         assert [notice.split()[0] for notice in notices] == ["Reshape"]  # the Flatten before the Dense
     if name == "chrombpnet":  # only the two counts' poolings are computed in full
         by_nature, no_rule = split_notices(FastPlan(model, LENGTH, model.output_names))

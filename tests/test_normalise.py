@@ -222,3 +222,66 @@ def test_an_einsum_with_an_index_of_its_own_two_tensors_or_a_computed_weight_sta
              helper.make_node("Einsum", ["x", second], ["y"], equation=equation)]
     model = _model(nodes, [weight], ["y"])
     assert normalise(model) is model
+
+
+
+def flanked(axis, left_shape, right_shape, middle=None):
+    """Concat along ``axis`` of x (N, 3, 10) between Expand(left constant, to x's batch) and Tile(right constant,
+    [N, 1, 1]); ``middle``: a part after x, "x" (x again) or "relu" (another tensor of x's values). The constants
+    hold -0.0 among random values."""
+    rng = np.random.default_rng(3)
+    left, right = (rng.standard_normal(shape).astype(np.float32) for shape in (left_shape, right_shape))
+    left.reshape(-1)[0] = right.reshape(-1)[-1] = -0.0
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Slice", ["shape", "zero", "one"], ["batch"]),
+        helper.make_node("Concat", ["batch", "ones"], ["repeats"], axis=0),
+        helper.make_node("Expand", ["left", "repeats"], ["left_rows"]),
+        helper.make_node("Tile", ["right", "repeats"], ["right_rows"]),
+        helper.make_node("Relu", ["x"], ["relu"]),
+        helper.make_node("Concat", ["left_rows", "x"] + ([middle] if middle else []) + ["right_rows"], ["joined"],
+                         axis=axis),
+        helper.make_node("Mul", ["joined", "joined"], ["squared"]),
+        helper.make_node("Div", ["one_float", "joined"], ["y"]),  # +-inf tells -0.0 from 0.0
+    ]
+    initializers = [numpy_helper.from_array(np.array(v, np.int64), k)
+                    for k, v in {"one": [1], "zero": [0], "ones": [1, 1]}.items()]
+    initializers += [numpy_helper.from_array(left, "left"), numpy_helper.from_array(right, "right"),
+                     numpy_helper.from_array(np.array(1.0, np.float32), "one_float")]
+    return _model(nodes, initializers, ["y", "squared"])
+
+
+@pytest.mark.parametrize("axis, left_shape, right_shape", [(2, (3, 2), (1, 3, 4)), (1, (1, 2, 10), (1, 1, 10)),
+                                                           (-1, (1, 3, 1), (1, 3, 5))])
+def test_a_concat_of_constants_broadcast_along_the_batch_is_a_pad_and_an_add(axis, left_shape, right_shape):
+    """Fixed flanks along the length (the left constant of a lower rank, broadcast by the Expand) or constant
+    channels: the Concat becomes a Pad of x and an Add of the constants, with the same bits in every output
+    (-0.0 included, in x and in the constants: 1 / y tells it apart)."""
+    model = flanked(axis, left_shape, right_shape)
+    shapes, _, uniform, _ = probe_graph(model, "x", (2, 3, 10))
+    normalised = probed_rewrites(model, shapes, uniform)
+    ops = [node.op_type for node in normalised.graph.node]
+    assert "Concat" not in ops[3:] and "Expand" not in ops and "Tile" not in ops and ops.count("Pad") == 1
+    values = np.random.default_rng(4).standard_normal((3, 3, 10)).astype(np.float32)
+    values[0, 0, :3] = -0.0
+    values[1, 1, :3] = 0.0
+    for got, expected in zip(_run(normalised, values), _run(model, values)):
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(expected))
+
+
+@pytest.mark.parametrize("middle", ["x", "relu"])
+def test_a_concat_of_two_tensors_of_the_values_stays(middle):
+    """Two parts computed from the sequence's values (x twice, x and relu(x)): not a shift of one tensor."""
+    model = flanked(2, (1, 3, 2), (1, 3, 4), middle)
+    shapes, _, uniform, _ = probe_graph(model, "x", (2, 3, 10))
+    assert "Pad" not in [node.op_type for node in probed_rewrites(model, shapes, uniform).graph.node]
+
+
+def test_a_concat_of_a_part_with_rows_of_its_own_stays():
+    """A constant with one row per sequence of a fixed batch of 2 (not one row broadcast) is left as it is."""
+    model = flanked(2, (1, 3, 2), (2, 3, 4))
+    model.graph.node[4].input[1] = "ones_three"  # Tile by [1, 1, 1]: the right part keeps its own two rows
+    model.graph.initializer.append(numpy_helper.from_array(np.array([1, 1, 1], np.int64), "ones_three"))
+    shapes, _, uniform, _ = probe_graph(model, "x", (2, 3, 10))
+    assert "Pad" not in [node.op_type for node in probed_rewrites(model, shapes, uniform).graph.node]

@@ -13,6 +13,9 @@ merged into one axis. Rewritten:
   Reshape(MatMul(Reshape(x, (-1, C)), W)
           [+ b], target) (``probed_rewrites``)  ->  Reshape(MatMul(x, W) [+ b], target), Identity if it is (N, ..., C')
   Split(x, axis a > 0) (``probed_rewrites``)  ->  one Slice(x, [start, end), a) per output, at its probed size
+  Concat(C1, x, C2, axis a > 0), each Ci a
+  constant broadcast along the batch
+  (``probed_rewrites``)                       ->  Add(Pad(x, -0.0 around it along a), [C1 row | -0.0 | C2 row])
   Gather(Transpose(x, p), i, axis=a)          ->  Transpose(Gather(x, i, axis=p[a]), p)   (i 1-D)
   Slice(Transpose(x, p), axes)                ->  Transpose(Slice(x, p[axes]), p)
   Unsqueeze(Transpose(x, p), axes)            ->  Transpose(Unsqueeze(x, new axes last), p')
@@ -94,13 +97,15 @@ def normalise(proto):
 
 def probed_rewrites(proto, shapes, uniform):
     """``normalise`` with the rewrites that need the probe: ReverseSequence nodes that reverse every sequence whole
-    turned into reversed Slices, and Dense layers applied per position through a flattening Reshape computed on the
-    tensor itself. ``shapes``: probed shapes; ``uniform``: tensors whose entries were all one value at every probed
+    turned into reversed Slices, Dense layers applied per position through a flattening Reshape computed on the
+    tensor itself, Splits as Slices, and Concats of one tensor with constants broadcast along the batch as a Pad
+    and an Add. ``shapes``: probed shapes; ``uniform``: tensors whose entries were all one value at every probed
     batch size (``probe.probe_graph``): a lengths input computed from shapes alone is the whole time axis when its
     value is that axis's size."""
     return _rewritten(proto, (functools.partial(_full_reverse_sequence, shapes=shapes, uniform=uniform),
                               functools.partial(_dense_per_position, shapes=shapes),
-                              functools.partial(_split_as_slices, shapes=shapes)) + REWRITES)
+                              functools.partial(_split_as_slices, shapes=shapes),
+                              functools.partial(_concat_of_constants, shapes=shapes)) + REWRITES)
 
 
 def whole_reverse_sequences(proto, shapes, uniform):
@@ -234,6 +239,78 @@ def _split_as_slices(node, index, shapes):
             initializers += [_ints(name, [value]) for name, value in zip(names, (start, end, axis))]
         start = end
     return nodes, initializers
+
+
+def _concat_of_constants(node, index, shapes):
+    """A Concat along any axis but the batch of one tensor X and parts that are constants broadcast along the
+    batch (an Expand or Tile of a constant whose rows are all that constant: torch's
+    ``cat([left.expand(n, -1, -1), x, right.expand(n, -1, -1)], 2)``, an MPRA model's fixed flanks) as
+    Pad(X) + K, K the parts' constant row with -0.0 where X goes and X padded with -0.0 (v + -0.0 is v, bit for bit):
+    a Pad along the length is a shift, and an Add of a constant that varies along it is point-wise, where the
+    Concat of a tensor computed from the batch's shape was computed in full."""
+    if node.op_type != "Concat" or len(node.input) < 2 or node.output[0] in index.outputs:
+        return None
+    out_shape = shapes.get(node.output[0])
+    moving = [k for k, name in enumerate(node.input) if not index.from_shapes(name)]
+    if out_shape is None or len(out_shape) < 2 or len(moving) != 1:
+        return None
+    rank = len(out_shape)
+    axis = attributes(node).get("axis", 0) % rank
+    source = node.input[moving[0]]
+    source_shape = shapes.get(source)
+    if axis == 0 or source_shape is None or len(source_shape) != rank:
+        return None
+    rows = []
+    for k, name in enumerate(node.input):
+        row = None if k == moving[0] else _broadcast_row(name, index, shapes)
+        if k != moving[0] and row is None:
+            return None
+        rows.append(row)
+    dtype = next(row.dtype for row in rows if row is not None)
+    if not np.issubdtype(dtype, np.floating):
+        return None
+    rows[moving[0]] = np.full((1,) + tuple(source_shape[1:]), -0.0, dtype)
+    constant = np.concatenate(rows, axis)
+    before = sum(row.shape[axis] for row in rows[:moving[0]])
+    after = constant.shape[axis] - before - source_shape[axis]
+    pads = [0] * (2 * rank)
+    pads[axis], pads[axis + rank] = before, after
+    out = node.output[0]
+    names = [f"{out}__{label}" for label in ("pads", "pad_value", "padded", "constant")]
+    nodes = [helper.make_node("Pad", [source, names[0], names[1]], [names[2]], name=names[2], mode="constant"),
+             helper.make_node("Add", [names[2], names[3]], [out], name=f"{out}__joined")]
+    return nodes, [_ints(names[0], pads), numpy_helper.from_array(np.array(-0.0, dtype), names[1]),
+                   numpy_helper.from_array(constant, names[3])]
+
+
+def _broadcast_row(name, index, shapes):
+    """The one row (1, ...) of ``name``, a constant or an Expand / Tile of a constant along the batch alone (its
+    other axes as probed are the constant's own), else None."""
+    shape = shapes.get(name)
+    node = index.producers.get(name)
+    if shape is None:
+        return None
+    if node is not None and node.op_type in ("Expand", "Tile"):
+        value = _float_constant(node.input[0], index)
+        if value is None or (node.op_type == "Tile" and value.ndim != len(shape)):
+            return None
+        value = value.reshape((1,) * (len(shape) - value.ndim) + value.shape)
+    else:
+        value = _float_constant(name, index)
+    if value is None or value.ndim != len(shape) or value.shape[0] != 1 or value.shape[1:] != tuple(shape[1:]):
+        return None
+    return value
+
+
+def _float_constant(name, index):
+    """The value of an initializer or Constant node ``name`` of a floating-point type, else None."""
+    if name in index.tensors:
+        value = numpy_helper.to_array(index.tensors[name])
+    else:
+        node = index.producer(name, "Constant")
+        tensor = next((attr.t for attr in node.attribute if attr.name == "value"), None) if node else None
+        value = numpy_helper.to_array(tensor) if tensor is not None else None
+    return value if value is not None and np.issubdtype(value.dtype, np.floating) else None
 
 
 def _gather_before_transpose(node, index):

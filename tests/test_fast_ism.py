@@ -301,6 +301,25 @@ def test_a_join_with_a_global_tensor_is_global_by_nature():
     assert no_rule == [] and any("'gated'" in notice for notice in by_nature)
 
 
+def test_a_join_with_a_tensor_of_shapes_alone_is_announced():
+    """A tensor computed from the batch's shape alone (a constant expanded to the trunk's Shape) is computed in full
+    but is the same for every substitution: the op joining it to the trunk is computed in full for want of a rule,
+    so it gets the notice, where a join with a tensor that changes everywhere (the gate above) does not."""
+    from gradient_cases import Case
+
+    c = Case(18)
+    trunk = c.op("Relu", [c.op("Conv", [c.ncl(), c.w(3, 4, 3), c.w(3)], pads=[1, 1])])
+    offsets = c.op("Expand", [c.w(1, 3, 12), c.op("Shape", [trunk])])
+    c.op("Add", [trunk, offsets])
+    c.nodes[-1].name = "offset"
+    model = c.model(c.op("Flatten", [c.op("Conv", [c.nodes[-1].output[0], c.w(2, 3, 3), c.w(2)], pads=[1, 1])],
+                                     axis=1))
+    with pytest.warns(onnxism.OnnxismWarning, match="Add node 'offset' .it joins a tensor computed from the batch"):
+        assert_fast_equals_naive(model, random_onehot(2, 12, seed=8))
+    by_nature, no_rule = split_notices(FastPlan(onnxism.load(model), 12, ["y"]))
+    assert [notice.split("'")[1] for notice in no_rule] == ["offset"]
+
+
 @pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "legacy"])
 def test_expand_as_and_l2_normalisation_are_windowed(tmp_path, dynamo):
     """torch's F.normalize over the channels and ``expand_as`` write an Expand whose shape is computed from the

@@ -106,6 +106,8 @@ def analyse(graph, input_name, input_axis, shapes, opset=18, fixed=None, extras=
     windows = {input_name: make_window(input_name, input_axis, length, positions, positions + 1)}
     modes, rules, notices, by_nature = {}, {}, [], set()
     unchanged_windows = {}
+    varying = set()  # the outputs of nodes computed in full from a windowed or varying tensor: they may change on
+    # every column (tensors computed in full from shapes alone, such as a constant expanded to the batch, do not)
     for index, node in enumerate(graph.node):
         key = node.name or f"node{index}"
         deps = [name for name in node.input if name in dependent]
@@ -154,11 +156,16 @@ def analyse(graph, input_name, input_axis, shapes, opset=18, fixed=None, extras=
             continue
         if rule is None:
             modes[key] = "full"
+            if windowed or any(name in varying for name in deps):
+                varying.update(outputs)
             if windowed:
                 joined = len(windowed) < len(deps) and not reshape
+                # a join is global by nature only where its other operands change everywhere themselves
+                varies = all(name in varying for name in deps if name not in windows)
                 notices.append(f"{node.op_type} node {key!r}" + (_batch_moved(graph, index) if moved else "")
-                               + (f" {JOINS_FULL}" if joined and not moved else ""))
-                if (joined and not moved) or global_along(node, windows[windowed[0]].axis, shapes, constants, opset):
+                               + (f" {JOINS_FULL if varies else JOINS_SHAPES}" if joined and not moved else ""))
+                if ((joined and varies and not moved)
+                        or global_along(node, windows[windowed[0]].axis, shapes, constants, opset)):
                     by_nature.add(notices[-1])
             continue
         out = node.output[0]
@@ -209,6 +216,10 @@ def _rule_with_unchanged(node, axis, shapes, constants, dependent, opset, read, 
 #: squeeze-excitation gate times the trunk): it changes everywhere because its other operand does, not for want of
 #: a rule.
 JOINS_FULL = "(it joins a tensor computed on the full length)"
+
+#: The mark of a notice for a node that joins a windowed tensor with one computed from shapes alone (a constant
+#: expanded to the batch's size, computed in full for want of a rule, though it is the same for every substitution).
+JOINS_SHAPES = "(it joins a tensor computed from the batch's shape)"
 
 #: Ops that take the time axis first, which exporters move there with a Transpose before them.
 RECURRENT_OPS = ("LSTM", "GRU", "RNN")

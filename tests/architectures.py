@@ -132,7 +132,8 @@ def architectures():
         "constant_flanks_and_position_channels": Net(  # Concats of constants broadcast along the batch
             {"k": nn.ParameterDict({"left": nn.Parameter(torch.rand(1, 4, 6)),
                                     "right": nn.Parameter(torch.rand(1, 4, 9)),
-                                    "position": nn.Parameter(torch.rand(1, 2, 55))}),
+                                    "position": nn.Parameter(torch.rand(1, 2, 55)),
+                                    "offset": nn.Parameter(torch.rand(1, 5, 55))}),
              "a": conv(4, 6, 5, padding=2), "b": conv(8, 5, 3, padding=1), "d": nn.Linear(5 * 27, 2)},
             lambda b, x: _constant_parts(b, x)),
     }
@@ -226,14 +227,14 @@ def _gated(b, x):
 def _constant_parts(b, x):
     """An MPRA model's fixed flanks: constants concatenated on both sides of the sequence along the length
     (``expand`` to the batch on the left, ``repeat`` on the right), then positional channels concatenated to a
-    convolution's output (``expand``)."""
+    convolution's output and a positional offset added to the next (``expand``)."""
     import torch
     import torch.nn.functional as F
 
     n, k = x.shape[0], b["k"]
     h = torch.cat([k["left"].expand(n, -1, -1), x, k["right"].repeat(n, 1, 1)], dim=2)
     h = torch.cat([torch.relu(b["a"](h)), k["position"].expand(n, -1, -1)], dim=1)
-    return b["d"](F.max_pool1d(torch.relu(b["b"](h)), 2).flatten(1))
+    return b["d"](F.max_pool1d(torch.relu(b["b"](h) + k["offset"].expand(n, -1, -1)), 2).flatten(1))
 
 
 ARCHITECTURES = [

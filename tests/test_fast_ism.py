@@ -302,14 +302,15 @@ def test_a_join_with_a_global_tensor_is_global_by_nature():
 
 
 def test_a_join_with_a_tensor_of_shapes_alone_is_announced():
-    """A tensor computed from the batch's shape alone (a constant expanded to the trunk's Shape) is computed in full
-    but is the same for every substitution: the op joining it to the trunk is computed in full for want of a rule,
-    so it gets the notice, where a join with a tensor that changes everywhere (the gate above) does not."""
+    """A tensor computed from the batch's shape alone (a computed constant expanded to the trunk's Shape) is
+    computed in full but is the same for every substitution: the op joining it to the trunk is computed in full for
+    want of a rule, so it gets the notice, where a join with a tensor that changes everywhere (the gate above) does
+    not. (The Expand of a constant itself is read as its row: next test.)"""
     from gradient_cases import Case
 
     c = Case(18)
     trunk = c.op("Relu", [c.op("Conv", [c.ncl(), c.w(3, 4, 3), c.w(3)], pads=[1, 1])])
-    offsets = c.op("Expand", [c.w(1, 3, 12), c.op("Shape", [trunk])])
+    offsets = c.op("Expand", [c.op("Sigmoid", [c.w(1, 3, 12)]), c.op("Shape", [trunk])])  # not a constant's Expand
     c.op("Add", [trunk, offsets])
     c.nodes[-1].name = "offset"
     model = c.model(c.op("Flatten", [c.op("Conv", [c.nodes[-1].output[0], c.w(2, 3, 3), c.w(2)], pads=[1, 1])],
@@ -318,6 +319,30 @@ def test_a_join_with_a_tensor_of_shapes_alone_is_announced():
         assert_fast_equals_naive(model, random_onehot(2, 12, seed=8))
     by_nature, no_rule = split_notices(FastPlan(onnxism.load(model), 12, ["y"]))
     assert [notice.split("'")[1] for notice in no_rule] == ["offset"]
+
+
+@pytest.mark.parametrize("op_type, tile", [("Add", False), ("Mul", True), ("Max", False)])
+def test_an_elementwise_op_of_a_constant_broadcast_along_the_batch_is_windowed(op_type, tile):
+    """A constant expanded (Expand to the trunk's Shape) or tiled (Tile by [N, 1, 1]) to the batch, joined to the
+    trunk by an element-wise op, is read as its one row (``normalise``): the op is windowed, with no notice."""
+    from gradient_cases import Case
+
+    c = Case(18)
+    trunk = c.op("Relu", [c.op("Conv", [c.ncl(), c.w(3, 4, 3), c.w(3)], pads=[1, 1])])
+    shape = c.op("Shape", [trunk])
+    if tile:
+        rows = c.op("Concat", [c.op("Slice", [shape, c.ints([0]), c.ints([1])]), c.ints([1, 1])], axis=0)
+        constant = c.op("Tile", [c.w(1, 3, 12), rows])
+    else:
+        constant = c.op("Expand", [c.w(3, 12), shape])  # a lower rank, broadcast by the Expand
+    c.op(op_type, [trunk, constant])
+    c.nodes[-1].name = "under_test"
+    model = c.model(c.op("Flatten", [c.op("Conv", [c.nodes[-1].output[0], c.w(2, 3, 3), c.w(2)], pads=[1, 1])],
+                                     axis=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_fast_equals_naive(model, random_onehot(2, 12, seed=8))
+    assert FastPlan(onnxism.load(model), 12, ["y"]).analysis.modes["under_test"] == "windowed"
 
 
 @pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "legacy"])

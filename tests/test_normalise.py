@@ -285,3 +285,20 @@ def test_a_concat_of_a_part_with_rows_of_its_own_stays():
     model.graph.initializer.append(numpy_helper.from_array(np.array([1, 1, 1], np.int64), "ones_three"))
     shapes, _, uniform, _ = probe_graph(model, "x", (2, 3, 10))
     assert "Pad" not in [node.op_type for node in probed_rewrites(model, shapes, uniform).graph.node]
+
+
+@pytest.mark.parametrize("other", ["x", "constant"])
+def test_an_elementwise_operand_broadcast_along_the_batch_is_read_as_its_row(other):
+    """Sub(other, Expand(C, Shape(x))): C's one row where x gives the output its batch, the same bits; where the
+    other operand is a constant of one row, the Expand sets the output's batch and stays."""
+    rng = np.random.default_rng(5)
+    nodes = [helper.make_node("Shape", ["x"], ["shape"]), helper.make_node("Expand", ["c", "shape"], ["rows"]),
+             helper.make_node("Sub", [other, "rows"], ["y"])]
+    initializers = [numpy_helper.from_array(rng.standard_normal((3, 10)).astype(np.float32), "c"),
+                    numpy_helper.from_array(rng.standard_normal((1, 3, 10)).astype(np.float32), "constant")]
+    model = _model(nodes, initializers, ["y"])
+    shapes, _, uniform, _ = probe_graph(model, "x", (2, 3, 10))
+    normalised = probed_rewrites(model, shapes, uniform)
+    assert ("Expand" in [node.op_type for node in normalised.graph.node]) == (other == "constant")
+    values = rng.standard_normal((3, 3, 10)).astype(np.float32)
+    np.testing.assert_array_equal(_run(normalised, values)[0], _run(model, values)[0])

@@ -16,6 +16,8 @@ merged into one axis. Rewritten:
   Concat(C1, x, C2, axis a > 0), each Ci a
   constant broadcast along the batch
   (``probed_rewrites``)                       ->  Add(Pad(x, -0.0 around it along a), [C1 row | -0.0 | C2 row])
+  Add(x, Expand(C, shape)), any element-wise
+  op (``probed_rewrites``)                    ->  Add(x, C's row), where x gives the output its batch
   Gather(Transpose(x, p), i, axis=a)          ->  Transpose(Gather(x, i, axis=p[a]), p)   (i 1-D)
   Slice(Transpose(x, p), axes)                ->  Transpose(Slice(x, p[axes]), p)
   Unsqueeze(Transpose(x, p), axes)            ->  Transpose(Unsqueeze(x, new axes last), p')
@@ -39,7 +41,7 @@ from onnx import helper, numpy_helper
 
 from ..model.reading import default_opset
 from .analysis import graph_constants
-from .rules import attributes, einsum_terms, names_used
+from .rules import ELEMENTWISE, attributes, einsum_terms, names_used
 
 #: Readers that let a Transpose move below the node they read (it moves on, toward another Transpose).
 _LAYOUT_OPS = ("Transpose", "Unsqueeze", "Slice")
@@ -99,13 +101,14 @@ def probed_rewrites(proto, shapes, uniform):
     """``normalise`` with the rewrites that need the probe: ReverseSequence nodes that reverse every sequence whole
     turned into reversed Slices, Dense layers applied per position through a flattening Reshape computed on the
     tensor itself, Splits as Slices, and Concats of one tensor with constants broadcast along the batch as a Pad
-    and an Add. ``shapes``: probed shapes; ``uniform``: tensors whose entries were all one value at every probed
+    and an Add, element-wise ops reading such a constant given its one row. ``shapes``: probed shapes; ``uniform``: tensors whose entries were all one value at every probed
     batch size (``probe.probe_graph``): a lengths input computed from shapes alone is the whole time axis when its
     value is that axis's size."""
     return _rewritten(proto, (functools.partial(_full_reverse_sequence, shapes=shapes, uniform=uniform),
                               functools.partial(_dense_per_position, shapes=shapes),
                               functools.partial(_split_as_slices, shapes=shapes),
-                              functools.partial(_concat_of_constants, shapes=shapes)) + REWRITES)
+                              functools.partial(_concat_of_constants, shapes=shapes),
+                              functools.partial(_broadcast_operand, shapes=shapes)) + REWRITES)
 
 
 def whole_reverse_sequences(proto, shapes, uniform):
@@ -281,6 +284,31 @@ def _concat_of_constants(node, index, shapes):
              helper.make_node("Add", [names[2], names[3]], [out], name=f"{out}__joined")]
     return nodes, [_ints(names[0], pads), numpy_helper.from_array(np.array(-0.0, dtype), names[1]),
                    numpy_helper.from_array(constant, names[3])]
+
+
+def _broadcast_operand(node, index, shapes):
+    """An element-wise op reading a constant broadcast along the batch (an Expand or Tile of a constant whose rows
+    are all that constant, as for a Concat above) reads the constant's one row instead, where another operand gives
+    the output its batch: the op broadcasts the row itself, with the same values, and a constant that varies along
+    the length is point-wise where a tensor computed from the batch's shape was computed in full."""
+    out_shape = shapes.get(node.output[0])
+    if node.op_type not in ELEMENTWISE or out_shape is None or not out_shape:
+        return None
+    for position, name in enumerate(node.input):
+        producer = index.producers.get(name)
+        if producer is None or producer.op_type not in ("Expand", "Tile"):
+            continue
+        row = _broadcast_row(name, index, shapes)
+        batch_elsewhere = any(shapes.get(other) is not None and len(shapes[other]) == len(out_shape)
+                              and shapes[other][0] == out_shape[0] for k, other in enumerate(node.input)
+                              if k != position and other)
+        if row is None or not batch_elsewhere:
+            continue
+        new = onnx.NodeProto()
+        new.CopyFrom(node)
+        new.input[position] = f"{node.output[0]}__row{position}"
+        return [new], [numpy_helper.from_array(row, new.input[position])]
+    return None
 
 
 def _broadcast_row(name, index, shapes):

@@ -346,6 +346,38 @@ def test_an_elementwise_op_of_a_constant_broadcast_along_the_batch_is_windowed(o
 
 
 @pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "legacy"])
+def test_positional_embeddings_of_a_range_are_windowed(tmp_path, dynamo):
+    """A learned positional embedding looked up at ``arange(L)`` and added to the trunk: the legacy exporter writes
+    the Range of the length from the input's Shape and the lookup as a Gather from the table (200 x 8 values),
+    computed from constants once the length is folded; its value is then a constant that varies along the length,
+    so the Add is windowed (until this version only values of up to 64 entries were known: it was computed in full,
+    and everything after it, with the notice). The dynamo exporter writes the lookup's result as a constant."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+    from converters import torch_to_onnx
+
+    class Positional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.position, self.b = nn.Conv1d(4, 8, 5, padding=2), nn.Embedding(200, 8), nn.Conv1d(8, 3, 3)
+            self.d = nn.Linear(3 * 198, 2)
+
+        def forward(self, x):
+            h = torch.relu(self.a(x)) + self.position(torch.arange(x.shape[2], device=x.device)).T
+            return self.d(torch.relu(self.b(h)).flatten(1))
+
+    torch.manual_seed(6)
+    path = tmp_path / "positional.onnx"
+    torch_to_onnx(Positional().eval(), torch.zeros(2, 4, 200), path, dynamo=dynamo)
+    model = onnxism.load(path)
+    assert ("Range" in {node.op_type for node in model.proto.graph.node}) == (not dynamo)
+    assert split_notices(FastPlan(model, 200, model.output_names))[1] == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_fast_equals_naive(model, random_onehot(2, 200, seed=4, n_fraction=0.05))
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "legacy"])
 def test_expand_as_and_l2_normalisation_are_windowed(tmp_path, dynamo):
     """torch's F.normalize over the channels and ``expand_as`` write an Expand whose shape is computed from the
     tensor's Shape (with the batch, so not a constant; the dynamo exporter's Shape-15 takes a range of axes): it

@@ -9,11 +9,13 @@ large weights or on the values of its extra inputs (fed as zeros) are never repo
 import numpy as np
 import onnx
 
-from ..model.weightless import expose_node_outputs, weight_dependent, weightless
+from ..model.weightless import LARGE_VALUES, expose_node_outputs, weight_dependent, weightless
 from ..runtime.sessions import make_session
 
-#: Numeric tensors up to this many values are compared across batch sizes (shape arithmetic is small).
-FOLD_MAX_VALUES = 64
+#: Numeric tensors up to this many values are compared across batch sizes: shape arithmetic, and what is computed
+#: from constants once the length is folded (a Range of the length, a positional table looked up at it); as large as
+#: the weights the stand-in keeps (``weightless``), so a lookup in a kept table is known.
+FOLD_MAX_VALUES = LARGE_VALUES
 
 
 def probe_shapes(proto, input_name, input_shape, dtype=np.float32, extras=None):

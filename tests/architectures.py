@@ -311,7 +311,8 @@ def keras_modern(name):
     """A Keras model (N, LENGTH, 4) whose first Conv1D has Keras's exact GELU (tf2onnx writes it with Erfc, which
     loading rewrites), then: multi-head attention (Einsums), GroupNormalization, UpSampling1D -> Cropping1D ->
     ZeroPadding1D, a reverse-complement average through ops.flip (tf2onnx's ReverseSequence), or ChromBPNet's
-    two BPNets (``_chrombpnet``, without the GELU), or constant flanks around the sequence (``_flanked``)."""
+    two BPNets (``_chrombpnet``, without the GELU), or constant flanks around the sequence (``_flanked``, without
+    it)."""
     keras = pytest.importorskip("keras")
     from keras import layers
 

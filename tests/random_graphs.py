@@ -12,8 +12,8 @@ LayerNormalization as its decomposition into ReduceMean, Sub, Mul, Sqrt and Div 
 depend on it, so one seed is the same network at every opset.
 
 ``idioms`` also draws the forms exporters write for common torch and Keras code (``IDIOMS``: Einsums, expand_as,
-F.normalize and LpNormalization, repeat and repeat_interleave, LpPool): a different network for the same seed, so
-the graphs without it, and every figure quoted for them, stay as they were.
+F.normalize and LpNormalization, repeat and repeat_interleave, LpPool, constants broadcast along the batch): a
+different network for the same seed, so the graphs without it, and every figure quoted for them, stay as they were.
 """
 
 import numpy as np
@@ -345,6 +345,34 @@ class RandomGraph:
             self.h = self.op("Reshape", [wide, self.const([0, 2 * self.c, self.length], np.int64)])
         self.c *= 2
 
+    def constant_parts(self):
+        """Constants broadcast along the batch (an Expand to the batch's shape arithmetic, or a Tile by the batch):
+        fixed flanks concatenated on both sides along the length (an MPRA model's vector sequence), constant
+        channels concatenated, or a constant added or multiplied (torch's ``pos.expand(n, -1, -1)``)."""
+        batch = self.op("Shape", [self.h], start=0, end=1)
+        kind = self.pick(["flanks", "channels", "elementwise"])
+
+        def broadcast(value):
+            if self.rng.random() < 0.5:
+                ones = self.const([1] * (value.ndim - 1), np.int64)
+                return self.op("Tile", [self.const(value), self.op("Concat", [batch, ones], axis=0)])
+            sizes = self.const(value.shape[1:], np.int64)  # the constant at a lower rank half the time
+            constant = self.const(value[0] if self.rng.random() < 0.5 else value)
+            return self.op("Expand", [constant, self.op("Concat", [batch, sizes], axis=0)])
+
+        if kind == "flanks":
+            lo, hi = (int(v) for v in self.rng.integers(1, 5, 2))
+            parts = [broadcast(self.rng.random((1, self.c, size))) for size in (lo, hi)]
+            self.h = self.op("Concat", [parts[0], self.h, parts[1]], axis=2)
+            self.length += lo + hi
+        elif kind == "channels":
+            extra = int(self.rng.integers(1, 3))
+            self.h = self.op("Concat", [self.h, broadcast(self.rng.random((1, extra, self.length)))], axis=1)
+            self.c += extra
+        else:
+            value = 0.5 * self.rng.standard_normal((1, self.c, self.length)) + 1.0
+            self.h = self.op(self.pick(["Add", "Mul"]), [self.h, broadcast(value)])
+
     def lp_pool(self):
         """An LpPool (p of 1 to 3; padded, strided, dilated; no ceil_mode)."""
         rng = self.rng
@@ -408,7 +436,7 @@ LAYERS = ["conv", "conv", "conv", "activation", "activation", "batch_norm", "poo
 
 
 #: Exporters' idioms, drawn besides LAYERS with ``idioms`` (each twice as often as a layer of LAYERS).
-IDIOMS = ["einsum_dense", "einsum_along", "expand_as", "l2_normalise", "repeat_channels", "lp_pool"]
+IDIOMS = ["einsum_dense", "einsum_along", "expand_as", "l2_normalise", "repeat_channels", "lp_pool", "constant_parts"]
 
 
 def random_model(seed, length=40, depth=None, opset=18, idioms=False):

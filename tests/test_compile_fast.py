@@ -50,12 +50,13 @@ def test_standalone_graph_with_linear_heads():
 
 @pytest.mark.parametrize("name", ["strided_conv_transposes", "nearest_upsampling", "avgpool_excluding_pads",
                                   "linear_upsampling_and_gathers", "resize_modes", "reverse_complement_average",
-                                  "softmax_pooling_and_channel_groups"])
+                                  "softmax_pooling_and_channel_groups", "constant_flanks_and_position_channels"])
 def test_standalone_graph_computes_every_gather_kind_in_the_graph(tmp_path, name):
     """The windows of a strided ConvTranspose (a per-row shift), a nearest Resize (a column map), an average
     pool that excludes its pads (divisors by output column), torch's linear upsampling (gathers along the length
-    after ``normalise``, weights by output column), the Resize op's weighted taps and a Reshape splitting the
-    length (softmax pooling), at both ends and inside: equal to naive."""
+    after ``normalise``, weights by output column), the Resize op's weighted taps, a Reshape splitting the
+    length (softmax pooling) and constant flanks (a Pad and a constant by output column after ``normalise``), at
+    both ends and inside: equal to naive."""
     if name == "resize_modes":
         model = onnxism.load(resize_model())
     else:

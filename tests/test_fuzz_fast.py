@@ -49,7 +49,8 @@ def test_fast_equals_naive_on_random_graphs(seed):
 @pytest.mark.parametrize("seed", slow_from(50, 300))
 def test_fast_equals_naive_on_random_graphs_with_idioms(seed):
     """Graphs that also draw the exporters' idioms (``random_graphs.IDIOMS``: Einsums, expand_as, F.normalize,
-    repeat and repeat_interleave, LpPool): fast equals naive, with no notice at all."""
+    repeat and repeat_interleave, LpPool, constants broadcast along the batch): fast equals naive, with no notice
+    at all."""
     _check(seed, idioms=True)
 
 

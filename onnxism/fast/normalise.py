@@ -100,10 +100,10 @@ def normalise(proto):
 def probed_rewrites(proto, shapes, uniform):
     """``normalise`` with the rewrites that need the probe: ReverseSequence nodes that reverse every sequence whole
     turned into reversed Slices, Dense layers applied per position through a flattening Reshape computed on the
-    tensor itself, Splits as Slices, and Concats of one tensor with constants broadcast along the batch as a Pad
-    and an Add, element-wise ops reading such a constant given its one row. ``shapes``: probed shapes; ``uniform``: tensors whose entries were all one value at every probed
-    batch size (``probe.probe_graph``): a lengths input computed from shapes alone is the whole time axis when its
-    value is that axis's size."""
+    tensor itself, Splits as Slices, Concats of one tensor with constants broadcast along the batch as a Pad and
+    an Add, and element-wise ops reading such a constant given its one row. ``shapes``: probed shapes; ``uniform``:
+    tensors whose entries were all one value at every probed batch size (``probe.probe_graph``): a lengths input
+    computed from shapes alone is the whole time axis when its value is that axis's size."""
     return _rewritten(proto, (functools.partial(_full_reverse_sequence, shapes=shapes, uniform=uniform),
                               functools.partial(_dense_per_position, shapes=shapes),
                               functools.partial(_split_as_slices, shapes=shapes),

@@ -378,6 +378,35 @@ def test_positional_embeddings_of_a_range_are_windowed(tmp_path, dynamo):
 
 
 @pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "legacy"])
+def test_sequences_padded_by_concatenated_constants_are_windowed(tmp_path, dynamo):
+    """``torch.cat([torch.zeros(n, 4, 3), x, torch.full((n, 4, 4), 0.25)], 2)``: padding written as a Concat of
+    tensors made for the batch (the dynamo exporter's Expand of a scalar, the legacy exporter's ConstantOfShape)
+    is a shift and a constant (``normalise``): windowed, with no notice (before, computed in full with one)."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+    from converters import torch_to_onnx
+
+    class Padded(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.d = nn.Conv1d(4, 6, 5), nn.Linear(6 * 43, 2)
+
+        def forward(self, x):
+            n = x.shape[0]
+            x = torch.cat([torch.zeros(n, 4, 3), x, torch.full((n, 4, 4), 0.25)], 2)
+            return self.d(torch.relu(self.a(x)).flatten(1))
+
+    torch.manual_seed(7)
+    path = tmp_path / "padded.onnx"
+    torch_to_onnx(Padded().eval(), torch.zeros(2, 4, 40), path, dynamo=dynamo)
+    model = onnxism.load(path)
+    assert split_notices(FastPlan(model, 40, model.output_names))[1] == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_fast_equals_naive(model, random_onehot(2, 40, seed=3, n_fraction=0.05))
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "legacy"])
 def test_expand_as_and_l2_normalisation_are_windowed(tmp_path, dynamo):
     """torch's F.normalize over the channels and ``expand_as`` write an Expand whose shape is computed from the
     tensor's Shape (with the batch, so not a constant; the dynamo exporter's Shape-15 takes a range of axes): it

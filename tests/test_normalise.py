@@ -302,3 +302,31 @@ def test_an_elementwise_operand_broadcast_along_the_batch_is_read_as_its_row(oth
     assert ("Expand" in [node.op_type for node in normalised.graph.node]) == (other == "constant")
     values = rng.standard_normal((3, 3, 10)).astype(np.float32)
     np.testing.assert_array_equal(_run(normalised, values)[0], _run(model, values)[0])
+
+
+@pytest.mark.parametrize("made", ["ConstantOfShape", "Expand"])
+def test_a_concat_of_tensors_made_for_the_batch_is_a_pad_and_an_add(made):
+    """A part made for the batch from a scalar, ConstantOfShape(Shape) or an Expand of a scalar constant to
+    (N, 3, 2) (torch.zeros and torch.full of the two exporters): the Concat becomes a Pad and an Add, same bits."""
+    sizes = [helper.make_node("Shape", ["x"], ["shape"]), helper.make_node("Slice", ["shape", "zero", "one"], ["n"]),
+             helper.make_node("Concat", ["n", "rest"], ["target"], axis=0)]
+    if made == "ConstantOfShape":
+        value = numpy_helper.from_array(np.array([-0.0], np.float32))
+        part = [helper.make_node("ConstantOfShape", ["target"], ["part"], value=value)]
+    else:
+        part = [helper.make_node("Expand", ["quarter", "target"], ["part"])]
+    nodes = sizes + part + [helper.make_node("Concat", ["part", "x"], ["joined"], axis=2),
+                            helper.make_node("Div", ["quarter", "joined"], ["y"])]
+    initializers = [numpy_helper.from_array(np.array(v, np.int64), k)
+                    for k, v in {"one": [1], "zero": [0], "rest": [3, 2]}.items()]
+    initializers.append(numpy_helper.from_array(np.array(0.25, np.float32), "quarter"))
+    model = _model(nodes, initializers, ["y"])
+    shapes, _, uniform, _ = probe_graph(model, "x", (2, 3, 10))
+    normalised = probed_rewrites(model, shapes, uniform)
+    ops = [node.op_type for node in normalised.graph.node]
+    assert ops.count("Concat") == 0 and made not in ops and ops.count("Pad") == 1
+    values = np.random.default_rng(6).standard_normal((3, 3, 10)).astype(np.float32)
+    values[0, 0, :2] = -0.0
+    got, expected = _run(normalised, values)[0], _run(model, values)[0]
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(expected))

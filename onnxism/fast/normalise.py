@@ -296,7 +296,7 @@ def _broadcast_operand(node, index, shapes):
         return None
     for position, name in enumerate(node.input):
         producer = index.producers.get(name)
-        if producer is None or producer.op_type not in ("Expand", "Tile"):
+        if producer is None or producer.op_type not in ("Expand", "Tile", "ConstantOfShape"):
             continue
         row = _broadcast_row(name, index, shapes)
         batch_elsewhere = any(shapes.get(other) is not None and len(shapes[other]) == len(out_shape)
@@ -312,20 +312,32 @@ def _broadcast_operand(node, index, shapes):
 
 
 def _broadcast_row(name, index, shapes):
-    """The one row (1, ...) of ``name``, a constant or an Expand / Tile of a constant along the batch alone (its
-    other axes as probed are the constant's own), else None."""
+    """The one row (1, ...) of ``name``, whose rows are all that row: a constant of one row, an Expand of a
+    constant (broadcast along any axis: ``torch.zeros(n, 4, k)`` is an Expand of a scalar), a Tile of a constant
+    along the batch alone (its other axes as probed are the constant's own), or a ConstantOfShape (the legacy
+    exporter's ``torch.zeros``); else None."""
     shape = shapes.get(name)
     node = index.producers.get(name)
-    if shape is None:
+    if shape is None or not shape:
         return None
+    row = (1,) + tuple(shape[1:])
+    if node is not None and node.op_type == "ConstantOfShape":
+        tensor = next((attr.t for attr in node.attribute if attr.name == "value"), None)
+        value = numpy_helper.to_array(tensor) if tensor is not None else np.zeros(1, np.float32)
+        return np.full(row, value.reshape(-1)[0], value.dtype) if np.issubdtype(value.dtype, np.floating) else None
     if node is not None and node.op_type in ("Expand", "Tile"):
         value = _float_constant(node.input[0], index)
-        if value is None or (node.op_type == "Tile" and value.ndim != len(shape)):
+        if value is None or value.ndim > len(shape) or (node.op_type == "Tile" and value.ndim != len(shape)):
             return None
         value = value.reshape((1,) * (len(shape) - value.ndim) + value.shape)
+        if node.op_type == "Expand" and value.shape[0] == 1:
+            try:  # the constant's own sizes where they are not 1, the probed ones elsewhere (Expand's broadcast)
+                value = np.broadcast_to(value, row).copy()
+            except ValueError:
+                return None
     else:
         value = _float_constant(name, index)
-    if value is None or value.ndim != len(shape) or value.shape[0] != 1 or value.shape[1:] != tuple(shape[1:]):
+    if value is None or value.shape != row:
         return None
     return value
 

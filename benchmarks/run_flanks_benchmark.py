@@ -5,9 +5,9 @@ surrounds it in the assay (200 bp on each side), concatenated inside the model: 
 ``cat([left.expand(n, -1, -1), x, right.expand(n, -1, -1)], 2)``. The model here has that input and a Basset-like
 trunk (3 convolutions with batch norm and max pooling, 2 dense layers; seeded random weights), exported with the
 dynamo exporter. Three columns, run alternately in each round, on the same sequences: naive ISM, fast ISM, and fast
-ISM with the flanks' Concat computed in full (``--without-rewrite`` in effect: fast ISM before
-``normalise._concat_of_constants``, when a Concat of a tensor computed from the batch's shape made everything
-after it full). Seconds per sequence (whole sequences), median of --repeats rounds, and the ratios. Writes
+ISM with the flanks' Concat computed in full (``normalise._concat_of_constants`` replaced, for this column only,
+by a rule that never applies: fast ISM as it was before that rewrite, when a Concat of a tensor computed from the
+batch's shape made everything after it full). Seconds per sequence (whole sequences), median of --repeats rounds, and the ratios. Writes
 Markdown and JSON under benchmarks/results/; needs the [torch] extra.
 
     python benchmarks/run_flanks_benchmark.py

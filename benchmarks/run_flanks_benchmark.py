@@ -14,7 +14,6 @@ Markdown and JSON under benchmarks/results/; needs the [torch] extra.
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -30,6 +29,7 @@ import numpy as np  # noqa: E402
 import onnxism  # noqa: E402
 import onnxism.fast.normalise as normalise  # noqa: E402
 from benchmarks.machine import describe_machine  # noqa: E402
+from benchmarks.report import write_report  # noqa: E402
 
 
 def flanked_model(length, flank):
@@ -115,14 +115,7 @@ def main():
 
 
 def write_outputs(args, machine, row):
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out + ".json", "w") as handle:
-        recorded = dict(vars(args), out=os.path.relpath(args.out, os.path.dirname(HERE)))  # no machine paths
-        json.dump({"machine": machine, "args": recorded, "row": row}, handle, indent=1)
-    command = "python benchmarks/run_flanks_benchmark.py " + " ".join(sys.argv[1:])
     lines = [
-        f"Machine: {machine}. Command: `{command.strip()}`",
-        "",
         f"Seconds per sequence ({args.length} bp between two constant {args.flank}-bp flanks, all 3 alternatives at "
         f"every position, {args.seqs} whole sequences), median of {args.repeats} rounds, the three methods "
         "alternating in each round; default batch sizes and workers. Max |fast - naive|: "
@@ -133,9 +126,7 @@ def write_outputs(args, machine, row):
         f"| {row['naive']:.3f} | {row['fast']:.3f} | {row['fast_without_rewrite']:.3f} | "
         f"{row['naive'] / row['fast']:.1f}x | {row['naive'] / row['fast_without_rewrite']:.2f}x |",
     ]
-    with open(args.out + ".md", "w") as handle:
-        handle.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(args, machine, {"row": row}, lines)
 
 
 if __name__ == "__main__":

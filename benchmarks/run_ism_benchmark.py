@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 
 import onnxism  # noqa: E402
 from benchmarks.machine import describe_machine  # noqa: E402
+from benchmarks.report import write_report  # noqa: E402
 from onnxism.runtime.workers import resolve_workers  # noqa: E402
 from converters.zoo import export_zoo_model  # noqa: E402
 
@@ -191,14 +192,7 @@ def paired_ratio(args, path, seqs, window, scale, methods):
 
 
 def write_outputs(args, machine, rows):
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out + ".json", "w") as handle:
-        recorded = dict(vars(args), out=os.path.relpath(args.out, os.path.dirname(HERE)))  # no machine paths
-        json.dump({"machine": machine, "args": recorded, "rows": rows}, handle, indent=1)
-    command = "python benchmarks/run_ism_benchmark.py " + " ".join(sys.argv[1:])
     lines = [
-        f"Machine: {machine}. Command: `{command.strip()}`",
-        "",
         f"Seconds per sequence (all 3 alternatives at every position; median of {args.repeats} runs), best batch "
         f"size in brackets (xW: W onnxruntime calls in flight, each on its share of the cores; workers timed: "
         f"{', '.join(map(str, args.workers))}). fast: {args.fast_seqs} whole sequences. naive and fastISM: "
@@ -227,9 +221,7 @@ def write_outputs(args, machine, rows):
         label = row["model"] + (" (torch export)" if row["framework"] == "torch" else "")
         lines.append(f"| {label} | {row['length']} | {cell('naive')} | {cell('fast')} | {cell('fastISM')} | "
                      f"{ratio:.1f}x | {pairs} | {versus} | {row.get('setup_seconds', {}).get('fast', 0):.1f} |")
-    with open(args.out + ".md", "w") as handle:
-        handle.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(args, machine, {"rows": rows}, lines)
 
 
 if __name__ == "__main__":

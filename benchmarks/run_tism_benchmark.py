@@ -17,7 +17,6 @@ JSON under benchmarks/results/.
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -32,6 +31,7 @@ import numpy as np  # noqa: E402
 
 import onnxism  # noqa: E402
 from benchmarks.machine import describe_machine  # noqa: E402
+from benchmarks.report import write_report  # noqa: E402
 from converters.zoo import export_zoo_model  # noqa: E402
 
 # NAME:LENGTH:OUTPUT:KIND — KIND "one" (its first element) or "all" (every element)
@@ -115,14 +115,7 @@ def main():
 
 
 def write_outputs(args, machine, rows):
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out + ".json", "w") as handle:
-        recorded = dict(vars(args), out=os.path.relpath(args.out, os.path.dirname(HERE)))  # no machine paths
-        json.dump({"machine": machine, "args": recorded, "rows": rows}, handle, indent=1)
-    command = "python benchmarks/run_tism_benchmark.py " + " ".join(sys.argv[1:])
     lines = [
-        f"Machine: {machine}. Command: `{command.strip()}`",
-        "",
         f"Seconds per sequence, median of {args.repeats} runs; torch autograd on {args.threads} threads. Forward: "
         "one prediction. TISM: all 4 bases at every position for the given targets. Fast ISM: every output "
         f"element for all 3 alternatives at every position ({args.fast_seqs} whole sequence(s) timed).",
@@ -138,9 +131,7 @@ def write_outputs(args, machine, rows):
             f"{row['tism'] / row['forward']:.2f}x | {row['torch_autograd'] / row['tism']:.2f}x | "
             f"{row['fast_ism'] / row['tism']:.2f}x |"
         )
-    with open(args.out + ".md", "w") as handle:
-        handle.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(args, machine, {"rows": rows}, lines)
 
 
 if __name__ == "__main__":

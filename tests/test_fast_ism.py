@@ -14,6 +14,7 @@ from onnxism.fast.linear import DenseHead, MeanHead
 from onnxism.fast.method import FastISM, FastPlan, split_notices
 from onnxism.fast.probe import probe_shapes
 from onnxism.methods.naive import NaiveISM
+from onnxism.runtime.weights import attach
 from architectures import ARCHITECTURES, KERAS_MODERN, LENGTH, MODERN, export_architecture, keras_modern
 from conftest import SMALL_ZOO, random_onehot, require_cuda
 from onnx_builders import conv_model, linear_heads_model, resize_model, wrapped_residual_model
@@ -77,6 +78,25 @@ def test_linear_heads_are_updated_incrementally_and_exactly():
     for batch_size in (7, 1000):
         assert_fast_equals_naive(model, random_onehot(3, 30, seed=1, n_fraction=0.05), batch_size=batch_size)
     assert_scorers_agree_on_random_values(model, 30)
+
+
+@pytest.mark.parametrize("shape, perm", [((2, 5, 7), [0, 2, 1]), ((2, 7, 5), [0, 1, 2]), ((2, 3, 7, 2), [0, 2, 1, 3])])
+def test_dense_weight_rows_moved_block_by_block(monkeypatch, shape, perm):
+    """A dense head's weight rows (``linear._weight_rows``), moved a few output columns at a time, are the weight's
+    rows of each position in the rows layout, for a transposed (Gemm transB) weight too."""
+    from onnxism.fast import linear
+
+    monkeypatch.setattr(linear, "ROWS_BLOCK", 3)
+    size, outputs = int(np.prod(shape[1:])), 8
+    for weight in (np.arange(size * outputs, dtype=np.float32).reshape(size, outputs),
+                   np.arange(size * outputs, dtype=np.float32).reshape(outputs, size).T):
+        rows = linear._weight_rows(weight, shape, perm)
+        grid = weight.reshape(tuple(shape[1:]) + (outputs,))
+        for position in range(shape[perm[1]]):
+            at = np.take(grid, position, axis=perm[1] - 1)  # the other axes in their order, then the outputs
+            rest = [d - 1 for d in perm[2:]]  # rows layout: the other axes in perm's order
+            order = [sorted(a for a in range(len(shape) - 1) if a != perm[1] - 1).index(d) for d in rest]
+            np.testing.assert_array_equal(rows[position], np.transpose(at, order + [len(order)]).reshape(-1, outputs))
 
 
 @pytest.mark.parametrize("length", [40, 12])
@@ -150,8 +170,10 @@ def test_the_ism_graph_returns_deltas_from_whole_chunk_tables():
     model = onnxism.load(linear_heads_model())
     seqs = random_onehot(3, 30, seed=5)
     plan = FastPlan(model, 30, model.output_names, deltas=True, sliced=True)
-    reference = ort.InferenceSession(plan.reference_model.SerializeToString(), providers=["CPUExecutionProvider"])
-    ism = ort.InferenceSession(plan.ism_model.SerializeToString(), providers=["CPUExecutionProvider"])
+    reference = ort.InferenceSession(attach(plan.reference_model, plan.weights).SerializeToString(),
+                                     providers=["CPUExecutionProvider"])
+    ism = ort.InferenceSession(attach(plan.ism_model, plan.weights).SerializeToString(),
+                               providers=["CPUExecutionProvider"])
     tables = reference.run([f"{name}__ref" for name in plan.tables], {model.input_name: seqs})
     naive = onnxism.ism(model, seqs, method="naive")
     position = 17

@@ -30,6 +30,7 @@ import onnx
 import onnx_graphsurgeon as gs
 from onnx import helper, numpy_helper
 
+from ..runtime.weights import add_initializer, copy_model, declare
 from .epilogues import fold_epilogues
 from .layout import inverse, rows_constant, rows_perm, rows_shape
 from .linear import DenseHead, find_heads
@@ -112,7 +113,8 @@ class IsmGraphBuilder:
         self.heads = find_heads(proto.graph, analysis, shapes, self.constants, dense=dense_heads)
         self.dense_heads = []
         self.native_convs = []  # outputs of the Convs _conv_native writes (their epilogues are folded in)
-        self.initializers = {}  # large arrays of the builder (a dense head's weight rows), attached at the end
+        self.initializers = {}  # large arrays of the builder (a dense head's weight rows): declared in the ISM graph
+        self.weights = {}  # {name: array} of the graphs' weight placeholders (``runtime/weights.py``)
 
     # -- naming and small helpers ---------------------------------------------------------------------------
     def win(self, name):
@@ -131,7 +133,8 @@ class IsmGraphBuilder:
         return name
 
     def _initializer(self, name, array):
-        """A large constant: kept out of the node list, so that the graph surgery never copies it."""
+        """A large constant: kept out of the node list, so that the graph surgery never copies it, and declared in
+        the ISM graph as a placeholder (``runtime/weights.py``): the array itself goes beside the graph."""
         self.initializers[name] = array
         return name
 
@@ -901,15 +904,17 @@ class IsmGraphBuilder:
                 if value.name not in weights and value.name not in self.initializers]
         del model.graph.input[:]
         model.graph.input.extend(kept)
-        model.graph.initializer.extend(init for name, init in weights.items() if name in used)
+        for name, init in weights.items():
+            if name in used:
+                add_initializer(model.graph, init, self.constants, self.weights)
         for name, array in self.initializers.items():
             if name in used:
-                model.graph.initializer.append(numpy_helper.from_array(array, name))
+                declare(name, array, model.graph.initializer.add())
+                self.weights[name] = array
         return model
 
     def _reference_model(self):
-        model = onnx.ModelProto()
-        model.CopyFrom(self.proto)
+        model = copy_model(self.proto, self.constants, self.weights)
         graph = model.graph
         for name, table in self.tables.items():
             shape_name = f"{name}__ref_shape"

@@ -104,11 +104,27 @@ def _dense_head(node, key, source, shapes, constants, consumers, outputs, keys, 
     if weight.shape[0] != size:
         return None
     perm = rows_perm(len(in_shape), analysis.windows[source].axis)  # batch, length, the other axes
+    scale = float(attrs.get("alpha", 1.0)) if dense.op_type == "Gemm" else 1.0
+    return DenseHead(key, keys[id(dense)], source, dense.output[0], _weight_rows(weight, in_shape, perm), scale)
+
+
+#: Output columns of a dense head's weight moved at once by ``_weight_rows``.
+ROWS_BLOCK = 128
+
+
+def _weight_rows(weight, in_shape, perm):
+    """(length, row size, out): ``weight`` (in, out) with its rows, in the order of Flatten(T) for T shaped
+    ``in_shape``, put in the rows layout ``perm``. Moved a block of output columns at a time: a (transposed) Gemm
+    weight read whole along its output axis is read with a stride of the whole input, which on a large Dense layer
+    (Beluga: 67840 x 2003) took seconds."""
+    length = in_shape[perm[1]]
     grid = weight.reshape(tuple(in_shape[1:]) + (weight.shape[1],))
     moved = np.transpose(grid, [d - 1 for d in perm[1:]] + [len(in_shape) - 1])
-    rows = np.ascontiguousarray(moved.reshape(in_shape[perm[1]], -1, weight.shape[1]))
-    scale = float(attrs.get("alpha", 1.0)) if dense.op_type == "Gemm" else 1.0
-    return DenseHead(key, keys[id(dense)], source, dense.output[0], rows.astype(weight.dtype, copy=False), scale)
+    rows = np.empty((length, weight.shape[0] // length, weight.shape[1]), weight.dtype)
+    for first in range(0, weight.shape[1], ROWS_BLOCK):
+        block = moved[..., first:first + ROWS_BLOCK]
+        rows[:, :, first:first + ROWS_BLOCK] = block.reshape(length, -1, block.shape[-1])
+    return rows
 
 
 def _mean_head(node, key, source, shapes, constants, window):

@@ -14,6 +14,7 @@ from ..methods.mutations import substitutions
 from ..methods.naive import NaiveISM
 from ..model.reading import default_opset
 from ..runtime.sessions import make_session, parse_device
+from ..runtime.weights import session_weights
 from ..runtime.workers import run_in_order
 from .analysis import analyse
 from .graphs import IsmGraphBuilder
@@ -53,7 +54,10 @@ class FastPlan:
         builder = IsmGraphBuilder(proto, self.analysis, shapes, model.input_name, outputs, dense_heads,
                                   deltas=deltas, sliced=sliced, dtypes=dtypes)
         self.ism_model, self.reference_model = builder.build()
-        self.analysis.constants = {}  # its arrays copy the weights, which the graphs now hold: not kept
+        # the large weights go beside the two graphs, as arrays (``runtime/weights.py``): the analysis's copies of
+        # the model's weights and the dense heads' weight rows; ``_session_of`` hands them to a session
+        self.weights = builder.weights
+        self.analysis.constants = {}  # (the weights not among them are in the graphs)
         self.gathers = builder.gathers
         self.tables = list(builder.tables)
         self.outputs = outputs
@@ -96,10 +100,15 @@ def _compiled(model, length, outputs, device, threads=None):
 
 
 def _session_of(plan, graph, device, threads):
-    """A session of the plan's ``graph`` ("reference_model" or "ism_model"), which the plan lets go first."""
-    serialized = getattr(plan, graph).SerializeToString()
+    """A session of the plan's ``graph`` ("reference_model" or "ism_model"), which the plan lets go first; once
+    both are gone, so are the weights that went beside them."""
+    proto = getattr(plan, graph)
+    weights = session_weights(proto, plan.weights)
+    serialized = proto.SerializeToString()
     setattr(plan, graph, None)
-    return make_session(serialized, device, threads=threads)
+    if plan.ism_model is None and plan.reference_model is None:
+        plan.weights = {}
+    return make_session(serialized, device, threads=threads, weights=weights)
 
 
 def _check_batch_axis(shapes, analysis):

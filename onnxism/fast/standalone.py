@@ -21,6 +21,7 @@ from onnx import helper, numpy_helper
 from ..errors import UnsupportedGraphError
 from ..methods.targets import outputs_and_targets
 from ..model.target_heads import fold_targets, unique_name
+from ..runtime.weights import attach
 from .method import FastPlan
 
 POSITIONS = "positions"
@@ -78,7 +79,7 @@ def _build(model, outputs, length, public, result_shapes):
         plan = FastPlan(model, length, outputs, dense_heads=False)
     except (ValueError, KeyError) as err:
         raise UnsupportedGraphError(f"fast ISM cannot analyse {model.source}: {err}") from err
-    reference, ism = plan.reference_model, plan.ism_model
+    reference, ism = attach(plan.reference_model, plan.weights), attach(plan.ism_model, plan.weights)
     weights = {init.name for init in reference.graph.initializer}
     e = _Emitter()
     x = model.input_name

@@ -61,12 +61,19 @@ def preload_cuda_libraries(ort):
             ort.preload_dlls()
 
 
-def make_session(model_bytes, device="cpu", *, threads=None, optimize=True):
+def make_session(model_bytes, device="cpu", *, threads=None, optimize=True, weights=None):
     """An InferenceSession on ``device``; raises DeviceError where CUDA cannot run. ``optimize=False``: no graph
-    optimisations (a session run once, to probe shapes, starts faster without them)."""
+    optimisations and no pre-packed weights (a session run once, to probe shapes, starts faster without them: a
+    large Dense layer takes seconds to pack). ``weights``: {name: array} of the graph's weight placeholders
+    (``runtime/weights.py``), copied once into the session."""
     ort = import_onnxruntime()
     kind, index = parse_device(device)
     options = ort.SessionOptions()
+    if not optimize:
+        options.add_session_config_entry("session.disable_prepacking", "1")
+    if weights:
+        options.add_external_initializers(list(weights), [ort.OrtValue.ortvalue_from_numpy(array)
+                                                          for array in weights.values()])
     level = ort.GraphOptimizationLevel
     options.graph_optimization_level = level.ORT_ENABLE_ALL if optimize else level.ORT_DISABLE_ALL
     options.log_severity_level = 3

@@ -129,3 +129,34 @@ def test_a_large_dense_weight_is_never_serialised_with_the_graphs():
     (compiled,) = model.__dict__["_fast_compiled"].values()
     assert compiled[0].weights == {} and compiled[0].ism_model is None and compiled[0].reference_model is None
 
+
+
+def test_tism_with_every_weight_beside_its_gradient_graph(monkeypatch):
+    """The gradient graph's session gets its weights beside the graph: the same numbers, bit for bit, as the
+    self-contained graph's (whose TISM ``test_tism.py`` checks against autograd and finite differences)."""
+    seqs = random_onehot(3, 30, seed=8)
+    inline = onnxism.tism(onnxism.load(linear_heads_model()), seqs)
+    monkeypatch.setattr(weights, "EXTERNAL_BYTES", 0)
+    proto = linear_heads_model()
+    assert set(weights.detach_large(proto)) == {"w", "b", "w1", "b1", "w2"}
+    assert not any(_holds_data(init) for init in proto.graph.initializer if init.name in ("w", "w1"))
+    beside = onnxism.tism(onnxism.load(linear_heads_model()), seqs)
+    assert set(beside) == set(inline)
+    for name in inline:
+        np.testing.assert_array_equal(beside[name], inline[name])
+
+
+def test_the_models_own_session_with_every_weight_beside_it(monkeypatch):
+    """``predict`` and naive ISM run the model's own session, made from a copy of it with its weights beside:
+    the same numbers, bit for bit, as from the whole model, which stays whole."""
+    seqs = random_onehot(2, 30, seed=9, n_fraction=0.05)
+    whole = onnxism.load(linear_heads_model())
+    expected = onnxism.predict(whole, seqs), onnxism.ism(whole, seqs, method="naive")
+    monkeypatch.setattr(weights, "EXTERNAL_BYTES", 0)
+    beside = onnxism.load(linear_heads_model())
+    got = onnxism.predict(beside, seqs), onnxism.ism(beside, seqs, method="naive")
+    for want, have in zip(expected, got):
+        assert set(have) == set(want)
+        for name in want:
+            np.testing.assert_array_equal(have[name], want[name])
+    assert all(_holds_data(init) for init in beside.proto.graph.initializer)

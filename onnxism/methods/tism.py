@@ -13,6 +13,7 @@ from ..gradients import GRADIENT, build_gradient_model, seed_name
 from ..model import load
 from ..model.extra_inputs import check_extra_inputs, padded_rows, rows_of
 from ..runtime.sessions import make_session, parse_device
+from ..runtime.weights import detach_large
 from .ism import score_in_chunks
 from .options import resolve_batch_size, resolve_window, sequences_per_chunk
 from .targets import outputs_and_targets
@@ -37,8 +38,9 @@ def gradient_session(model, name, length, device):
     key = (name, length, parse_device(device))
     if key not in cache:
         proto = build_gradient_model(model, [name], length, standalone=False)
+        weights = detach_large(proto)  # (beside the graph: ``runtime/weights.py``)
         try:
-            cache[key] = make_session(proto.SerializeToString(), device)
+            cache[key] = make_session(proto.SerializeToString(), device, weights=weights)
         except OnnxismError:
             raise
         except Exception as err:  # onnxruntime's own exception types

@@ -8,6 +8,7 @@ import onnx
 from ..errors import InputError, ModelError, OnnxismError
 from ..sequences import as_sequences
 from ..runtime.sessions import make_session, parse_device
+from ..runtime.weights import detached_copy
 from .reading import read_model, repair
 from .sequence_input import find_sequence_input
 from .extra_inputs import padded_rows, rows_of, zero_extra_inputs
@@ -109,11 +110,6 @@ class SequenceModel:
                                      f"model's tokens ({self.tokens.describe()}) have no id for N")
         return sequences
 
-    @property
-    def serialized(self):
-        """The model as bytes, made anew each time (sessions are made rarely; a large model's bytes are not kept)."""
-        return self.proto.SerializeToString()
-
     def session(self, device="cpu", threads=None):
         """The reusable onnxruntime session on ``device`` (``threads``: its intra-op threads, onnxruntime's default
         when None)."""
@@ -128,7 +124,8 @@ class SequenceModel:
         try:
             if shapes_only:
                 return make_session(weightless(self.proto)[0].SerializeToString(), device, optimize=False)
-            return make_session(self.serialized, device, threads=threads)
+            graph, weights = detached_copy(self.proto)  # (its large weights beside it: ``runtime/weights.py``)
+            return make_session(graph.SerializeToString(), device, threads=threads, weights=weights)
         except OnnxismError:
             raise
         except Exception as err:  # onnxruntime's own exception types

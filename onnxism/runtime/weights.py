@@ -17,7 +17,7 @@ from onnx import ModelProto, TensorProto, helper, numpy_helper
 EXTERNAL_BYTES = 1 << 20
 #: The external-data location a placeholder names: no file, the data comes with the session's options.
 LOCATION = "onnxism-in-memory-weights"
-_FLOATS = (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16)
+_FLOATS = (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16)  # (numpy's own: OrtValue takes them)
 
 
 def declare(name, array, tensor=None):
@@ -83,6 +83,34 @@ def copy_model(proto, arrays, taken):
     for tensor in proto.graph.initializer:
         add_initializer(copy.graph, tensor, arrays, taken)
     return copy
+
+
+def _large(tensor):
+    """Whether initializer ``tensor`` holds a ``detachable`` array."""
+    if tensor.data_type not in _FLOATS or tensor.data_location == TensorProto.EXTERNAL:
+        return False
+    itemsize = helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+    return int(np.prod(tensor.dims, dtype=np.int64)) * itemsize >= EXTERNAL_BYTES
+
+
+def detach_large(proto):
+    """Replace in place ``proto``'s own large floating-point initializers by placeholders (for a graph built for a
+    session, which nothing else reads); returns {name: array} of them."""
+    taken = {}
+    for tensor in proto.graph.initializer:
+        if _large(tensor):
+            array = numpy_helper.to_array(tensor)
+            declare(tensor.name, array, tensor)
+            taken[tensor.name] = array
+    return taken
+
+
+def detached_copy(proto):
+    """(a copy of ``proto`` whose large floating-point initializers are placeholders, {name: array} of them): what
+    a session of a model that must stay whole is made from."""
+    arrays = {tensor.name: numpy_helper.to_array(tensor) for tensor in proto.graph.initializer if _large(tensor)}
+    taken = {}
+    return copy_model(proto, arrays, taken), taken
 
 
 def placeholders(proto):

@@ -13,7 +13,7 @@ from ..gradients import GRADIENT, build_gradient_model, seed_name
 from ..model import load
 from ..model.extra_inputs import check_extra_inputs, padded_rows, rows_of
 from ..runtime.sessions import make_session, parse_device
-from ..runtime.weights import detach_large
+from ..runtime.weights import detached_copy
 from .ism import score_in_chunks
 from .options import resolve_batch_size, resolve_window, sequences_per_chunk
 from .targets import outputs_and_targets
@@ -37,10 +37,9 @@ def gradient_session(model, name, length, device):
     cache = model.__dict__.setdefault("_gradient_sessions", {})
     key = (name, length, parse_device(device))
     if key not in cache:
-        proto = build_gradient_model(model, [name], length, standalone=False)
-        weights = detach_large(proto)  # (beside the graph: ``runtime/weights.py``)
-        try:
-            cache[key] = make_session(proto.SerializeToString(), device, weights=weights)
+        graph, weights = detached_copy(build_gradient_model(model, [name], length, standalone=False))
+        try:  # (its large weights beside it: ``runtime/weights.py``)
+            cache[key] = make_session(graph.SerializeToString(), device, weights=weights)
         except OnnxismError:
             raise
         except Exception as err:  # onnxruntime's own exception types

@@ -93,21 +93,9 @@ def _large(tensor):
     return int(np.prod(tensor.dims, dtype=np.int64)) * itemsize >= EXTERNAL_BYTES
 
 
-def detach_large(proto):
-    """Replace in place ``proto``'s own large floating-point initializers by placeholders (for a graph built for a
-    session, which nothing else reads); returns {name: array} of them."""
-    taken = {}
-    for tensor in proto.graph.initializer:
-        if _large(tensor):
-            array = numpy_helper.to_array(tensor)
-            declare(tensor.name, array, tensor)
-            taken[tensor.name] = array
-    return taken
-
-
 def detached_copy(proto):
     """(a copy of ``proto`` whose large floating-point initializers are placeholders, {name: array} of them): what
-    a session of a model that must stay whole is made from."""
+    a session of a whole model (its own, or TISM's gradient graph) is made from; ``proto`` is left whole."""
     arrays = {tensor.name: numpy_helper.to_array(tensor) for tensor in proto.graph.initializer if _large(tensor)}
     taken = {}
     return copy_model(proto, arrays, taken), taken

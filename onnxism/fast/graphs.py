@@ -909,7 +909,7 @@ class IsmGraphBuilder:
                 add_initializer(model.graph, init, self.constants, self.weights)
         for name, array in self.initializers.items():
             if name in used:
-                declare(name, array, model.graph.initializer.add())
+                declare(model.graph, name, array)
                 self.weights[name] = array
         return model
 

@@ -20,10 +20,9 @@ LOCATION = "onnxism-in-memory-weights"
 _FLOATS = (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16)  # (numpy's own: OrtValue takes them)
 
 
-def declare(name, array, tensor=None):
-    """A placeholder for ``array`` named ``name`` (written into ``tensor`` in place when given)."""
-    tensor = tensor if tensor is not None else TensorProto()
-    tensor.Clear()
+def declare(graph, name, array):
+    """Append to ``graph``'s initializers the placeholder for ``array``, named ``name``."""
+    tensor = graph.initializer.add()
     tensor.name = name
     tensor.data_type = helper.np_dtype_to_tensor_dtype(array.dtype)
     tensor.dims.extend(array.shape)
@@ -31,7 +30,6 @@ def declare(name, array, tensor=None):
     for key, value in (("location", LOCATION), ("offset", "0"), ("length", str(array.nbytes))):
         entry = tensor.external_data.add()
         entry.key, entry.value = key, value
-    return tensor
 
 
 def is_placeholder(tensor):
@@ -62,7 +60,7 @@ def add_initializer(graph, tensor, arrays, taken):
     if array is None:
         graph.initializer.add().CopyFrom(tensor)
     else:
-        declare(tensor.name, array, graph.initializer.add())
+        declare(graph, tensor.name, array)
         taken[tensor.name] = array
 
 

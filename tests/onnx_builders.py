@@ -1,7 +1,6 @@
 """Tiny ONNX graphs built with onnx.helper, for loader and engine tests that need no framework."""
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 

@@ -1,6 +1,5 @@
 """``onnxism compile``: write a method's graph as a standalone ONNX model that plain onnxruntime runs."""
 
-import argparse
 import os
 
 import onnx

@@ -3,8 +3,6 @@
 PyTorch models are converted from Python (``converters.torch_to_onnx``): they need the module and an example input.
 """
 
-import argparse
-
 from ..errors import MissingExtraError
 from .help import DefaultsFormatter
 from ..io.npz_writer import check_output_path

@@ -78,15 +78,17 @@ def loop_ism(model, seqs, start=0, end=None):
 
 
 def require_cuda():
-    """Skip the calling test unless onnxruntime can really run on CUDA here."""
+    """Skip the calling test unless onnxruntime can really run on CUDA here; with ONNXISM_REQUIRE_CUDA=1 (a GPU
+    machine's run), fail instead, so that a CUDA set-up that does not start is never taken for a pass."""
+    fail = pytest.fail if os.environ.get("ONNXISM_REQUIRE_CUDA") == "1" else pytest.skip
     if not onnxism.cuda_available():
-        pytest.skip("onnxruntime's CUDA provider is not installed")
+        fail("onnxruntime's CUDA provider is not installed")
     from onnx_builders import conv_model
 
     try:
         onnxism.load(conv_model()).session("cuda")
     except onnxism.DeviceError as err:
-        pytest.skip(f"CUDA provider present but no usable GPU: {err}")
+        fail(f"CUDA provider present but no usable GPU: {err}")
 
 
 @pytest.fixture(scope="session")

@@ -10,13 +10,12 @@ import pytest
 
 import onnxism
 from onnxism.fast.analysis import JOINS_FULL
-from onnxism.fast.linear import DenseHead, MeanHead
 from onnxism.fast.method import FastISM, FastPlan, split_notices
 from onnxism.fast.probe import probe_shapes
 from onnxism.methods.naive import NaiveISM
 from onnxism.runtime.weights import attach
 from architectures import ARCHITECTURES, KERAS_MODERN, LENGTH, MODERN, export_architecture, keras_modern
-from conftest import SMALL_ZOO, random_onehot, require_cuda
+from conftest import SMALL_ZOO, random_onehot
 from onnx_builders import conv_model, linear_heads_model, resize_model, wrapped_residual_model
 
 
@@ -189,21 +188,6 @@ def test_the_ism_graph_returns_deltas_from_whole_chunk_tables():
         feeds[head.start_input] = plan.analysis.windows[head.source].start[pos[:1]].astype(np.int64)
     for name, delta in zip(model.output_names, ism.run(plan.ism_outputs, feeds)):
         np.testing.assert_allclose(delta, naive[name][2, position, alternatives], rtol=0, atol=1e-4, err_msg=name)
-
-
-@pytest.mark.cuda
-@pytest.mark.parametrize("batch_size", [7, 1000])
-def test_fast_on_cuda_equals_naive_on_the_cpu(zoo_export, batch_size):
-    """IO binding on CUDA: tables stay on the GPU, deltas come back; the same scores as naive ISM on the CPU."""
-    require_cuda()
-    path, _ = zoo_export("bpnet_small", "keras")
-    for model, seqs in [(linear_heads_model(), random_onehot(3, 30, seed=6)),
-                        (path, random_onehot(2, onnxism.load(path).length, seed=7))]:
-        naive = onnxism.ism(model, seqs, method="naive")
-        fast = onnxism.ism(model, seqs, method="fast", device="cuda", batch_size=batch_size)
-        for name in naive:
-            scale = max(1.0, float(np.abs(naive[name]).max()))
-            np.testing.assert_allclose(fast[name], naive[name], rtol=0, atol=1e-4 * scale, err_msg=name)
 
 
 def test_fixed_batch_graph_falls_back_to_naive_with_a_notice():

@@ -14,11 +14,11 @@ class _FakeOrt(types.SimpleNamespace):
     """onnxruntime-gpu as far as ``make_session`` uses it; ``started``: the providers its sessions end up with."""
 
     def __init__(self, started):
-        super().__init__(calls=[], started=started)
+        super().__init__(calls=[], started=started, options=[])
         self.GraphOptimizationLevel = types.SimpleNamespace(ORT_ENABLE_ALL=99, ORT_DISABLE_ALL=0)
 
     def SessionOptions(self):  # noqa: N802 - onnxruntime's name
-        return types.SimpleNamespace()
+        return types.SimpleNamespace(add_session_config_entry=lambda key, value: None)
 
     def get_available_providers(self):
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
@@ -29,6 +29,7 @@ class _FakeOrt(types.SimpleNamespace):
 
     def InferenceSession(self, model, options, providers):  # noqa: N802 - onnxruntime's name
         self.calls.append(("session", [p if isinstance(p, str) else p[0] for p in providers]))
+        self.options.append([p[1] for p in providers if not isinstance(p, str)])
         started = self.started
         return types.SimpleNamespace(get_providers=lambda: list(started))
 
@@ -59,3 +60,14 @@ def test_a_cuda_session_that_fell_back_to_the_cpu_is_refused(fake_ort):
     with pytest.raises(onnxism.DeviceError, match="could not start CUDA"):
         sessions.make_session(b"model", "cuda")
     assert ort.calls[0] == "preload"
+
+
+def test_cuda_sessions_keep_float32_on_the_chosen_gpu(fake_ort):
+    """TF32 (onnxruntime's default on Ampere and later) and the exhaustive convolution search (FFT and Winograd
+    algorithms included) are turned off for every CUDA session; "cuda:K" picks GPU K."""
+    ort = fake_ort(["CUDAExecutionProvider", "CPUExecutionProvider"])
+    sessions.make_session(b"model", "cpu")
+    sessions.make_session(b"model", "cuda")
+    sessions.make_session(b"model", "cuda:1", optimize=False)
+    plain = {"use_tf32": "0", "cudnn_conv_algo_search": "DEFAULT"}
+    assert ort.options == [[], [{**plain, "device_id": "0"}], [{**plain, "device_id": "1"}]]

@@ -1,6 +1,7 @@
 """onnxruntime sessions for a device: "cpu", "cuda" or "cuda:K".
 
-Invariant: a session for "cuda" really runs on CUDA (checked with ``get_providers()``), never silently on CPU.
+Invariant: a session for "cuda" really runs on CUDA (checked with ``get_providers()``), never silently on CPU, and
+in plain float32 throughout (``CUDA_OPTIONS``: no TF32, one convolution algorithm for every shape).
 """
 
 import contextlib
@@ -11,6 +12,18 @@ import threading
 from ..errors import DeviceError, MissingExtraError
 
 _DEVICE = re.compile(r"^(cpu|cuda)(?::(\d+))?$")
+
+# The CUDA provider's options for every session (``device_id`` added per device), chosen so that fast ISM's window
+# updates and naive ISM's whole mutants are both plain float32 sums (benchmarks/check_cuda_precision.py measures how
+# far each setting takes the scores from the CPU's; it needs a GPU, and none has been lent to this project yet):
+# - ``use_tf32``: onnxruntime's CUDA provider computes float32 Conv, MatMul and Gemm with TF32 (a 10-bit mantissa:
+#   each input rounded by up to 5e-4 of its value) on Ampere and later GPUs unless told not to (its provider info
+#   sets ``use_tf32`` true by default), five times fast ISM's 1e-4 criterion.
+# - ``cudnn_conv_algo_search``: the default exhaustive search picks, per shape, the fastest cuDNN algorithm, FFT and
+#   Winograd ones included, whose rounding differs from shape to shape, so a window and the whole sequence would
+#   round differently; it also benchmarks every algorithm for each new shape when a session first runs it.
+#   "DEFAULT" is cuDNN's implicit GEMM for every shape.
+CUDA_OPTIONS = {"use_tf32": "0", "cudnn_conv_algo_search": "DEFAULT"}
 
 
 def import_onnxruntime():
@@ -87,7 +100,7 @@ def make_session(model_bytes, device="cpu", *, threads=None, optimize=True, weig
             "pip install 'onnxism[gpu]' (it replaces the CPU build), or use device='cpu'"
         )
     preload_cuda_libraries(ort)
-    providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+    providers = [("CUDAExecutionProvider", {**CUDA_OPTIONS, "device_id": str(index)}), "CPUExecutionProvider"]
     try:
         session = ort.InferenceSession(model_bytes, options, providers=providers)
     except Exception as err:  # onnxruntime raises its own exception types

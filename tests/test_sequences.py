@@ -60,8 +60,14 @@ def test_npy_file_is_memory_mapped_and_checked(tmp_path):
     loaded = read_sequences(tmp_path / "s.npy")
     np.testing.assert_array_equal(loaded.onehot(1, 3), seqs[1:3])
     (tmp_path / "bad.npy").write_bytes(b"nonsense")
-    with pytest.raises(onnxism.InputError, match="not a readable .npy"):
+    with pytest.raises(onnxism.InputError, match=r"not a readable .npy array: it has no NPY header \(save it"):
         read_sequences(tmp_path / "bad.npy")
+    np.save(tmp_path / "objects.npy", np.array([seqs[0], "ACGT"], dtype=object), allow_pickle=True)
+    with pytest.raises(onnxism.InputError, match="not a readable .npy array: it holds Python objects, not numbers"):
+        read_sequences(tmp_path / "objects.npy")
+    (tmp_path / "cut.npy").write_bytes((tmp_path / "s.npy").read_bytes()[:100])
+    with pytest.raises(onnxism.InputError, match="not a readable .npy array"):
+        read_sequences(tmp_path / "cut.npy")
     with pytest.raises(onnxism.InputError, match="cannot tell the format"):
         read_sequences(tmp_path / "s.txt") if (tmp_path / "s.txt").write_text("x") else None
     with pytest.raises(onnxism.InputError, match="not found"):

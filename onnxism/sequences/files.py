@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import InputError
 from .onehot import Sequences, as_sequences
 
+NPY_MAGIC = b"\x93NUMPY"
 FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".fa.gz", ".fasta.gz", ".fna.gz")
 _CODES = np.full(256, 255, dtype=np.uint8)
 for _code, _letters in enumerate(("Aa", "Cc", "Gg", "Tt", "Nn")):
@@ -39,9 +40,18 @@ def read_sequences(path, *, length=None):
 
 
 def _read_npy(path, length):
+    with open(path, "rb") as handle:
+        magic = handle.read(len(NPY_MAGIC))
+    if magic != NPY_MAGIC:  # numpy would take it for pickled data and suggest allow_pickle=True
+        raise InputError(f"{path} is not a readable .npy array: it has no NPY header (save it with numpy.save)")
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
+    except ValueError as err:
+        if "Python objects" in str(err) or "pickle" in str(err):  # an object array (numpy's two wordings)
+            raise InputError(f"{path} is not a readable .npy array: it holds Python objects, not numbers; save a "
+                             "numeric one-hot array (N, L, 4)") from err
+        raise InputError(f"{path} is not a readable .npy array: {err}") from err
+    except (OSError, EOFError) as err:
         raise InputError(f"{path} is not a readable .npy array: {err}") from err
     if not isinstance(array, np.ndarray):
         raise InputError(f"{path} is not a single .npy array")

@@ -101,3 +101,16 @@ def test_bad_fasta(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(onnxism.InputError, match=message):
         read_sequences(path)
+
+
+def test_an_unreadable_npy_file_is_one_message(tmp_path, monkeypatch):
+    import onnxism.sequences.files as files
+
+    np.save(tmp_path / "s.npy", random_onehot(2, 9))
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(files, "open", refused, raising=False)
+    with pytest.raises(onnxism.InputError, match="cannot read .*s.npy: Permission denied"):
+        read_sequences(tmp_path / "s.npy")

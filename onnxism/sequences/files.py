@@ -40,8 +40,11 @@ def read_sequences(path, *, length=None):
 
 
 def _read_npy(path, length):
-    with open(path, "rb") as handle:
-        magic = handle.read(len(NPY_MAGIC))
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(len(NPY_MAGIC))
+    except OSError as err:
+        raise InputError(f"cannot read {path}: {err.strerror or err}") from err
     if magic != NPY_MAGIC:  # numpy would take it for pickled data and suggest allow_pickle=True
         raise InputError(f"{path} is not a readable .npy array: it has no NPY header (save it with numpy.save)")
     try:

@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import onnxism  # noqa: E402
 from benchmarks.machine import describe_machine  # noqa: E402
 from benchmarks.report import write_report  # noqa: E402
-from converters.zoo import export_zoo_model  # noqa: E402
+from benchmarks.run_ism_benchmark import export  # noqa: E402
 from onnxism.runtime import sessions  # noqa: E402
 
 
@@ -51,8 +51,7 @@ def main():
         for entry in args.models:
             name, length = entry.split(":")
             length = int(length)
-            path = os.path.join(folder, f"{name}_{length}.onnx")
-            export_zoo_model(name, "torch", path, length=length)
+            path = export(name, length, "torch", folder)
             seqs = np.eye(4, dtype=np.float32)[np.random.default_rng(0).integers(0, 4, (args.seqs, length))]
             window = (length // 2 - args.positions // 2, length // 2 + args.positions // 2)
             reference = onnxism.ism(path, seqs, method="naive", positions=window)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import onnxism
-from onnxism.sequences import as_sequences, read_sequences, reference_bases
+from onnxism.sequences import as_sequences, files, read_sequences, reference_bases
 from conftest import random_onehot
 
 
@@ -104,8 +104,6 @@ def test_bad_fasta(tmp_path, text, message):
 
 
 def test_an_unreadable_npy_file_is_one_message(tmp_path, monkeypatch):
-    import onnxism.sequences.files as files
-
     np.save(tmp_path / "s.npy", random_onehot(2, 9))
 
     def refused(*args, **kwargs):

@@ -49,13 +49,10 @@ def _read_npy(path, length):
         raise InputError(f"{path} is not a readable .npy array: it has no NPY header (save it with numpy.save)")
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as err:
-        if "Python objects" in str(err) or "pickle" in str(err):  # an object array (numpy's two wordings)
-            raise InputError(f"{path} is not a readable .npy array: it holds Python objects, not numbers; save a "
-                             "numeric one-hot array (N, L, 4)") from err
-        raise InputError(f"{path} is not a readable .npy array: {err}") from err
-    except (OSError, EOFError) as err:
-        raise InputError(f"{path} is not a readable .npy array: {err}") from err
+    except (ValueError, OSError, EOFError) as err:
+        objects = "Python objects" in str(err) or "pickle" in str(err)  # an object array (numpy's two wordings)
+        reason = "it holds Python objects, not numbers; save a numeric one-hot array (N, L, 4)" if objects else err
+        raise InputError(f"{path} is not a readable .npy array: {reason}") from err
     if not isinstance(array, np.ndarray):
         raise InputError(f"{path} is not a single .npy array")
     return as_sequences(array, length=length, name=path)

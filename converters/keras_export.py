@@ -44,16 +44,17 @@ def keras_to_onnx(model, path=None, *, opset=17, input_name="seqs"):
 
 
 def keras_file_to_onnx(source, path, *, opset=17):
-    """Convert a saved Keras model (.keras or .h5 file) or a TensorFlow SavedModel folder to ONNX at ``path``."""
-    tf = require("tensorflow", "keras")
-    keras = require("keras", "keras")
+    """Convert a saved Keras model (.keras or .h5 file) or a TensorFlow SavedModel folder to ONNX at ``path``. The
+    path is checked before TensorFlow is imported (seconds, and log lines)."""
     source = os.fspath(source)
     if not os.path.exists(source):
         raise InputError(f"Keras model not found: {source}")
+    if not os.path.isdir(source) and not source.endswith((".keras", ".h5", ".hdf5")):
+        raise InputError(f"cannot convert {source}: expected a .keras or .h5 file or a SavedModel folder")
+    tf = require("tensorflow", "keras")
+    keras = require("keras", "keras")
     if os.path.isdir(source):
         return _saved_model_to_onnx(tf, source, path, opset)
-    if not source.endswith((".keras", ".h5", ".hdf5")):
-        raise InputError(f"cannot convert {source}: expected a .keras or .h5 file or a SavedModel folder")
     try:
         model = keras.models.load_model(source, compile=False)
     except Exception as err:  # Keras raises many types for unreadable files

@@ -195,6 +195,7 @@ def test_chunks_carry_their_own_rows_of_the_extra_inputs(control_model):
     ("shape", "extra input 'totals' has shape (3, 3); the model takes (3, 2)"),
     ("nan", "extra input 'control' contains NaN or infinite values"),
     ("text", "extra input 'totals' is not numeric"),
+    ("complex", "extra input 'totals' holds complex values (dtype complex64); the model takes float32"),
 ])
 def test_bad_extra_inputs_are_named(control_model, case, message):
     seqs = random_onehot(3, LENGTH, seed=4)
@@ -209,6 +210,8 @@ def test_bad_extra_inputs_are_named(control_model, case, message):
         extras["totals"] = np.zeros((3, 3), np.float32)
     elif case == "nan":
         extras["control"][1, 0, 5] = np.nan
+    elif case == "complex":
+        extras["totals"] = extras["totals"] + 0.5j
     else:
         extras["totals"] = np.array([["a", "b"]] * 3)
     with pytest.raises(onnxism.InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -248,6 +251,21 @@ def test_a_dynamic_axis_that_is_not_the_length_is_refused():
         onnxism.load(model)
 
 
+def test_values_an_integer_input_would_truncate_are_refused():
+    """Whole numbers in a float array are cast to an int64 extra input; fractions are refused, not truncated."""
+    from onnx import TensorProto
+
+    model = conv_model(extra_input=True)
+    model.graph.input[1].type.tensor_type.elem_type = TensorProto.INT64
+    seqs = random_onehot(2, 20, seed=1)
+    whole = onnxism.ism(model, seqs, method="naive", extra_inputs={"extra": np.full((2, 2), 3.0)})
+    np.testing.assert_array_equal(whole["y"], onnxism.ism(model, seqs, method="naive",
+                                                          extra_inputs={"extra": np.full((2, 2), 3)})["y"])
+    with pytest.raises(onnxism.InputError, match="extra input 'extra' has values that are not whole numbers; "
+                                                 "the model takes int64"):
+        onnxism.ism(model, seqs, method="naive", extra_inputs={"extra": np.full((2, 2), 2.5)})
+
+
 def test_cli_run_with_extra_inputs(control_model, tmp_path):
     path, _ = control_model
     seqs = random_onehot(3, LENGTH, seed=6)
@@ -271,7 +289,11 @@ def test_cli_run_with_extra_inputs(control_model, tmp_path):
     assert_clean_failure(bad, "--extra-input must be NAME=FILE.npy")
     absent = onnxism_cli("run", path, tmp_path / "seqs.npy", "-o", tmp_path / "x.npz",
                          "--extra-input", f"control={tmp_path / 'none.npy'}")
-    assert_clean_failure(absent, "--extra-input control: no such file")
+    assert_clean_failure(absent, f"--extra-input control: {tmp_path / 'none.npy'}: no such file")
+    (tmp_path / "truncated.npy").write_bytes((tmp_path / "seqs.npy").read_bytes()[:200])
+    truncated = onnxism_cli("run", path, tmp_path / "seqs.npy", "-o", tmp_path / "x.npz",
+                            "--extra-input", f"control={tmp_path / 'truncated.npy'}")
+    assert_clean_failure(truncated, f"--extra-input control: {tmp_path / 'truncated.npy'} is not a readable .npy")
     assert not os.path.exists(tmp_path / "x.npz")
     # the compiled fast ISM graph takes the extra inputs as the model does
     fast_graph = tmp_path / "c.onnx"

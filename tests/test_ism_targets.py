@@ -264,7 +264,9 @@ def test_cli_targets_from_a_weights_file(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--method", "tism", "--target", "sum"], "--target applies to --method fast"),
-    (["--method", "fast", "--target", "missing.npy"], "cannot read the weights"),
+    (["--method", "fast", "--target", "missing.npy"], "cannot read the weights: missing.npy: no such file"),
+    (["--method", "fast", "--target", "empty.npy"], "empty.npy is not a readable .npy array: it has no NPY header"),
+    (["--method", "fast", "--target", "folder.npy"], "folder.npy is a folder"),
     (["--method", "fast", "--target", "wrong.npy"], "need (2, 24)"),
     (["--method", "fast", "--target", "text.npy"], "must be real numbers"),
     (["--method", "fast", "--target", "max"], "--target must be"),
@@ -274,6 +276,8 @@ def test_cli_compile_bad_targets_are_named(tmp_path, args, message):
     onnx.save(profile_model(), model_path)
     np.save(tmp_path / "wrong.npy", np.ones((3, 24)))
     np.save(tmp_path / "text.npy", np.array(["a", "b"]))
+    (tmp_path / "empty.npy").write_bytes(b"")
+    (tmp_path / "folder.npy").mkdir()
     out = tmp_path / "x.onnx"
     assert_clean_failure(onnxism_cli("compile", model_path, "-o", out, "--outputs", "profile", *args, cwd=tmp_path),
                          message)

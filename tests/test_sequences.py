@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import onnxism
-from onnxism.sequences import as_sequences, files, read_sequences, reference_bases
+from onnxism.io import npy_reader
+from onnxism.sequences import as_sequences, read_sequences, reference_bases
 from conftest import random_onehot
 
 
@@ -24,6 +25,7 @@ def test_valid_onehot_with_n_positions_passes():
         (np.zeros((2, 4, 10), np.float32), "channels first"),
         (np.zeros((0, 10, 4), np.float32), "empty"),
         (np.array([["a"]]), "numeric"),
+        (np.zeros((2, 10, 4), np.complex64), "real numbers .* complex64"),
     ],
 )
 def test_bad_shapes_and_types(array, message):
@@ -109,6 +111,6 @@ def test_an_unreadable_npy_file_is_one_message(tmp_path, monkeypatch):
     def refused(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(files, "open", refused, raising=False)
+    monkeypatch.setattr(npy_reader, "open", refused, raising=False)
     with pytest.raises(onnxism.InputError, match="cannot read .*s.npy: Permission denied"):
         read_sequences(tmp_path / "s.npy")

@@ -3,6 +3,8 @@
 PyTorch models are converted from Python (``converters.torch_to_onnx``): they need the module and an example input.
 """
 
+import os
+
 from ..errors import MissingExtraError
 from .help import DefaultsFormatter
 from ..io.npz_writer import check_output_path
@@ -23,6 +25,10 @@ def add_parser(verbs):
 
 def handle(args):
     check_output_path(args.output, force=args.force, suffix=".onnx")
+    # TensorFlow's start-up lines on stderr (its C++ log, the oneDNN notice), unless the user set these: conversion
+    # computes nothing that oneDNN's kernels would speed up
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     try:
         from converters.keras_export import keras_file_to_onnx
     except ImportError as err:

@@ -5,11 +5,10 @@ import os
 import sys
 import time
 
-import numpy as np
 
 from ..errors import InputError
 from .help import DefaultsFormatter
-from ..io import NpzWriter
+from ..io import NpzWriter, read_npy
 from ..methods.ism import METHODS, ism_chunks, ism_shapes
 from ..methods.tism import ATTRIBUTIONS, tism_chunks, tism_shapes
 from ..model import load
@@ -88,12 +87,10 @@ def read_extra_inputs(items):
             raise InputError(f"--extra-input must be NAME=FILE.npy; got {item!r}")
         if name in values:
             raise InputError(f"--extra-input {name} is given twice")
-        if not os.path.isfile(path):
-            raise InputError(f"--extra-input {name}: no such file {path!r}")
         try:
-            values[name] = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise InputError(f"--extra-input {name}: {path!r} is not a .npy array ({err})") from err
+            values[name] = read_npy(path)
+        except InputError as err:
+            raise InputError(f"--extra-input {name}: {err}") from err
     return values
 
 

@@ -4,6 +4,7 @@
 import numpy as np
 
 from ..errors import InputError
+from ..io.npy_reader import read_npy
 
 TARGET_HELP = ("what f is, for every output scored: all (every output element; the default), sum, mean, an index "
                "such as 5 or 500,0 (one element), or a .npy file of weights of the output's shape (one target) or "
@@ -18,9 +19,9 @@ def parse_target(text):
         return text
     if text.endswith(".npy"):
         try:
-            weights = np.load(text, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise InputError(f"--target {text}: cannot read the weights ({err})") from err
+            weights = read_npy(text)
+        except InputError as err:
+            raise InputError(f"--target: cannot read the weights: {err}") from err
         if not np.issubdtype(weights.dtype, np.number) or np.issubdtype(weights.dtype, np.complexfloating):
             raise InputError(f"--target {text}: weights must be real numbers; got dtype {weights.dtype}")
         return weights

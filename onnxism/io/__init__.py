@@ -1,5 +1,7 @@
-"""Writing results: .npz archives streamed to disk, published atomically."""
+"""Files: .npy arrays read with one-line errors; results written as .npz archives streamed to disk, published
+atomically."""
 
+from .npy_reader import read_npy
 from .npz_writer import NpzWriter, check_output_path
 
-__all__ = ["NpzWriter", "check_output_path"]
+__all__ = ["NpzWriter", "check_output_path", "read_npy"]

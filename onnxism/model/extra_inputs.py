@@ -41,8 +41,19 @@ def check_extra_inputs(model, values, count, length):
             raise InputError(f"extra input {name!r} has shape {value.shape}; the model takes {shape}")
         if np.issubdtype(value.dtype, np.inexact) and not np.isfinite(value).all():
             raise InputError(f"extra input {name!r} contains NaN or infinite values")
+        _check_cast(name, value, np.dtype(extra.dtype))
         checked[name] = np.ascontiguousarray(value, dtype=extra.dtype)
     return checked
+
+
+def _check_cast(name, value, dtype):
+    """Refuse values that the cast to the model's ``dtype`` would change: complex values for a real input, fractions
+    for an integer one."""
+    if np.issubdtype(value.dtype, np.complexfloating) and not np.issubdtype(dtype, np.complexfloating):
+        raise InputError(f"extra input {name!r} holds complex values (dtype {value.dtype}); the model takes {dtype}")
+    if (np.issubdtype(dtype, np.integer) and np.issubdtype(value.dtype, np.floating)
+            and not (value == np.round(value)).all()):
+        raise InputError(f"extra input {name!r} has values that are not whole numbers; the model takes {dtype}")
 
 
 def zero_extra_inputs(model, count, length):

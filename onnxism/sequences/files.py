@@ -11,9 +11,9 @@ import os
 import numpy as np
 
 from ..errors import InputError
+from ..io.npy_reader import read_npy
 from .onehot import Sequences, as_sequences
 
-NPY_MAGIC = b"\x93NUMPY"
 FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".fa.gz", ".fasta.gz", ".fna.gz")
 _CODES = np.full(256, 255, dtype=np.uint8)
 for _code, _letters in enumerate(("Aa", "Cc", "Gg", "Tt", "Nn")):
@@ -41,20 +41,11 @@ def read_sequences(path, *, length=None):
 
 def _read_npy(path, length):
     try:
-        with open(path, "rb") as handle:
-            magic = handle.read(len(NPY_MAGIC))
-    except OSError as err:
-        raise InputError(f"cannot read {path}: {err.strerror or err}") from err
-    if magic != NPY_MAGIC:  # numpy would take it for pickled data and suggest allow_pickle=True
-        raise InputError(f"{path} is not a readable .npy array: it has no NPY header (save it with numpy.save)")
-    try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
-        objects = "Python objects" in str(err) or "pickle" in str(err)  # an object array (numpy's two wordings)
-        reason = "it holds Python objects, not numbers; save a numeric one-hot array (N, L, 4)" if objects else err
-        raise InputError(f"{path} is not a readable .npy array: {reason}") from err
-    if not isinstance(array, np.ndarray):
-        raise InputError(f"{path} is not a single .npy array")
+        array = read_npy(path, mmap=True)
+    except InputError as err:
+        if "Python objects" in str(err):
+            raise InputError(f"{err}; save a numeric one-hot array (N, L, 4)") from err
+        raise
     return as_sequences(array, length=length, name=path)
 
 

@@ -56,6 +56,8 @@ def as_sequences(seqs, *, length=None, name="seqs"):
             seqs = np.asarray(seqs)
         except (ValueError, TypeError) as err:
             raise InputError(f"{name} is not a numeric array: {err}") from err
+    if np.issubdtype(seqs.dtype, np.complexfloating):
+        raise InputError(f"{name} must hold real numbers (one-hot 0 and 1); got dtype {seqs.dtype}")
     if seqs.dtype == object or not (np.issubdtype(seqs.dtype, np.number) or seqs.dtype == np.bool_):
         raise InputError(f"{name} must be a numeric array of shape (N, L, 4); got dtype {seqs.dtype}")
     if seqs.ndim != 3:

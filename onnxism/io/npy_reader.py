@@ -1,0 +1,36 @@
+"""Reading one .npy array from a file given by the user: every failure is one InputError line naming the file."""
+
+import os
+
+import numpy as np
+
+from ..errors import InputError
+
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def read_npy(path, *, mmap=False):
+    """The array in ``path`` (memory-mapped with ``mmap``). Refused, as "PATH ...": a missing file, a folder, a file
+    that cannot be opened, one without the NPY header (numpy would take it for pickled data and suggest
+    allow_pickle=True), an array of Python objects, a truncated or otherwise unreadable array."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise InputError(f"{path} is a folder, not a .npy file")
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(len(NPY_MAGIC))
+    except OSError as err:
+        raise InputError(f"cannot read {path}: {err.strerror or err}") from err
+    if magic != NPY_MAGIC:
+        raise InputError(f"{path} is not a readable .npy array: it has no NPY header (save it with numpy.save)")
+    try:
+        array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        objects = "Python objects" in str(err) or "pickle" in str(err)  # an object array (numpy's two wordings)
+        reason = "it holds Python objects, not numbers" if objects else err
+        raise InputError(f"{path} is not a readable .npy array: {reason}") from err
+    if not isinstance(array, np.ndarray):
+        raise InputError(f"{path} is not a single .npy array")
+    return array

@@ -32,6 +32,13 @@ def test_standalone_fast_graph_equals_naive_ism(zoo_export, name, framework):
         want = expected[output][:, positions]
         assert got[output].shape == want.shape
         np.testing.assert_allclose(got[output], want, atol=1e-4 * max(1.0, np.abs(want).max()), rtol=0)
+    # negative positions count from the end, as in numpy; positions outside [-L, L) are refused
+    from_end = session.run(names, {model.input_name: model.to_model_layout(seqs), "positions": positions - length})
+    for output, value in zip(model.output_names, from_end):
+        np.testing.assert_array_equal(value, got[output])
+    for outside in (length, -length - 1):
+        with pytest.raises(Exception, match="out of data bounds"):
+            session.run(names, {model.input_name: model.to_model_layout(seqs), "positions": np.array([outside])})
 
 
 def test_standalone_graph_with_linear_heads():

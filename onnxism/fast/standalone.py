@@ -1,7 +1,8 @@
 """The fast-ISM graph as one standalone ONNX model: sequences and positions in, ISM deltas out.
 
 Inputs: the model's sequence input (n, as the model takes it), its extra inputs if any (n rows each, as the model
-takes them) and ``positions`` (P,) int64, each 0 <= p < L.
+takes them) and ``positions`` (P,) int64, each -L <= p < L: a negative p counts from the end, as in numpy (-1 is
+L - 1); one outside that range is an error of onnxruntime's Gather.
 Outputs: the model's own outputs on the sequences (n, *shape) and, per output NAME, ``NAME__ism`` (n, P, 4, *shape)
 with entry [k, j, b] = f(sequence k with position positions[j] set to base b) - f(sequence k), exactly 0 at the
 reference base: the contract of ``onnxism.ism`` on those positions. With a target for NAME (``targets``, folded into
@@ -86,11 +87,14 @@ def _build(model, outputs, length, public, result_shapes):
 
     n = e.op("Slice", [e.op("Shape", [x]), e.ints([0]), e.ints([1])])
     p = e.op("Shape", [POSITIONS])
+    # negative positions count from the end (numpy's convention), once here for every use below: a Gather from
+    # 0 .. L - 1, which also refuses a position outside [-L, L)
+    positions = e.op("Gather", [e.const(np.arange(length, dtype=np.int64)), POSITIONS], axis=0)
     grid = e.op("Concat", [n, p, e.ints([4])], axis=0)
     rows_count = e.op("Mul", [e.op("Mul", [n, p]), e.ints([4])])
     arange_n = e.op("Range", [e.const(np.int64(0)), e.op("Squeeze", [n]), e.const(np.int64(1))])
     seq = e.op("Reshape", [e.op("Expand", [e.op("Reshape", [arange_n, e.ints([-1, 1, 1])]), grid]), e.ints([-1])])
-    pos = e.op("Reshape", [e.op("Expand", [e.op("Reshape", [POSITIONS, e.ints([1, -1, 1])]), grid]), e.ints([-1])])
+    pos = e.op("Reshape", [e.op("Expand", [e.op("Reshape", [positions, e.ints([1, -1, 1])]), grid]), e.ints([-1])])
     base = e.op("Reshape", [e.op("Expand", [e.ints([0, 1, 2, 3]), grid]), e.ints([-1])])
     row = e.op("Range", [e.const(np.int64(0)), e.op("Squeeze", [rows_count]), e.const(np.int64(1))])
 
@@ -111,7 +115,7 @@ def _build(model, outputs, length, public, result_shapes):
     # deltas against the reference prediction, shaped (n, P, 4, *shape), exactly 0 at the reference base
     start = len(e.nodes)
     onehot = x if model.layout == "NLC" else e.op("Transpose", [x], perm=[0, 2, 1])
-    at_positions = e.op("Gather", [onehot, POSITIONS], axis=1)  # (n, P, 4)
+    at_positions = e.op("Gather", [onehot, positions], axis=1)  # (n, P, 4)
     keep = e.op("Sub", [e.const(np.float32(1.0)), at_positions])
     shapes = model.output_shapes(length)
     results = []

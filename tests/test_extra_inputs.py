@@ -289,7 +289,7 @@ def test_cli_run_with_extra_inputs(control_model, tmp_path):
     assert_clean_failure(bad, "--extra-input must be NAME=FILE.npy")
     absent = onnxism_cli("run", path, tmp_path / "seqs.npy", "-o", tmp_path / "x.npz",
                          "--extra-input", f"control={tmp_path / 'none.npy'}")
-    assert_clean_failure(absent, f"--extra-input control: {tmp_path / 'none.npy'}: no such file")
+    assert_clean_failure(absent, f"--extra-input control: file not found: {tmp_path / 'none.npy'}")
     (tmp_path / "truncated.npy").write_bytes((tmp_path / "seqs.npy").read_bytes()[:200])
     truncated = onnxism_cli("run", path, tmp_path / "seqs.npy", "-o", tmp_path / "x.npz",
                             "--extra-input", f"control={tmp_path / 'truncated.npy'}")

@@ -264,9 +264,9 @@ def test_cli_targets_from_a_weights_file(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--method", "tism", "--target", "sum"], "--target applies to --method fast"),
-    (["--method", "fast", "--target", "missing.npy"], "cannot read the weights: missing.npy: no such file"),
+    (["--method", "fast", "--target", "missing.npy"], "cannot read the weights: file not found: missing.npy"),
     (["--method", "fast", "--target", "empty.npy"], "empty.npy is not a readable .npy array: it has no NPY header"),
-    (["--method", "fast", "--target", "folder.npy"], "folder.npy is a folder"),
+    (["--method", "fast", "--target", "folder.npy"], "file is a folder, expected a .npy file: folder.npy"),
     (["--method", "fast", "--target", "wrong.npy"], "need (2, 24)"),
     (["--method", "fast", "--target", "text.npy"], "must be real numbers"),
     (["--method", "fast", "--target", "max"], "--target must be"),

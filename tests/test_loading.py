@@ -133,7 +133,7 @@ def test_files_that_are_not_models(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(onnxism.ModelError, match="not an ONNX model"):
         onnxism.load(empty)
-    with pytest.raises(onnxism.InputError, match="directory"):
+    with pytest.raises(onnxism.InputError, match="model file is a folder, expected an .onnx file"):
         onnxism.load(tmp_path)
 
 

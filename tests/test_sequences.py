@@ -114,3 +114,11 @@ def test_an_unreadable_npy_file_is_one_message(tmp_path, monkeypatch):
     monkeypatch.setattr(npy_reader, "open", refused, raising=False)
     with pytest.raises(onnxism.InputError, match="cannot read .*s.npy: Permission denied"):
         read_sequences(tmp_path / "s.npy")
+
+
+def test_a_missing_file_or_a_folder_is_named(tmp_path):
+    with pytest.raises(onnxism.InputError, match="sequences file not found: .*none.npy"):
+        read_sequences(tmp_path / "none.npy")
+    (tmp_path / "folder.fa").mkdir()
+    with pytest.raises(onnxism.InputError, match="sequences file is a folder, expected a .npy or FASTA file: "):
+        read_sequences(tmp_path / "folder.fa")

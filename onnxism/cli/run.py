@@ -5,7 +5,6 @@ import os
 import sys
 import time
 
-
 from ..errors import InputError
 from .help import DefaultsFormatter
 from ..io import NpzWriter, read_npy

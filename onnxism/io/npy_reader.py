@@ -1,4 +1,4 @@
-"""Reading one .npy array from a file given by the user: every failure is one InputError line naming the file."""
+"""Reading files given by the user: every failure is one InputError line naming the file."""
 
 import os
 
@@ -9,15 +9,22 @@ from ..errors import InputError
 NPY_MAGIC = b"\x93NUMPY"
 
 
-def read_npy(path, *, mmap=False):
-    """The array in ``path`` (memory-mapped with ``mmap``). Refused, as "PATH ...": a missing file, a folder, a file
-    that cannot be opened, one without the NPY header (numpy would take it for pickled data and suggest
-    allow_pickle=True), an array of Python objects, a truncated or otherwise unreadable array."""
+def existing_file(path, what, expected):
+    """``path`` as a string, once it is known to name a file: refused as "WHAT not found: PATH" when missing, and as
+    "WHAT is a folder, expected EXPECTED: PATH" when a folder."""
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise InputError(f"{path}: no such file")
+        raise InputError(f"{what} not found: {path}")
     if os.path.isdir(path):
-        raise InputError(f"{path} is a folder, not a .npy file")
+        raise InputError(f"{what} is a folder, expected {expected}: {path}")
+    return path
+
+
+def read_npy(path, *, mmap=False):
+    """The array in ``path`` (memory-mapped with ``mmap``). Refused, naming the file: a missing file, a folder, a file
+    that cannot be opened, one without the NPY header (numpy would take it for pickled data and suggest
+    allow_pickle=True), an array of Python objects, a truncated or otherwise unreadable array."""
+    path = existing_file(path, "file", "a .npy file")
     try:
         with open(path, "rb") as handle:
             magic = handle.read(len(NPY_MAGIC))

@@ -10,6 +10,7 @@ import onnx
 from google.protobuf.message import DecodeError
 
 from ..errors import InputError, ModelError
+from ..io.npy_reader import existing_file
 
 #: Newest IR version and default-domain opset that the pinned onnxruntime (1.31) runs.
 MAX_IR_VERSION = 13
@@ -18,11 +19,7 @@ MAX_OPSET = 26
 
 def read_model(path):
     """Load ``path`` (external data included) and repair its header; errors name the file and the problem."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InputError(f"model file not found: {path}")
-    if os.path.isdir(path):
-        raise InputError(f"model path is a directory, expected an .onnx file: {path}")
+    path = existing_file(path, "model file", "an .onnx file")
     try:
         with open(path, "rb") as handle:
             data = handle.read()

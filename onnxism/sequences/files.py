@@ -6,12 +6,11 @@ have the same length.
 """
 
 import gzip
-import os
 
 import numpy as np
 
 from ..errors import InputError
-from ..io.npy_reader import read_npy
+from ..io.npy_reader import existing_file, read_npy
 from .onehot import Sequences, as_sequences
 
 FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".fa.gz", ".fasta.gz", ".fna.gz")
@@ -23,11 +22,7 @@ for _code, _letters in enumerate(("Aa", "Cc", "Gg", "Tt", "Nn")):
 
 def read_sequences(path, *, length=None):
     """Read ``path`` (.npy or FASTA) into checked :class:`Sequences`; ``length`` is the model's, if fixed."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InputError(f"sequences file not found: {path}")
-    if os.path.isdir(path):
-        raise InputError(f"sequences path is a directory, expected a .npy or FASTA file: {path}")
+    path = existing_file(path, "sequences file", "a .npy or FASTA file")
     lower = path.lower()
     if lower.endswith(".npy"):
         return _read_npy(path, length)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import onnxism
-from onnxism.io import npy_reader
+from onnxism.io import user_files
 from onnxism.sequences import as_sequences, read_sequences, reference_bases
 from conftest import random_onehot
 
@@ -111,7 +111,7 @@ def test_an_unreadable_npy_file_is_one_message(tmp_path, monkeypatch):
     def refused(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(npy_reader, "open", refused, raising=False)
+    monkeypatch.setattr(user_files, "open", refused, raising=False)
     with pytest.raises(onnxism.InputError, match="cannot read .*s.npy: Permission denied"):
         read_sequences(tmp_path / "s.npy")
 

@@ -4,7 +4,7 @@
 import numpy as np
 
 from ..errors import InputError
-from ..io.npy_reader import read_npy
+from ..io.user_files import read_npy
 
 TARGET_HELP = ("what f is, for every output scored: all (every output element; the default), sum, mean, an index "
                "such as 5 or 500,0 (one element), or a .npy file of weights of the output's shape (one target) or "

@@ -10,7 +10,7 @@ import onnx
 from google.protobuf.message import DecodeError
 
 from ..errors import InputError, ModelError
-from ..io.npy_reader import existing_file
+from ..io.user_files import existing_file
 
 #: Newest IR version and default-domain opset that the pinned onnxruntime (1.31) runs.
 MAX_IR_VERSION = 13

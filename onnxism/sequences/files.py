@@ -10,7 +10,7 @@ import gzip
 import numpy as np
 
 from ..errors import InputError
-from ..io.npy_reader import existing_file, read_npy
+from ..io.user_files import existing_file, read_npy
 from .onehot import Sequences, as_sequences
 
 FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".fa.gz", ".fasta.gz", ".fna.gz")

@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 import numpy as np  # noqa: E402
 
 import onnxism  # noqa: E402
+from benchmarks.inputs import model_entry, random_sequences  # noqa: E402
 from benchmarks.machine import describe_machine  # noqa: E402
 from benchmarks.report import write_report  # noqa: E402
 from benchmarks.run_ism_benchmark import export  # noqa: E402
@@ -49,10 +50,9 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for entry in args.models:
-            name, length = entry.split(":")
-            length = int(length)
+            name, length = model_entry(entry)
             path = export(name, length, "torch", folder)
-            seqs = np.eye(4, dtype=np.float32)[np.random.default_rng(0).integers(0, 4, (args.seqs, length))]
+            seqs = random_sequences(args.seqs, length)
             window = (length // 2 - args.positions // 2, length // 2 + args.positions // 2)
             reference = onnxism.ism(path, seqs, method="naive", positions=window)
             row = {"model": name, "length": length,

@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 
 import onnxism  # noqa: E402
 import onnxism.fast.normalise as normalise  # noqa: E402
+from benchmarks.inputs import random_sequences  # noqa: E402
 from benchmarks.machine import describe_machine  # noqa: E402
 from benchmarks.report import write_report  # noqa: E402
 
@@ -83,7 +84,7 @@ def main():
     from converters import torch_to_onnx
 
     machine = describe_machine("cpu")
-    seqs = np.eye(4, dtype=np.float32)[np.random.default_rng(0).integers(0, 4, (args.seqs, args.length))]
+    seqs = random_sequences(args.seqs, args.length)
     rewrite = normalise._concat_of_constants
     methods = {"naive": ("naive", rewrite), "fast": ("fast", rewrite),
                "fast_without_rewrite": ("fast", lambda node, index, shapes: None)}

@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 import numpy as np  # noqa: E402
 
 import onnxism  # noqa: E402
+from benchmarks.inputs import model_entry, random_sequences  # noqa: E402
 from benchmarks.machine import describe_machine  # noqa: E402
 from benchmarks.report import write_report  # noqa: E402
 from onnxism.runtime.workers import resolve_workers  # noqa: E402
@@ -122,11 +123,10 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for entry in args.models:
-            name, length = entry.split(":")
-            length = int(length)
+            name, length = model_entry(entry)
             framework = "torch" if (name == "beluga" and args.framework == "keras") else args.framework
             path = export(name, length, framework, folder)
-            seqs = np.eye(4, dtype=np.float32)[np.random.default_rng(0).integers(0, 4, (max(args.seqs, args.fast_seqs), length))]
+            seqs = random_sequences(max(args.seqs, args.fast_seqs), length)
             middle = length // 2 - args.positions // 2
             window = (middle, middle + args.positions)
             scale = length / args.positions / args.seqs  # seconds for the window -> seconds per whole sequence

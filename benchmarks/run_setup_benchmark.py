@@ -24,6 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
+from benchmarks.inputs import model_entry  # noqa: E402
 from benchmarks.machine import describe_machine  # noqa: E402
 from benchmarks.report import write_report  # noqa: E402
 from converters.zoo import export_zoo_model  # noqa: E402
@@ -93,8 +94,7 @@ def main():
         if args.baseline:
             engines["baseline"] = baseline_engine(args.baseline, os.path.join(folder, "baseline"))
         for entry in args.models:
-            name, length = entry.split(":")
-            length = int(length)
+            name, length = model_entry(entry)
             path = os.path.join(folder, f"{name}_{length}.onnx")
             export_zoo_model(name, "torch", path, length=length)
             for method in args.methods:

@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 import numpy as np  # noqa: E402
 
 import onnxism  # noqa: E402
+from benchmarks.inputs import random_sequences  # noqa: E402
 from benchmarks.machine import describe_machine  # noqa: E402
 from benchmarks.report import write_report  # noqa: E402
 from converters.zoo import export_zoo_model  # noqa: E402
@@ -92,7 +93,7 @@ def main():
             module.eval()
             model = onnxism.load(path)
             count = args.seqs if kind == "one" else args.many_seqs
-            seqs = np.eye(4, dtype=np.float32)[np.random.default_rng(0).integers(0, 4, (count, length))]
+            seqs = random_sequences(count, length)
             shape = model.output_shapes(length)[output]
             target = tuple(0 for _ in shape) if kind == "one" else "all"
             targets = int(np.prod(shape)) if kind == "all" else 1

@@ -65,7 +65,8 @@ def test_npy_file_is_memory_mapped_and_checked(tmp_path):
     with pytest.raises(onnxism.InputError, match=r"not a readable .npy array: it has no NPY header \(save it"):
         read_sequences(tmp_path / "bad.npy")
     np.save(tmp_path / "objects.npy", np.array([seqs[0], "ACGT"], dtype=object), allow_pickle=True)
-    with pytest.raises(onnxism.InputError, match="not a readable .npy array: it holds Python objects, not numbers"):
+    with pytest.raises(onnxism.InputError, match=r"not a readable .npy array: it holds Python objects, not numbers; "
+                                                 r"save a numeric one-hot array \(N, L, 4\)"):
         read_sequences(tmp_path / "objects.npy")
     (tmp_path / "cut.npy").write_bytes((tmp_path / "s.npy").read_bytes()[:100])
     with pytest.raises(onnxism.InputError, match="not a readable .npy array"):

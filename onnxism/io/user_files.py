@@ -20,10 +20,11 @@ def existing_file(path, what, expected):
     return path
 
 
-def read_npy(path, *, mmap=False):
+def read_npy(path, *, mmap=False, expected=None):
     """The array in ``path`` (memory-mapped with ``mmap``). Refused, naming the file: a missing file, a folder, a file
     that cannot be opened, one without the NPY header (numpy would take it for pickled data and suggest
-    allow_pickle=True), an array of Python objects, a truncated or otherwise unreadable array."""
+    allow_pickle=True), an array of Python objects (the message ends "save EXPECTED" when ``expected`` is given), a
+    truncated or otherwise unreadable array."""
     path = existing_file(path, "file", "a .npy file")
     try:
         with open(path, "rb") as handle:
@@ -36,7 +37,7 @@ def read_npy(path, *, mmap=False):
         array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
         objects = "Python objects" in str(err) or "pickle" in str(err)  # an object array (numpy's two wordings)
-        reason = "it holds Python objects, not numbers" if objects else err
+        reason = f"it holds Python objects, not numbers{f'; save {expected}' if expected else ''}" if objects else err
         raise InputError(f"{path} is not a readable .npy array: {reason}") from err
     if not isinstance(array, np.ndarray):
         raise InputError(f"{path} is not a single .npy array")

@@ -35,12 +35,7 @@ def read_sequences(path, *, length=None):
 
 
 def _read_npy(path, length):
-    try:
-        array = read_npy(path, mmap=True)
-    except InputError as err:
-        if "Python objects" in str(err):
-            raise InputError(f"{err}; save a numeric one-hot array (N, L, 4)") from err
-        raise
+    array = read_npy(path, mmap=True, expected="a numeric one-hot array (N, L, 4)")
     return as_sequences(array, length=length, name=path)
 
 

@@ -3,6 +3,19 @@
 import sys
 import time
 
+import numpy as np
+
+from .errors import InputError
+
+
+def checked_progress(progress):
+    """``progress`` as None, a bool or a callable; anything else (a string, a number) is an InputError."""
+    if progress is None or callable(progress):
+        return progress
+    if isinstance(progress, (bool, np.bool_)):
+        return bool(progress)
+    raise InputError(f"progress must be True, False, None or a callable f(done, total); got {progress!r}")
+
 
 class Progress:
     """Counts work done out of ``total`` and shows it: ``progress`` is None/False (quiet), True (a bar on
@@ -12,6 +25,7 @@ class Progress:
         self.total = max(float(total), 1e-12)
         self.done = 0.0
         self.unit = unit
+        progress = checked_progress(progress)
         self._callback = progress if callable(progress) else None
         self._bar = progress is True
         self._start = time.perf_counter()

@@ -5,6 +5,7 @@ The reference is ISM computed in PyTorch on the same weights, one mutant at a ti
 """
 
 import os
+import re
 import warnings
 
 import numpy as np
@@ -264,6 +265,30 @@ def test_values_an_integer_input_would_truncate_are_refused():
     with pytest.raises(onnxism.InputError, match="extra input 'extra' has values that are not whole numbers; "
                                                  "the model takes int64"):
         onnxism.ism(model, seqs, method="naive", extra_inputs={"extra": np.full((2, 2), 2.5)})
+
+
+@pytest.mark.parametrize("elem_type, value, message", [
+    ("INT32", np.full((2, 2), 2 ** 31, np.int64), "outside the range of int32 (2147483648 outside "
+                                                   "[-2147483648, 2147483647])"),
+    ("INT32", np.full((2, 2), -2.0 ** 31 - 1), "outside the range of int32 (-2147483649 outside"),
+    ("INT64", np.full((2, 2), 2.0 ** 63), "outside the range of int64 (9223372036854775808 outside"),
+    ("UINT8", np.full((2, 2), -1, np.int16), "outside the range of uint8 (-1 outside [0, 255])"),
+    ("FLOAT", np.full((2, 2), 1e39), "outside the range of float32 (1e+39 outside [-3.40282e+38, 3.40282e+38])"),
+])
+def test_values_a_cast_would_wrap_or_make_infinite_are_refused(elem_type, value, message):
+    """An integer cast wraps values beyond its range and a float one makes them infinite: both are refused; the
+    extremes of the model's type are taken (the graph does not read the input: only the check is at stake)."""
+    from onnx import TensorProto
+
+    model = conv_model(extra_input=True)
+    model.graph.input[1].type.tensor_type.elem_type = getattr(TensorProto, elem_type)
+    seqs = random_onehot(2, 20, seed=1)
+    with pytest.raises(onnxism.InputError, match=f"extra input 'extra' has values {re.escape(message)}"):
+        onnxism.ism(model, seqs, method="naive", extra_inputs={"extra": value})
+    dtype = onnx.helper.tensor_dtype_to_np_dtype(getattr(TensorProto, elem_type))
+    info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else np.finfo(dtype)
+    for extreme in (info.min, info.max):
+        onnxism.ism(model, seqs, method="naive", extra_inputs={"extra": np.full((2, 2), extreme, dtype)})
 
 
 def test_cli_run_with_extra_inputs(control_model, tmp_path):

@@ -91,6 +91,21 @@ def test_progress_callback_reaches_the_total():
     assert seen and seen[-1][0] == pytest.approx(seen[-1][1]) == pytest.approx(3)
 
 
+@pytest.mark.parametrize("method", ["naive", "fast", "tism"])
+def test_progress_must_be_a_flag_or_a_callable(method, capsys):
+    """A string or a number for ``progress`` is refused by name (it used to be read as a quiet run); numpy's True
+    draws the bar as True does."""
+    run = onnxism.tism if method == "tism" else functools.partial(onnxism.ism, method=method)
+    seqs = random_onehot(2, 20)
+    for wrong in ("yes", 1):
+        with pytest.raises(onnxism.InputError, match=f"progress must be True, False, None or a callable "
+                                                     rf"f\(done, total\); got {wrong!r}"):
+            run(conv_model(), seqs, progress=wrong)
+    capsys.readouterr()
+    run(conv_model(), seqs, progress=np.bool_(True))
+    assert "2/2 seqs" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [

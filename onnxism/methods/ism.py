@@ -15,7 +15,7 @@ from ..errors import InputError
 from ..model import load
 from ..model.extra_inputs import check_extra_inputs, rows_of
 from ..model.target_heads import fold_targets
-from ..progress import Progress
+from ..progress import Progress, checked_progress
 from ..fast.method import FastISM
 from .naive import NaiveISM
 from .options import resolve_batch_size, resolve_window, sequences_per_chunk
@@ -31,6 +31,7 @@ def ism_chunks(model, seqs, *, method="fast", positions=None, device="cpu", batc
     Arguments as for :func:`ism`; ``reference`` maps output names to (n, *shape) predictions on the chunk (with
     ``targets``: the targets, (n, *target_shape)). Memory is bounded by the chunk, whatever the number of sequences.
     """
+    checked_progress(progress)  # before the plan's sessions are built
     plan = _plan(model, seqs, method, positions, device, batch_size, outputs, workers, extra_inputs, targets)
     yield from score_in_chunks(plan, progress)
 

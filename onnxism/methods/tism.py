@@ -12,6 +12,7 @@ from ..errors import InputError, ModelError, OnnxismError
 from ..gradients import GRADIENT, build_gradient_model, seed_name
 from ..model import load
 from ..model.extra_inputs import check_extra_inputs, padded_rows, rows_of
+from ..progress import checked_progress
 from ..runtime.sessions import make_session, parse_device
 from ..runtime.weights import detached_copy
 from .ism import score_in_chunks
@@ -125,6 +126,7 @@ def _plan(model, seqs, targets, attribution, positions, device, batch_size, outp
 def tism_chunks(model, seqs, *, targets=None, attribution="tism", positions=None, device="cpu", batch_size=None,
                 outputs=None, progress=None, extra_inputs=None):
     """Yield ``(start, stop, reference, scores)`` per chunk of sequences, in order; arguments as for :func:`tism`."""
+    checked_progress(progress)  # before the plan's sessions are built
     plan = _plan(model, seqs, targets, attribution, positions, device, batch_size, outputs, extra_inputs)
     yield from score_in_chunks(plan, progress)
 

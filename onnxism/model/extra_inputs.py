@@ -48,12 +48,26 @@ def check_extra_inputs(model, values, count, length):
 
 def _check_cast(name, value, dtype):
     """Refuse values that the cast to the model's ``dtype`` would change: complex values for a real input, fractions
-    for an integer one."""
+    for an integer one, and values beyond the range of ``dtype`` (an integer cast would wrap them, a float one make
+    them infinite)."""
     if np.issubdtype(value.dtype, np.complexfloating) and not np.issubdtype(dtype, np.complexfloating):
         raise InputError(f"extra input {name!r} holds complex values (dtype {value.dtype}); the model takes {dtype}")
     if (np.issubdtype(dtype, np.integer) and np.issubdtype(value.dtype, np.floating)
             and not (value == np.round(value)).all()):
         raise InputError(f"extra input {name!r} has values that are not whole numbers; the model takes {dtype}")
+    if value.size and np.issubdtype(value.dtype, np.number) and not np.issubdtype(value.dtype, np.complexfloating):
+        if np.issubdtype(dtype, np.integer):
+            lowest, highest = int(np.iinfo(dtype).min), int(np.iinfo(dtype).max)
+        elif np.issubdtype(dtype, np.floating):
+            lowest, highest = -float(np.finfo(dtype).max), float(np.finfo(dtype).max)
+        else:
+            return
+        low, high = value.min().item(), value.max().item()  # Python numbers: int and float compare exactly
+        if low < lowest or high > highest:
+            bad = low if low < lowest else high
+            shown = [f"{int(v)}" if np.issubdtype(dtype, np.integer) else f"{v:g}" for v in (bad, lowest, highest)]
+            raise InputError(f"extra input {name!r} has values outside the range of {dtype} ({shown[0]} outside "
+                             f"[{shown[1]}, {shown[2]}]); the model takes {dtype}")
 
 
 def zero_extra_inputs(model, count, length):

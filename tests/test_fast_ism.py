@@ -106,7 +106,7 @@ def test_conv_epilogues_fold_and_reshaped_tensors_share_tables(length):
     whole length (L = 12) its input and the residual are one Gather, the Conv padding the sequence ends itself."""
     model = wrapped_residual_model(length=length)
     loaded = onnxism.load(model)
-    plan = FastPlan(loaded, length, loaded.output_names, deltas=True, sliced=True)
+    plan = FastPlan(loaded, length, loaded.output_names, deltas=True)
     graph = plan.ism_model.graph
     convs = [node for node in graph.node if node.op_type == "Conv"]
     assert len(convs) == 3
@@ -158,17 +158,18 @@ def test_fast_on_a_length_agnostic_graph():
     assert_fast_equals_naive(conv_model(length="L"), random_onehot(2, 31, seed=2))
 
 
-def test_the_ism_graph_returns_deltas_from_whole_chunk_tables():
-    """The executor's ISM graph, run by plain onnxruntime: it slices the batch's sequences out of the chunk's tables
-    (here sequence 2 of 3, so a slice that ignored its start would read sequence 0) and returns output changes."""
+def test_the_ism_graph_returns_deltas_from_its_sequences_tables():
+    """The executor's ISM graph, run by plain onnxruntime: it takes its batch's sequence's rows of the reference
+    tables (here sequence 2 of 3) and each dense head's weight rows of the batch's window, and returns output
+    changes."""
     import onnxruntime as ort
 
-    from onnxism.fast.graphs import SEQ_FIRST, SEQ_STOP
     from onnxism.fast.indices import gather_indices
 
     model = onnxism.load(linear_heads_model())
     seqs = random_onehot(3, 30, seed=5)
-    plan = FastPlan(model, 30, model.output_names, deltas=True, sliced=True)
+    plan = FastPlan(model, 30, model.output_names, deltas=True)
+    assert len(plan.dense_heads) == 2
     reference = ort.InferenceSession(attach(plan.reference_model, plan.weights).SerializeToString(),
                                      providers=["CPUExecutionProvider"])
     ism = ort.InferenceSession(attach(plan.ism_model, plan.weights).SerializeToString(),
@@ -178,14 +179,16 @@ def test_the_ism_graph_returns_deltas_from_whole_chunk_tables():
     position = 17
     alternatives = [b for b in range(4) if seqs[2, position, b] == 0]
     pos = np.full(len(alternatives), position)
-    feeds = {f"{name}__ref_all": table for name, table in zip(plan.tables, tables)}
-    feeds.update({SEQ_FIRST: np.array([2]), SEQ_STOP: np.array([3]),
-                  plan.input_window: np.eye(4, dtype=np.float32)[alternatives][:, None, :]})
+    feeds = {f"{name}__ref": table[2 * plan.table_rows[name]:3 * plan.table_rows[name]]
+             for name, table in zip(plan.tables, tables)}
+    feeds[plan.input_window] = np.eye(4, dtype=np.float32)[alternatives][:, None, :]
     for spec in plan.gathers:
         feeds[spec.index_name] = gather_indices(spec, plan.analysis.windows.get(spec.source), np.zeros_like(pos),
                                                 pos, 1)
     for head in plan.dense_heads:
-        feeds[head.start_input] = plan.analysis.windows[head.source].start[pos[:1]].astype(np.int64)
+        window = plan.analysis.windows[head.source]
+        start = window.start[position]
+        feeds[head.window_input] = head.weight_rows[start:start + window.width]
     for name, delta in zip(model.output_names, ism.run(plan.ism_outputs, feeds)):
         np.testing.assert_allclose(delta, naive[name][2, position, alternatives], rtol=0, atol=1e-4, err_msg=name)
 

@@ -73,11 +73,13 @@ def test_only_large_floating_point_weights_leave_the_graph():
 
 
 def test_fast_ism_with_every_weight_beside_its_graphs(every_weight_beside):
-    """Both graphs of the executor (the dense heads' weight rows included) and the compiled standalone graph."""
+    """Both graphs of the executor (whose ISM graph takes the dense heads' weight windows as inputs, bound by the
+    runner) and the compiled standalone graph."""
     model = onnxism.load(linear_heads_model())
-    plan = FastPlan(model, 30, model.output_names, deltas=True, sliced=True)
+    plan = FastPlan(model, 30, model.output_names, deltas=True)
     assert {"w", "w1", "w2"} <= set(weights.placeholders(plan.reference_model))
-    assert any(name.startswith("ism__") for name in weights.placeholders(plan.ism_model))  # weight rows
+    assert not any(name.startswith("ism__") for name in weights.placeholders(plan.ism_model))  # no weight rows
+    assert {head.window_input for head in plan.dense_heads} <= {value.name for value in plan.ism_model.graph.input}
     seqs = random_onehot(3, 30, seed=4, n_fraction=0.1)
     naive = onnxism.ism(model, seqs, method="naive")
     fast = onnxism.ism(model, seqs, method="fast", batch_size=7)
@@ -114,12 +116,15 @@ def _large_dense_model(length=64, channels=32, outputs=300, seed=0):
 
 
 def test_a_large_dense_weight_is_never_serialised_with_the_graphs():
-    """At the default threshold: the reference graph declares the 2.3 MiB Dense weight, the ISM graph its weight
-    rows, neither carries them, the plan lets the arrays go once both sessions hold them, and fast equals naive."""
+    """At the default threshold: the reference graph declares the 2.3 MiB Dense weight and does not carry it, the
+    ISM graph takes the batch's weight rows as an input (the plan keeps them, for the runner to bind), the plan
+    lets the graphs' arrays go once both sessions hold them, and fast equals naive."""
     model = onnxism.load(_large_dense_model())
-    plan = FastPlan(model, 64, model.output_names, deltas=True, sliced=True)
+    plan = FastPlan(model, 64, model.output_names, deltas=True)
     assert weights.placeholders(plan.reference_model) == ["dense"]
-    assert len(weights.placeholders(plan.ism_model)) == 1
+    assert weights.placeholders(plan.ism_model) == []
+    (head,) = plan.dense_heads
+    assert head.weight_rows.shape == (64, 32, 300)
     assert len(plan.reference_model.SerializeToString()) < 100_000
     assert len(plan.ism_model.SerializeToString()) < 100_000
     seqs = random_onehot(2, 64, seed=6)

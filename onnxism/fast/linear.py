@@ -29,7 +29,7 @@ class DenseHead:
     output: str  # the Gemm/MatMul output y
     weight_rows: np.ndarray  # (L_T, row size, out): the weight rows of each position of T, rows-layout order
     scale: float  # Gemm's alpha
-    start_input: str = ""  # the ISM graph input holding the batch's window start of T
+    window_input: str = ""  # the ISM graph input of the batch's weight rows: weight_rows[start:start + width]
 
 
 @dataclass

@@ -19,7 +19,6 @@ from ..runtime.workers import run_in_order
 from .analysis import analyse
 from .graphs import IsmGraphBuilder
 from .indices import gather_indices
-from .linear import DenseHead
 from .normalise import normalise, probed_rewrites
 from .probe import probe_graph
 from .runner import BoundRunner
@@ -34,7 +33,7 @@ BATCH_VALUES = 2 ** 21
 class FastPlan:
     """The compiled graphs and window data for one model, length and output selection."""
 
-    def __init__(self, model, length, outputs, dense_heads=True, *, deltas=False, sliced=False):
+    def __init__(self, model, length, outputs, dense_heads=True, *, deltas=False):
         layout_axis = 1 if model.layout == "NLC" else 2
         shape = [2, length, 4] if model.layout == "NLC" else [2, 4, length]
         proto = normalise(model.proto)
@@ -52,22 +51,22 @@ class FastPlan:
         self.batch_size = self.default_batch_size(shapes)
         _check_batch_axis(shapes, self.analysis)
         builder = IsmGraphBuilder(proto, self.analysis, shapes, model.input_name, outputs, dense_heads,
-                                  deltas=deltas, sliced=sliced, dtypes=dtypes)
+                                  deltas=deltas, dtypes=dtypes)
         self.ism_model, self.reference_model = builder.build()
         # the large weights go beside the two graphs, as arrays (``runtime/weights.py``): the analysis's copies of
-        # the model's weights and the dense heads' weight rows; ``_session_of`` hands them to a session
+        # the model's weights; ``_session_of`` hands them to a session
         self.weights = builder.weights
         self.analysis.constants = {}  # (the weights not among them are in the graphs)
         self.gathers = builder.gathers
         self.tables = list(builder.tables)
+        self.table_rows = {name: builder.table_rows(name) for name in builder.tables}  # rows per sequence
         self.outputs = outputs
         self.ism_outputs = builder.result_names()
         self.input_window = builder.win(model.input_name)
         self.heads = builder.heads  # node key -> the linear global layer it belongs to (``linear.py``)
-        for head in self.heads.values():  # a dense head's weight rows are in the ISM graph now
-            if isinstance(head, DenseHead):
-                head.weight_rows = None
-        self.dense_heads = builder.dense_heads  # the ISM graph takes one window start per head per batch
+        # the ISM graph takes each dense head's weight rows of the batch's window (one window start per head per
+        # batch), which the runner binds in place: the plan keeps the weight rows
+        self.dense_heads = builder.dense_heads
 
     def default_batch_size(self, shapes):
         """Rows per CPU batch by default: BATCH_VALUES over the values per row of the widest windowed tensor
@@ -93,7 +92,7 @@ def _compiled(model, length, outputs, device, threads=None):
     compiled = model.__dict__.setdefault("_fast_compiled", {})
     key = (length, tuple(outputs), parse_device(device), threads)
     if key not in compiled:
-        plan = FastPlan(model, length, outputs, deltas=True, sliced=True)
+        plan = FastPlan(model, length, outputs, deltas=True)
         reference = _session_of(plan, "reference_model", device, threads)
         compiled[key] = (plan, reference, _session_of(plan, "ism_model", device, threads))
     return compiled[key]
@@ -209,15 +208,14 @@ class FastISM(NaiveISM):
             s, p, b = seq[first:stop], pos[first:stop] + start, base[first:stop]
             column = np.zeros((len(s), 4), np.float32)
             column[np.arange(len(s)), b] = 1.0
-            # the batch's sequences are consecutive: the graph slices their reference rows out of the chunk's
-            # tables, so its [reference | window | padding] tables grow with the batch, not with the chunk
+            # the batch's sequences are consecutive: the runner binds their reference rows of the chunk's tables,
+            # so the graph's [reference | window | padding] tables grow with the batch, not with the chunk
             first_seq, seqs_in_batch = int(s[0]), int(s[-1]) - int(s[0]) + 1
             feeds = {plan.input_window: column[:, None, :]}  # the rows layout: (rows, window 1, 4)
             for spec in plan.gathers:
                 feeds[spec.index_name] = gather_indices(spec, tables(spec.source), s - first_seq, p, seqs_in_batch)
-            for head in plan.dense_heads:
-                feeds[head.start_input] = windows[head.source].start[p[:1]].astype(np.int64)
-            return runner.batch(first_seq, first_seq + seqs_in_batch, feeds)
+            starts = [int(windows[head.source].start[p[0]]) for head in plan.dense_heads]
+            return runner.batch(first_seq, first_seq + seqs_in_batch, feeds, starts)
 
         def consume(batch, deltas):
             first, stop = batch

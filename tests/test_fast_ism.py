@@ -193,6 +193,20 @@ def test_the_ism_graph_returns_deltas_from_its_sequences_tables():
         np.testing.assert_allclose(delta, naive[name][2, position, alternatives], rtol=0, atol=1e-4, err_msg=name)
 
 
+def test_the_runner_binds_only_rows_inside_the_chunks_tables():
+    """The runner binds a batch's table rows by pointer: rows past the chunk's tables are refused before the run,
+    rather than read from whatever memory follows (sequences [1, 3) of a chunk of 2)."""
+    from onnxism.fast.method import _compiled
+    from onnxism.fast.runner import BoundRunner
+
+    model = onnxism.load(linear_heads_model())
+    plan, reference, ism = _compiled(model, 30, model.output_names, "cpu")
+    runner = BoundRunner(plan, reference, ism, model.input_name, "cpu")
+    runner.start_chunk(random_onehot(2, 30, seed=1))
+    with pytest.raises(IndexError, match=r"rows \[30, 90\) of '.*__ref' are outside its 60 rows"):
+        runner.batch(1, 3, {}, [0] * len(plan.dense_heads))
+
+
 def test_fixed_batch_graph_falls_back_to_naive_with_a_notice():
     with pytest.warns(onnxism.OnnxismWarning, match="using exact naive ISM"):
         assert_fast_equals_naive(conv_model(batch=2, baked_batch=True), random_onehot(2, 20, seed=3))

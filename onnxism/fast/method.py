@@ -67,6 +67,7 @@ class FastPlan:
         # the ISM graph takes each dense head's weight rows of the batch's window (one window start per head per
         # batch), which the runner binds in place: the plan keeps the weight rows
         self.dense_heads = builder.dense_heads
+        self.device_weight_rows = {}  # (kind, index) -> their weight rows as OrtValues there (``runner.py``)
 
     def default_batch_size(self, shapes):
         """Rows per CPU batch by default: BATCH_VALUES over the values per row of the widest windowed tensor

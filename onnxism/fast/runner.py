@@ -54,7 +54,7 @@ class BoundRunner:
         arrays). Returns one host array per output."""
         plan = self.plan
         binding = getattr(self.local, "binding", None)
-        if binding is None:  # this thread's binding, kept across batches and chunks: each batch binds every input
+        if binding is None:  # this thread's binding, kept across the runner's batches: each binds every input
             binding = self.local.binding = self.ism.io_binding()
         for name, value in self.tables.items():
             rows = plan.table_rows[name]
@@ -72,6 +72,8 @@ class BoundRunner:
     def _bind_rows(self, binding, name, value, first, count):
         """Binds input ``name`` to rows [first, first + count) (axis 0) of the device OrtValue ``value``, in place."""
         shape = value.shape()
+        if first < 0 or first + count > shape[0]:  # a pointer past the array would read other memory
+            raise IndexError(f"rows [{first}, {first + count}) of {name!r} are outside its {shape[0]} rows")
         dtype = _DTYPES[value.element_type()]
         row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
         binding.bind_input(name, *self.device, dtype, [count] + list(shape[1:]), value.data_ptr() + first * row_bytes)
@@ -84,7 +86,7 @@ class BoundRunner:
 def device_weight_rows(plan, device):
     """Each dense head's weight rows as an OrtValue on ``device`` ((kind, index)), made once per plan: on the CPU it
     shares the plan's array, on CUDA it is the plan's copy on the GPU."""
-    cache = plan.__dict__.setdefault("_device_weight_rows", {})
+    cache = plan.device_weight_rows
     if device not in cache:
         ort = import_onnxruntime()
         cache[device] = [ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(head.weight_rows), *device)

@@ -19,13 +19,12 @@ def checked_progress(progress):
 
 class Progress:
     """Counts work done out of ``total`` and shows it: ``progress`` is None/False (quiet), True (a bar on
-    stderr) or a callable ``f(done, total)``."""
+    stderr) or a callable ``f(done, total)``, as ``checked_progress`` returns it."""
 
     def __init__(self, progress, total, *, unit="seq"):
         self.total = max(float(total), 1e-12)
         self.done = 0.0
         self.unit = unit
-        progress = checked_progress(progress)
         self._callback = progress if callable(progress) else None
         self._bar = progress is True
         self._start = time.perf_counter()

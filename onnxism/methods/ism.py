@@ -31,7 +31,7 @@ def ism_chunks(model, seqs, *, method="fast", positions=None, device="cpu", batc
     Arguments as for :func:`ism`; ``reference`` maps output names to (n, *shape) predictions on the chunk (with
     ``targets``: the targets, (n, *target_shape)). Memory is bounded by the chunk, whatever the number of sequences.
     """
-    checked_progress(progress)  # before the plan's sessions are built
+    progress = checked_progress(progress)  # before the plan's sessions are built
     plan = _plan(model, seqs, method, positions, device, batch_size, outputs, workers, extra_inputs, targets)
     yield from score_in_chunks(plan, progress)
 

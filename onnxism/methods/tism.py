@@ -126,7 +126,7 @@ def _plan(model, seqs, targets, attribution, positions, device, batch_size, outp
 def tism_chunks(model, seqs, *, targets=None, attribution="tism", positions=None, device="cpu", batch_size=None,
                 outputs=None, progress=None, extra_inputs=None):
     """Yield ``(start, stop, reference, scores)`` per chunk of sequences, in order; arguments as for :func:`tism`."""
-    checked_progress(progress)  # before the plan's sessions are built
+    progress = checked_progress(progress)  # before the plan's sessions are built
     plan = _plan(model, seqs, targets, attribution, positions, device, batch_size, outputs, extra_inputs)
     yield from score_in_chunks(plan, progress)
 

@@ -55,19 +55,24 @@ def _check_cast(name, value, dtype):
     if (np.issubdtype(dtype, np.integer) and np.issubdtype(value.dtype, np.floating)
             and not (value == np.round(value)).all()):
         raise InputError(f"extra input {name!r} has values that are not whole numbers; the model takes {dtype}")
-    if value.size and np.issubdtype(value.dtype, np.number) and not np.issubdtype(value.dtype, np.complexfloating):
-        if np.issubdtype(dtype, np.integer):
-            lowest, highest = int(np.iinfo(dtype).min), int(np.iinfo(dtype).max)
-        elif np.issubdtype(dtype, np.floating):
-            lowest, highest = -float(np.finfo(dtype).max), float(np.finfo(dtype).max)
-        else:
-            return
+    limits = _limits(dtype)
+    if limits and value.size and np.issubdtype(value.dtype, np.number) and not np.iscomplexobj(value):
+        lowest, highest = limits
         low, high = value.min().item(), value.max().item()  # Python numbers: int and float compare exactly
         if low < lowest or high > highest:
             bad = low if low < lowest else high
             shown = [f"{int(v)}" if np.issubdtype(dtype, np.integer) else f"{v:g}" for v in (bad, lowest, highest)]
             raise InputError(f"extra input {name!r} has values outside the range of {dtype} ({shown[0]} outside "
                              f"[{shown[1]}, {shown[2]}]); the model takes {dtype}")
+
+
+def _limits(dtype):
+    """(lowest, highest) value of a numpy integer or float ``dtype``, as Python numbers; None for other types."""
+    if np.issubdtype(dtype, np.integer):
+        return int(np.iinfo(dtype).min), int(np.iinfo(dtype).max)
+    if np.issubdtype(dtype, np.floating):
+        return -float(np.finfo(dtype).max), float(np.finfo(dtype).max)
+    return None
 
 
 def zero_extra_inputs(model, count, length):

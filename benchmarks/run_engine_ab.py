@@ -12,10 +12,8 @@ through PyTorch).
 """
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 
@@ -28,7 +26,7 @@ sys.path.insert(0, ROOT)
 from benchmarks.inputs import model_entry, random_sequences  # noqa: E402
 from benchmarks.machine import describe_machine  # noqa: E402
 from benchmarks.report import write_report  # noqa: E402
-from benchmarks.run_setup_benchmark import baseline_engine  # noqa: E402
+from benchmarks.run_setup_benchmark import baseline_engine, fresh_process  # noqa: E402
 from converters.zoo import export_zoo_model  # noqa: E402
 
 DEFAULT_MODELS = ["basset:1000", "bpnet:1000", "deepsea:1000", "beluga:2000"]
@@ -53,12 +51,7 @@ print(json.dumps({"seconds": seconds}))
 
 
 def measure(engine, path, seqs_path, scores_path):
-    done = subprocess.run([sys.executable, "-c", MEASURE, engine, path, seqs_path, scores_path],
-                          capture_output=True, text=True, cwd=os.path.dirname(path))  # (not the checkout)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode or not lines:
-        raise SystemExit(f"the measurement failed: {(done.stderr.strip().splitlines() or ['no output'])[-1]}")
-    return json.loads(lines[-1])["seconds"]
+    return fresh_process(MEASURE, [engine, path, seqs_path, scores_path], os.path.dirname(path))["seconds"]
 
 
 def largest_difference(first, second):

@@ -61,13 +61,19 @@ print(json.dumps({"seconds": seconds, "loaded": loaded, "held": resident(), "pea
 """
 
 
-def measure(engine, path, length, method):
-    done = subprocess.run([sys.executable, "-c", MEASURE, engine, path, str(length), method], capture_output=True,
-                          text=True, cwd=os.path.dirname(path))  # (not the checkout: its onnxism/ would come first)
+def fresh_process(code, arguments, folder):
+    """Runs Python ``code`` with ``arguments`` in a fresh process in ``folder`` (not the checkout: its onnxism/
+    would come first) and returns the last JSON line it prints; exits with its last error line if it fails."""
+    done = subprocess.run([sys.executable, "-c", code, *map(str, arguments)], capture_output=True, text=True,
+                          cwd=folder)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode or not lines:
         raise SystemExit(f"the measurement failed: {(done.stderr.strip().splitlines() or ['no output'])[-1]}")
     return json.loads(lines[-1])
+
+
+def measure(engine, path, length, method):
+    return fresh_process(MEASURE, [engine, path, length, method], os.path.dirname(path))
 
 
 def baseline_engine(revision, folder):

@@ -65,8 +65,8 @@ def session_multiply_adds(profile, graph_path):
             ran = [list(shape.values())[0] for shape in args.get("input_type_shape", [])]
             output = [list(shape.values())[0] for shape in args.get("output_type_shape", [])]
             names = inputs.get(event["name"][:-len("_kernel_time")], [])
-            if len(ran) < 2 and len(names) >= 2 and names[1] in dims:
-                ran = ran[:1] + [dims[names[1]]]
+            if ran and len(names) >= 2 and names[1] in dims:  # the weight, listed or not
+                ran = [ran[0], dims[names[1]]]
             if ran and output:
                 total += node_multiply_adds(args["op_name"], ran, output[0])
     return total

@@ -31,8 +31,7 @@ test-fast: $(BIN)/python
 benchmark: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[cpu,keras,torch]'
 	$(BIN)/python benchmarks/run_ism_benchmark.py --fastism
-	$(BIN)/python benchmarks/count_multiply_adds.py --results benchmarks/results/ism_cpu.json \
-		--out benchmarks/results/multiply_adds.md
+	$(BIN)/python benchmarks/count_multiply_adds.py --results benchmarks/results/ism_cpu.json
 	$(BIN)/python benchmarks/run_tism_benchmark.py --repeats 5
 	$(BIN)/python benchmarks/run_flanks_benchmark.py
 

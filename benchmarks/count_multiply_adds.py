@@ -6,7 +6,7 @@ ISM is run on whole sequences and its count (both of its graphs, the reference p
 3 x L substitutions (the sessions onnxism runs once to probe shapes, unoptimised, are not counted). Counted from onnxruntime's profiler: every Conv, ConvTranspose, Gemm and MatMul node it ran
 (after its graph optimisations, the fused and blocked forms included), with the shapes it ran them on. Other ops
 (gathers, reorders, element-wise) are passes over memory and count nothing. With --results (a JSON of
-run_ism_benchmark.py), also the rate each method reached at its best time there.
+run_ism_benchmark.py), also the rate each method reached at its best time there. Writes --out .md and .json.
 
     python benchmarks/count_multiply_adds.py --models bpnet:1000 --results benchmarks/results/ism_cpu_93518ee.json
 """
@@ -31,6 +31,7 @@ import onnx  # noqa: E402
 import onnxism  # noqa: E402
 from benchmarks.inputs import model_entry, random_sequences  # noqa: E402
 from benchmarks.machine import describe_machine  # noqa: E402
+from benchmarks.report import write_report  # noqa: E402
 from benchmarks.run_ism_benchmark import DEFAULT_MODELS, export  # noqa: E402
 from onnxism.runtime.sessions import import_onnxruntime  # noqa: E402
 
@@ -156,34 +157,31 @@ def main():
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, help="NAME:LENGTH entries")
     parser.add_argument("--seqs", type=int, default=1, help="whole sequences scored by fast ISM")
     parser.add_argument("--results", help="a run_ism_benchmark.py JSON: the rates at its best times")
-    parser.add_argument("--out", help="also write the table to this Markdown file, once complete")
+    parser.add_argument("--out", default=os.path.join(HERE, "results", "multiply_adds"))
     args = parser.parse_args()
     with open(args.results) if args.results else contextlib.nullcontext() as handle:
         results = json.load(handle) if handle else None
-    lines = []
-
-    def say(line):
-        print(line, flush=True)
-        lines.append(line)
-    say(f"Machine: {describe_machine('cpu')}. Command: `python benchmarks/count_multiply_adds.py "
-        f"{' '.join(sys.argv[1:])}`\n")
-    say("| model | L | naive (M per substitution) | fast (M per substitution) | bound: naive / fast |"
-        + (" naive rate (G/s) | fast rate (G/s) | fast / naive rate |" if results else ""))
-    say("|---|---|---|---|---|" + ("---|---|---|" if results else ""))
+    lines = ["Multiply-adds per substitution, in millions (M); rates in G multiply-adds per second at the best times "
+             f"of {os.path.basename(args.results)}." if results else "Multiply-adds per substitution, in millions (M).",
+             "",
+             "| model | L | naive (M per substitution) | fast (M per substitution) | bound: naive / fast |"
+             + (" naive rate (G/s) | fast rate (G/s) | fast / naive rate |" if results else ""),
+             "|---|---|---|---|---|" + ("---|---|---|" if results else "")]
+    rows = []
     with tempfile.TemporaryDirectory() as folder:
         for entry in args.models:
             name, length = model_entry(entry)
             path = export(name, length, "torch" if name == "beluga" else "keras", folder)
             naive, fast = count(path, length, random_sequences(args.seqs, length))
+            rows.append({"model": name, "length": length, "naive": naive, "fast": fast})
             line = f"| {name} | {length} | {naive / 1e6:.1f} | {fast / 1e6:.1f} | {naive / fast:.2f}x |"
             seconds = [best_seconds(results, name, length, method) for method in ("naive", "fast")]
             if results and None not in seconds:
                 rates = [count_ * 3 * length / s / 1e9 for count_, s in zip((naive, fast), seconds)]
                 line += f" {rates[0]:.0f} | {rates[1]:.0f} | {rates[1] / rates[0]:.2f} |"
-            say(line)
-    if args.out:
-        with open(args.out, "w") as handle:
-            handle.write("\n".join(lines) + "\n")
+            lines.append(line)
+            print(line, flush=True)
+    write_report(args, describe_machine("cpu"), {"rows": rows}, lines)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 The bound this gives: at an equal rate of multiply-adds per second, fast / naive cannot exceed naive's count over
 fast's. naive scores a substitution with one forward pass of the model (counted on one sequence at batch 1); fast
 ISM is run on whole sequences and its count (both of its graphs, the reference pass included) divided by their
-3 x L substitutions (the sessions onnxism runs once to probe shapes, unoptimised, are not counted). Counted from onnxruntime's profiler: every Conv, ConvTranspose, Gemm and MatMul node it ran
-(after its graph optimisations, the fused and blocked forms included), with the shapes it ran them on. Other ops
+3 x L substitutions (the sessions onnxism runs once to probe shapes, unoptimised, are not counted). Counted from
+onnxruntime's profiler: every Conv, ConvTranspose, Gemm and MatMul node it ran (after its graph optimisations, the
+fused and blocked forms included), with the shapes it ran them on. Other ops
 (gathers, reorders, element-wise) are passes over memory and count nothing. With --results (a JSON of
 run_ism_benchmark.py), also the rate each method reached at its best time there. Writes --out .md and .json.
 
@@ -32,7 +33,7 @@ import onnxism  # noqa: E402
 from benchmarks.inputs import model_entry, random_sequences  # noqa: E402
 from benchmarks.machine import describe_machine  # noqa: E402
 from benchmarks.report import write_report  # noqa: E402
-from benchmarks.run_ism_benchmark import DEFAULT_MODELS, export  # noqa: E402
+from benchmarks.run_ism_benchmark import DEFAULT_MODELS, export, exported_framework  # noqa: E402
 from onnxism.runtime.sessions import import_onnxruntime  # noqa: E402
 
 
@@ -171,7 +172,7 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         for entry in args.models:
             name, length = model_entry(entry)
-            path = export(name, length, "torch" if name == "beluga" else "keras", folder)
+            path = export(name, length, exported_framework(name, "keras"), folder)
             naive, fast = count(path, length, random_sequences(args.seqs, length))
             rows.append({"model": name, "length": length, "naive": naive, "fast": fast})
             line = f"| {name} | {length} | {naive / 1e6:.1f} | {fast / 1e6:.1f} | {naive / fast:.2f}x |"

@@ -44,6 +44,12 @@ DEFAULT_MODELS = ["basset:1000", "basset:2000", "factorized_basset:1000", "facto
 FASTISM_PINS = ["tensorflow-cpu==2.15.1", "numpy==1.26.4", "protobuf==4.25.9", "pydot<2"]
 
 
+def exported_framework(name, framework):
+    """The framework a zoo model is exported from: the full-size Keras Beluga cannot be converted on 24 GiB (tf2onnx
+    runs out of memory), so Beluga comes from PyTorch (same weights)."""
+    return "torch" if (name == "beluga" and framework == "keras") else framework
+
+
 def export(name, length, framework, folder):
     path = os.path.join(folder, f"{name}_{length}-{framework}.onnx")
     export_zoo_model(name, framework, path, length=length)
@@ -124,7 +130,7 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         for entry in args.models:
             name, length = model_entry(entry)
-            framework = "torch" if (name == "beluga" and args.framework == "keras") else args.framework
+            framework = exported_framework(name, args.framework)
             path = export(name, length, framework, folder)
             seqs = random_sequences(max(args.seqs, args.fast_seqs), length)
             middle = length // 2 - args.positions // 2

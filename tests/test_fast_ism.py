@@ -11,7 +11,7 @@ import pytest
 import onnxism
 from onnxism.fast.analysis import JOINS_FULL
 from onnxism.fast.method import FastISM, FastPlan, split_notices
-from onnxism.fast.probe import probe_shapes
+from onnxism.graph.probe import probe_shapes
 from onnxism.methods.naive import NaiveISM
 from onnxism.runtime.weights import attach
 from architectures import ARCHITECTURES, KERAS_MODERN, LENGTH, MODERN, export_architecture, keras_modern
@@ -672,9 +672,9 @@ def test_a_length_map_reading_too_many_columns_is_computed_in_full(monkeypatch):
     """A Resize whose outputs each read more than MAX_RESIZE_TAPS input columns has no local rule: the first Resize
     and all after it are computed in full, exactly, with the notice (here with the limit lowered to 1, so that the
     2-tap linear Resize exceeds it)."""
-    import onnxism.fast.rules as rules
+    import onnxism.graph.length_map as length_map
 
-    monkeypatch.setattr(rules, "MAX_RESIZE_TAPS", 1)
+    monkeypatch.setattr(length_map, "MAX_RESIZE_TAPS", 1)
     model = onnxism.load(resize_model())
     notices = ops_without_a_local_rule(model, 40)
     assert [notice.split()[0] for notice in notices] == ["Resize"]  # the first; the rest read a full tensor

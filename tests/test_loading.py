@@ -5,7 +5,7 @@ import onnx
 import pytest
 
 import onnxism
-from onnxism.model.reading import MAX_IR_VERSION
+from onnxism.runtime.sessions import MAX_IR_VERSION
 from onnx_builders import conv_model
 from conftest import random_onehot
 

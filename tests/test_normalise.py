@@ -9,7 +9,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from onnxism.fast.normalise import normalise, probed_rewrites
-from onnxism.fast.probe import probe_graph
+from onnxism.graph.probe import probe_graph
 from onnxism.runtime.sessions import make_session
 
 

@@ -1,4 +1,4 @@
-"""The weightless stand-in that the shape probes run (``onnxism.model.weightless``): every tensor keeps the shape it
+"""The weightless stand-in that the shape probes run (``onnxism.graph.weightless``): every tensor keeps the shape it
 has in the model, values that depend on a replaced weight are never reported as known, and a large weight that
 sets a shape by its values means no stand-in.
 
@@ -10,8 +10,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 import onnxism
-from onnxism.fast.probe import probe_graph
-from onnxism.model.weightless import LARGE_VALUES, weight_dependent, weightless
+from onnxism.graph.probe import probe_graph
+from onnxism.graph.weightless import LARGE_VALUES, weight_dependent, weightless
 from onnxism.runtime.sessions import make_session
 
 LENGTH, CHANNELS = 64, 8

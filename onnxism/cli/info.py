@@ -3,7 +3,7 @@
 from ..errors import InputError, UnsupportedGraphError
 from ..model import load
 from ..model.token_input import TOKENS_HELP
-from ..model.reading import default_opset
+from ..graph.nodes import default_opset
 
 
 def add_parser(verbs):

@@ -14,11 +14,11 @@ Invariant: every windowed tensor's window contains all positions that any substi
 from dataclasses import dataclass, field
 
 import numpy as np
-import onnx
-from onnx import numpy_helper
 
-from .probe import shape_arithmetic
-from .rules import ELEMENTWISE, LocalRule, PointwiseRule, global_along, rule_for
+from ..graph.constants import graph_constants
+from ..graph.ops import ELEMENTWISE, RECURRENT_OPS
+from ..graph.probe import shape_arithmetic
+from .rules import LocalRule, PointwiseRule, global_along, rule_for
 
 
 @dataclass
@@ -62,25 +62,6 @@ class Analysis:
     def table_window(self, name):
         """The Window of a windowed or of an unchanged tensor (its table's length), or None."""
         return self.windows.get(name) or self.unchanged_windows.get(name)
-
-
-def graph_constants(graph, integers_only=False):
-    """Initializers and Constant-node values, by name; with ``integers_only``, the integer ones alone (index
-    tensors, without converting the weights)."""
-    values = {init.name: numpy_helper.to_array(init) for init in graph.initializer
-              if not integers_only or init.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32)}
-    for node in graph.node:
-        if node.op_type == "Constant":
-            for attr in node.attribute:
-                if attr.name == "value":
-                    values[node.output[0]] = numpy_helper.to_array(attr.t)
-                elif attr.name in ("value_ints", "value_floats"):
-                    values[node.output[0]] = np.array(list(attr.ints or attr.floats))
-                elif attr.name in ("value_int", "value_float"):
-                    values[node.output[0]] = np.array(attr.i if attr.name == "value_int" else attr.f)
-    if integers_only:
-        return {name: value for name, value in values.items() if np.issubdtype(np.asarray(value).dtype, np.integer)}
-    return values
 
 
 def make_window(tensor, axis, length, lo, hi):
@@ -220,10 +201,6 @@ JOINS_FULL = "(it joins a tensor computed on the full length)"
 #: The mark of a notice for a node that joins a windowed tensor with one computed from shapes alone (a constant
 #: expanded to the batch's size, computed in full for want of a rule, though it is the same for every substitution).
 JOINS_SHAPES = "(it joins a tensor computed from the batch's shape)"
-
-#: Ops that take the time axis first, which exporters move there with a Transpose before them.
-RECURRENT_OPS = ("LSTM", "GRU", "RNN")
-
 
 def _batch_moved(graph, index):
     """Why node ``index`` has no local rule: the batch leaves the first axis (the first recurrent layer computed

@@ -30,11 +30,13 @@ import onnx
 import onnx_graphsurgeon as gs
 from onnx import helper, numpy_helper
 
+from ..graph.nodes import attributes, default_opset, names_used, rewired
+from ..graph.ops import ELEMENTWISE, REDUCTIONS, UNARY_POINTWISE
 from ..runtime.weights import add_initializer, copy_model
 from .epilogues import fold_epilogues
 from .layout import inverse, rows_constant, rows_perm, rows_shape
 from .linear import DenseHead, find_heads
-from .rules import ELEMENTWISE, REDUCTIONS, UNARY_POINTWISE, LocalRule, attributes, names_used, rewired
+from .rules import LocalRule
 
 
 @dataclass
@@ -100,7 +102,7 @@ class IsmGraphBuilder:
         self.input_name = input_name
         self.outputs = outputs
         self.constants = analysis.constants
-        self.opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 13)
+        self.opset = default_opset(proto)
         self.nodes = []
         self.tables = {}
         self.gathers = []

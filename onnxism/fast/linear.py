@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .layout import rows_perm
-from .rules import attributes
+from ..graph.nodes import attributes
 
 
 @dataclass

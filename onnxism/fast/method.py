@@ -12,7 +12,8 @@ import numpy as np
 from ..errors import OnnxismWarning
 from ..methods.mutations import substitutions
 from ..methods.naive import NaiveISM
-from ..model.reading import default_opset
+from ..graph.nodes import default_opset
+from ..graph.probe import probe_graph
 from ..runtime.sessions import make_session, parse_device
 from ..runtime.weights import session_weights
 from ..runtime.workers import run_in_order
@@ -20,7 +21,6 @@ from .analysis import analyse
 from .graphs import IsmGraphBuilder
 from .indices import gather_indices
 from .normalise import normalise, probed_rewrites
-from .probe import probe_graph
 from .runner import BoundRunner
 
 

@@ -39,9 +39,10 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ..model.reading import default_opset
-from .analysis import graph_constants
-from .rules import ELEMENTWISE, attributes, einsum_terms, names_used
+from ..graph.constants import graph_constants
+from ..graph.liveness import drop_unread
+from ..graph.nodes import attributes, default_opset
+from ..graph.ops import ELEMENTWISE, einsum_terms
 
 #: Readers that let a Transpose move below the node they read (it moves on, toward another Transpose).
 _LAYOUT_OPS = ("Transpose", "Unsqueeze", "Slice")
@@ -146,7 +147,7 @@ def _rewritten(proto, rewrites):
                 index.refresh()
                 changed = True
                 break
-    _drop_unread(graph)
+    drop_unread(graph)
     return copy
 
 
@@ -485,18 +486,3 @@ def _einsum_as_product(node, index):
 #: The structural rewrites, in the order they are tried.
 REWRITES = (_gather_nd_as_gather, _gather_before_transpose, _slice_before_transpose, _unsqueeze_before_transpose,
             _transpose_pair, _einsum_as_product)
-
-
-def _drop_unread(graph):
-    """Remove, until none is left, the nodes none of whose outputs is read or a graph output; then the initializers
-    nothing reads (a weight an Einsum rewrite replaced)."""
-    while True:
-        read = names_used(graph) | {output.name for output in graph.output}
-        unread = [node for node in graph.node if not any(name in read for name in node.output if name)]
-        if not unread:
-            break
-        for node in unread:
-            graph.node.remove(node)
-    read |= {value.name for value in graph.input}
-    for init in [init for init in graph.initializer if init.name not in read]:
-        graph.initializer.remove(init)

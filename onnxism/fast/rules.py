@@ -19,31 +19,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import onnx
-from onnx import helper, numpy_helper
+from onnx import helper
 
-from ..model.op_semantics import normalised_axes
-from ..model.reading import MAX_IR_VERSION
-from ..runtime.sessions import make_session
-
-UNARY_POINTWISE = {
-    "Relu", "Sigmoid", "Tanh", "Softplus", "Softsign", "Exp", "Log", "Elu", "Selu", "LeakyRelu", "Gelu", "Erf",
-    "Abs", "Neg", "Sqrt", "Reciprocal", "Identity", "Dropout", "Cast", "Clip", "HardSigmoid", "HardSwish",
-    "Mish", "Sin", "Cos", "Floor", "Ceil", "Round", "Sign", "ThresholdedRelu", "Celu", "Swish",
-    "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Shrink",
-    "Not", "IsNaN", "IsInf", "BitwiseNot",
-}
-ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "PRelu", "Where", "BitShift", "Mod",
-               "Greater", "Less", "Equal", "GreaterOrEqual", "LessOrEqual", "And", "Or", "Xor",
-               "BitwiseAnd", "BitwiseOr", "BitwiseXor"}
-REDUCTIONS = {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
-              "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin"}
-
-
-#: A Resize whose outputs each read more input columns than this (antialiased downsampling by a large factor) is
-#: treated as global (``_length_map_rule``).
-MAX_RESIZE_TAPS = 8
-
+from ..graph.length_map import probe_length_map
+from ..graph.nodes import attributes, int64_constant, replace_attributes, rewired
+from ..graph.ops import ELEMENTWISE, REDUCTIONS, UNARY_POINTWISE, einsum_terms, normalised_axes
 
 @dataclass
 class PointwiseRule:
@@ -104,24 +84,6 @@ class LocalRule:
             first = -((-(start + self.begin - self.span + 1)) // self.stride)
             return first, -(-(width + self.span - 1) // self.stride)
         return start * self.stride - self.begin, (width - 1) * self.stride + self.span
-
-
-def attributes(node):
-    return {attr.name: helper.get_attribute_value(attr) for attr in node.attribute}
-
-
-def _text(value):
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _replace_attributes(node, updates, remove=()):
-    new = _copy_node(node)
-    kept = [a for a in new.attribute if a.name not in updates and a.name not in remove]
-    del new.attribute[:]
-    new.attribute.extend(kept)
-    for name, value in updates.items():
-        new.attribute.append(helper.make_attribute(name, value))
-    return new
 
 
 def rule_for(node, axis, shapes, constants, dependent, opset=18):
@@ -268,17 +230,6 @@ def global_along(node, axis, shapes, constants, opset=18):
     return covered is not None and axis in covered
 
 
-def einsum_terms(node):
-    """(each operand's indices, the output's) of an Einsum with an explicit output, one term per input and no
-    ellipsis; None otherwise."""
-    equation = _text(attributes(node).get("equation", "")).replace(" ", "")
-    lhs, arrow, output = equation.partition("->")
-    terms = lhs.split(",")
-    if not arrow or "..." in equation or len(terms) != len(node.input):
-        return None
-    return terms, output
-
-
 def _einsum_rule(node, axis, shapes, dependent):
     """An Einsum whose sequence-dependent operands all carry the length and the batch as the same two indices, which
     no other operand has and the output keeps, the batch first (a Dense over the channels at each position:
@@ -414,7 +365,7 @@ def _spatial(node, axis, shapes, constants):
     strides = list(attrs.get("strides", [1] * spatial))
     dilations = list(attrs.get("dilations", [1] * spatial))
     pads = list(attrs.get("pads", [0] * (2 * spatial)))
-    auto_pad = _text(attrs.get("auto_pad", "NOTSET"))
+    auto_pad = attrs.get("auto_pad", "NOTSET")
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         if node.op_type == "ConvTranspose":
             return None
@@ -457,7 +408,7 @@ def _conv_rule(node, axis, shapes, constants):
     updates = {"pads": new_pads}
     if node.op_type in ("MaxPool", "AveragePool") or "ceil_mode" in attrs:
         updates["ceil_mode"] = 0
-    new = _replace_attributes(node, updates, remove=("auto_pad",))
+    new = replace_attributes(node, updates, remove=("auto_pad",))
     pad_value = -np.inf if node.op_type == "MaxPool" else 0.0
     return LocalRule(span, stride, begin, False, pad_value, _renamer(new), exclude_pad=exclude_pad,
                      counted=counted)
@@ -479,7 +430,7 @@ def _conv_transpose_rule(node, axis, shapes, constants):
             return None
         new_pads = list(pads)
         new_pads[j] = new_pads[j + spatial] = span - 1
-        new = _replace_attributes(node, {"pads": new_pads}, remove=("auto_pad",))
+        new = replace_attributes(node, {"pads": new_pads}, remove=("auto_pad",))
         return LocalRule(span, 1, begin, True, 0.0, _renamer(new))
     if len(node.input) > 2 and node.input[2] and node.input[2] not in constants:
         return None
@@ -492,7 +443,7 @@ def _conv_transpose_rule(node, axis, shapes, constants):
         padding = list(attrs["output_padding"])
         padding[j] = 0
         updates["output_padding"] = padding
-    new = _replace_attributes(node, updates, remove=("auto_pad",))
+    new = replace_attributes(node, updates, remove=("auto_pad",))
     del new.input[2:]
     return LocalRule(span, stride, begin, True, 0.0, _renamer(new))
 
@@ -521,7 +472,7 @@ def _gather_rule(node, axis, shapes, constants, dependent):
 def _resize_rule(node, axis, shapes, constants, opset):
     """A Resize (or Upsample) along the length alone, in any mode but tf_crop_and_resize (which may extrapolate):
     linear in its input, so a ``_length_map_rule``."""
-    if _text(attributes(node).get("coordinate_transformation_mode", "")) == "tf_crop_and_resize":
+    if attributes(node).get("coordinate_transformation_mode", "") == "tf_crop_and_resize":
         return None
     return _length_map_rule(node, axis, shapes, constants, opset)
 
@@ -546,84 +497,9 @@ def _length_map_rule(node, axis, shapes, constants, opset):
     return LocalRule(1, 1, 0, False, 0.0, None, length_only=True, column_map=maps, column_weights=weights)
 
 
-def probe_length_map(node, axis, in_shape, constants, opset):
-    """(maps, weights), each (taps, L_out): the linear map ``node`` applies along the length, output j = sum over t
-    of weights[t, j] * input column maps[t, j], at most MAX_RESIZE_TAPS consecutive input columns per output.
-
-    Read by onnxruntime running the node on 2 x MAX_RESIZE_TAPS comb vectors, whatever the length: comb k has a
-    tooth at every input column i = k (mod MAX_RESIZE_TAPS), of value 1 in one vector and i + 1 in the other. An
-    output reading at most that many consecutive columns meets one tooth of each comb, so the first gives the
-    tooth's weight and the ratio of the two which column it is. Checked on random values (a map with wider reads
-    fails there); None where onnxruntime will not run the node alone or it is not such a map."""
-    length = in_shape[axis]
-    others = [in_shape[d] for d in range(len(in_shape)) if d != axis]
-    slots = int(np.prod(others))
-    inputs = [helper.make_tensor_value_info("probe", onnx.TensorProto.FLOAT, in_shape)]
-    initializers = [numpy_helper.from_array(np.asarray(constants[name]), name) for name in node.input[1:] if name]
-    probe = rewired(node, ["probe"] + list(node.input[1:]), "mapped")
-    graph = helper.make_graph([probe], "probe", inputs, [onnx.ValueInfoProto(name="mapped")], initializers)
-    opsets = [helper.make_opsetid("", opset)]
-    model = helper.make_model(graph, opset_imports=opsets,
-                              ir_version=min(MAX_IR_VERSION, helper.find_min_ir_version_for(opsets)))
-
-    def along_length(rows):  # (slots, L) -> the node's input layout
-        return np.ascontiguousarray(np.moveaxis(rows.reshape(others + [length]), -1, axis), dtype=np.float32)
-
-    def rows_of(value):  # the node's output -> (slots, L_out)
-        return np.moveaxis(value, axis, -1).reshape(slots, -1).astype(np.float64)
-
-    spacing = MAX_RESIZE_TAPS
-    combs = np.zeros((2 * spacing, length), np.float32)
-    for k in range(spacing):
-        combs[2 * k, k::spacing] = 1.0
-        combs[2 * k + 1, k::spacing] = np.arange(k, length, spacing) + 1.0
-    try:
-        session = make_session(model.SerializeToString(), "cpu")
-        parts = []
-        for begin in range(0, len(combs), slots):
-            rows = np.zeros((slots, length), np.float32)
-            count = min(slots, len(combs) - begin)
-            rows[:count] = combs[begin:begin + count]
-            parts.append(rows_of(session.run(None, {"probe": along_length(rows)})[0])[:count])
-        responses = np.concatenate(parts)
-        values = np.random.default_rng(0).standard_normal((slots, length))
-        want = rows_of(session.run(None, {"probe": along_length(values)})[0])
-    except Exception:  # noqa: BLE001 - an op form onnxruntime will not run alone: no local rule, computed in full
-        return None
-    outputs = responses.shape[1]
-    entries = []  # (output j, input column i, weight)
-    for k in range(spacing):
-        weight, labelled = responses[2 * k], responses[2 * k + 1]
-        read = np.flatnonzero(weight)
-        ratio = labelled[read] / weight[read]
-        column = np.rint(ratio).astype(np.int64) - 1
-        if np.any(np.abs(ratio - np.rint(ratio)) > 0.25) or np.any(column % spacing != k) or np.any(
-                (column < 0) | (column >= length)):
-            return None  # an output met two teeth of one comb: it reads wider than MAX_RESIZE_TAPS columns
-        entries.append((read, column, weight[read]))
-    reads, columns, weights = (np.concatenate(part) for part in zip(*entries))
-    if len(np.unique(reads)) != outputs:
-        return None  # an output column that reads no input
-    first = np.full(outputs, length, np.int64)
-    last = np.full(outputs, -1, np.int64)
-    np.minimum.at(first, reads, columns)
-    np.maximum.at(last, reads, columns)
-    taps = int((last - first).max()) + 1
-    if taps > MAX_RESIZE_TAPS:
-        return None
-    maps = first[None, :] + np.arange(taps)[:, None]  # (taps, L_out); taps past a column's last read its first
-    table = np.zeros((taps, outputs))
-    table[columns - first[reads], reads] = weights
-    maps = np.where(maps <= last[None, :], maps, first[None, :])
-    got = sum(table[t] * values[:, maps[t]] for t in range(taps))
-    if want.shape != got.shape or not np.allclose(got, want, rtol=0, atol=1e-5 * max(1.0, np.abs(want).max())):
-        return None  # not one linear map along the length shared by every slot
-    return maps, table.astype(np.float32)
-
-
 def _pad_rule(node, axis, shapes, constants, opset):
     attrs = attributes(node)
-    if _text(attrs.get("mode", "constant")) != "constant":  # reflect, edge, wrap: each output copies an input
+    if attrs.get("mode", "constant") != "constant":  # reflect, edge, wrap: each output copies an input
         return _length_map_rule(node, axis, shapes, constants, opset)
     rank = len(shapes[node.input[0]])
     if "pads" in attrs:
@@ -655,7 +531,7 @@ def _pad_rule(node, axis, shapes, constants, opset):
             return [helper.make_node("Identity", [inputs[0]], [output])]
         const = output + "__pads"
         return [
-            _int64_constant(const, others),
+            int64_constant(const, others),
             helper.make_node("Pad", [inputs[0], const] + ([inputs[2]] if len(inputs) > 2 and inputs[2] else []),
                              [output], mode="constant"),
         ]
@@ -689,7 +565,7 @@ def _slice_rule(node, axis, shapes, constants):
         made, new_inputs = [], [inputs[0]]
         for label, values in (("starts", starts), ("ends", ends), ("axes", axes), ("steps", steps)):
             const = f"{output}__{label}"
-            made.append(_int64_constant(const, [values[i] for i in keep]))
+            made.append(int64_constant(const, [values[i] for i in keep]))
             new_inputs.append(const)
         return made + [helper.make_node("Slice", new_inputs, [output])]
 
@@ -701,38 +577,6 @@ def _slice_rule(node, axis, shapes, constants):
     start = starts[k] + length if starts[k] < 0 else starts[k]
     start = int(min(max(start, 0), length))
     return LocalRule(1, 1, -start, False, 0.0, build, length_only=not keep)
-
-
-def _int64_constant(name, values):
-    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.array(values, np.int64)))
-
-
-def rewired(node, inputs, output, updates=None):
-    """A copy of ``node`` reading ``inputs`` and writing ``output`` (and named after it), attributes updated."""
-    new = _replace_attributes(node, updates) if updates else _copy_node(node)
-    del new.input[:]
-    new.input.extend(inputs)
-    del new.output[:]
-    new.output.extend([output])
-    new.name = output
-    return new
-
-
-def names_used(graph):
-    """Every tensor name the graph's nodes read, those of their subgraphs included."""
-    used = set()
-    for node in graph.node:
-        used.update(node.input)
-        for attr in node.attribute:
-            for sub in list(attr.graphs) + ([attr.g] if attr.HasField("g") else []):
-                used |= names_used(sub)
-    return used
-
-
-def _copy_node(node):
-    new = onnx.NodeProto()
-    new.CopyFrom(node)
-    return new
 
 
 def _renamer(template):

@@ -21,32 +21,14 @@ from onnx import helper, numpy_helper
 
 from ..errors import UnsupportedGraphError
 from ..methods.targets import outputs_and_targets
-from ..model.target_heads import fold_targets, unique_name
+from ..graph.emitter import Emitter
+from ..graph.nodes import unique_name
+from ..model.target_heads import fold_targets
 from ..runtime.weights import attach
 from .method import FastPlan
 
 POSITIONS = "positions"
 _PREFIX = "ism__"
-
-
-class _Emitter:
-    def __init__(self):
-        self.nodes, self.inits, self.count = [], [], 0
-
-    def op(self, op_type, inputs, **attrs):
-        self.count += 1
-        name = f"standalone__{op_type}_{self.count}"
-        self.nodes.append(helper.make_node(op_type, list(inputs), [name], name=name, **attrs))
-        return name
-
-    def const(self, array):
-        self.count += 1
-        name = f"standalone__const_{self.count}"
-        self.inits.append(numpy_helper.from_array(np.asarray(array), name))
-        return name
-
-    def ints(self, values):
-        return self.const(np.asarray(values, dtype=np.int64).reshape(-1))
 
 
 def ism_output_name(name):
@@ -82,7 +64,7 @@ def _build(model, outputs, length, public, result_shapes):
         raise UnsupportedGraphError(f"fast ISM cannot analyse {model.source}: {err}") from err
     reference, ism = attach(plan.reference_model, plan.weights), attach(plan.ism_model, plan.weights)
     weights = {init.name for init in reference.graph.initializer}
-    e = _Emitter()
+    e = Emitter("standalone__", taken={name for node in reference.graph.node for name in node.output} | weights)
     x = model.input_name
 
     n = e.op("Slice", [e.op("Shape", [x]), e.ints([0]), e.ints([1])])
@@ -126,12 +108,12 @@ def _build(model, outputs, length, public, result_shapes):
         shaped = e.op("Reshape", [delta, e.op("Concat", [grid, e.ints(shape)], axis=0)])
         mask = e.op("Reshape", [keep, e.op("Concat", [grid, e.ints([1] * len(shape))], axis=0)])
         result = ism_output_name(public[name])
-        e.nodes.append(helper.make_node("Mul", [shaped, mask], [result], name=f"standalone__{result}"))
+        e.op("Mul", [shaped, mask], out=result)
         results.append(helper.make_tensor_value_info(result, onnx.TensorProto.FLOAT,
                                                      ["n", "positions", 4] + list(shape)))
     nodes += e.nodes[start:]
 
-    initializers = list(reference.graph.initializer) + e.inits
+    initializers = list(reference.graph.initializer) + e.initializers
     initializers += [init for init in ism.graph.initializer if init.name not in weights]
     extras = {extra.name for extra in model.extra_inputs}
     inputs = [value for value in reference.graph.input if value.name == x]

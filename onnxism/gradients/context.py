@@ -8,19 +8,25 @@ must know which axis holds the batch (``batch_axis``), a second probe at batch 2
 """
 
 import numpy as np
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto
 
 from ..errors import UnsupportedGraphError
+from ..graph.constants import graph_constants
+from ..graph.emitter import Emitter
 
 _NP_TO_ONNX = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE,
                np.dtype(np.float16): TensorProto.FLOAT16}
 
 
-class GradientContext:
-    """Emits backward nodes into ``nodes``/``initializers`` beside a forward graph it never edits."""
+class GradientContext(Emitter):
+    """Emits backward nodes into ``nodes``/``initializers`` (fresh names ``grad__...``) beside a forward graph it
+    never edits."""
 
     def __init__(self, graph, shapes, active, dtype, seed_count, batch_count, *, opset=17, shapes_at_two=None,
                  known=None):
+        taken = {name for node in graph.node for name in list(node.input) + list(node.output)}
+        taken |= {init.name for init in graph.initializer} | {v.name for v in graph.input}
+        super().__init__("grad__", taken=taken)
         self.graph = graph
         self.shapes = shapes
         self.opset = opset
@@ -28,45 +34,13 @@ class GradientContext:
         self.active = active
         self.dtype = np.dtype(dtype)
         self.onnx_dtype = _NP_TO_ONNX[self.dtype]
-        self.nodes = []
-        self.initializers = []
-        self._taken = {name for node in graph.node for name in list(node.input) + list(node.output)}
-        self._taken |= {init.name for init in graph.initializer} | {v.name for v in graph.input}
-        self._constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-        for node in graph.node:
-            if node.op_type == "Constant" and node.attribute:
-                self._constants[node.output[0]] = _constant_node_value(node)
+        self._constants = graph_constants(graph)
         for name, value in (known or {}).items():  # shape arithmetic, constant at this length (``probe``)
             self._constants.setdefault(name, value)
         self._shape_of = {}
         self.seed_count = seed_count      # name of an int64 (1,) tensor holding S
         self.batch_count = batch_count    # name of an int64 (1,) tensor holding N
         self.seed_batch = self.op("Concat", [seed_count, batch_count], axis=0, stem="SN")
-
-    # -- names and nodes ------------------------------------------------------------------------------------
-    def fresh(self, stem):
-        stem = f"grad__{stem}"
-        name, k = stem, 0
-        while name in self._taken:
-            k += 1
-            name = f"{stem}_{k}"
-        self._taken.add(name)
-        return name
-
-    def op(self, op_type, inputs, *, outputs=1, stem=None, **attrs):
-        """Append a node; returns its output name (or list of names when ``outputs`` > 1)."""
-        names = [self.fresh(stem or op_type) for _ in range(outputs)]
-        self.nodes.append(helper.make_node(op_type, list(inputs), names, name=self.fresh(f"node_{op_type}"),
-                                           **attrs))
-        return names[0] if outputs == 1 else names
-
-    def const(self, array, stem="const"):
-        name = self.fresh(stem)
-        self.initializers.append(numpy_helper.from_array(np.asarray(array), name))
-        return name
-
-    def ints(self, values):
-        return self.const(np.asarray(values, dtype=np.int64).reshape(-1), "ints")
 
     def scalar(self, value):
         return self.const(np.asarray(value, dtype=self.dtype), "scalar")
@@ -170,17 +144,3 @@ class GradientContext:
 
     def sum(self, names):
         return names[0] if len(names) == 1 else self.op("Sum", names, stem="acc")
-
-
-def _constant_node_value(node):
-    attribute = node.attribute[0]
-    value = helper.get_attribute_value(attribute)
-    if attribute.name == "value":
-        return numpy_helper.to_array(value)
-    if attribute.name in ("value_float", "value_int"):
-        return np.asarray(value)
-    if attribute.name in ("value_floats", "value_ints"):
-        return np.asarray(list(value))
-    return None
-
-

@@ -17,8 +17,8 @@ from onnx import helper
 
 from ..errors import UnsupportedGraphError
 from ..fast.normalise import whole_reverse_sequences
-from ..fast.probe import probe_graph, probe_shapes, shape_arithmetic
-from ..model.reading import default_opset
+from ..graph.nodes import default_opset
+from ..graph.probe import probe_graph, probe_shapes, shape_arithmetic
 from .context import GradientContext
 from .rules import RULES, carries_derivative
 

@@ -11,8 +11,9 @@ import math
 import numpy as np
 from onnx import TensorProto, helper
 
-from ..fast.rules import probe_length_map
-from ..model.op_semantics import attr, normalised_axes
+from ..graph.length_map import probe_length_map
+from ..graph.nodes import attr
+from ..graph.ops import normalised_axes
 from .selection import SELECTION_OPS, selection_vjp
 
 RULES = {}

@@ -13,7 +13,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..model import load
-from ..model.extra_inputs import check_extra_inputs, rows_of
+from ..model.extra_inputs import check_extra_inputs
+from ..runtime.rows import rows_of
 from ..model.target_heads import fold_targets
 from ..progress import Progress, checked_progress
 from ..fast.method import FastISM

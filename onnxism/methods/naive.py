@@ -6,7 +6,7 @@ most twice that many built) plus the chunk's score arrays; mutants are built bat
 
 import numpy as np
 
-from ..model.extra_inputs import rows_of
+from ..runtime.rows import rows_of
 from ..runtime.workers import resolve_workers, run_in_order, session_threads
 from .mutations import build_mutants, substitutions
 

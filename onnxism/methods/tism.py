@@ -11,7 +11,8 @@ import numpy as np
 from ..errors import InputError, ModelError, OnnxismError
 from ..gradients import GRADIENT, build_gradient_model, seed_name
 from ..model import load
-from ..model.extra_inputs import check_extra_inputs, padded_rows, rows_of
+from ..model.extra_inputs import check_extra_inputs
+from ..runtime.rows import padded_rows, rows_of
 from ..progress import checked_progress
 from ..runtime.sessions import make_session, parse_device
 from ..runtime.weights import detached_copy

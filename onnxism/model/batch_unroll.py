@@ -24,9 +24,10 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from .free_batch import same_model_outputs, tensor_values
-from .op_semantics import attr
-from .weightless import live_nodes, weight_dependent
+from ..graph.verify import same_model_outputs, tensor_values
+from ..graph.nodes import attr
+from ..graph.liveness import live_nodes
+from ..graph.weightless import weight_dependent
 
 _PROBE_BATCHES = (2, 3)
 

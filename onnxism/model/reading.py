@@ -10,11 +10,9 @@ import onnx
 from google.protobuf.message import DecodeError
 
 from ..errors import InputError, ModelError
+from ..graph.nodes import attributes, default_opset
 from ..io.user_files import existing_file
-
-#: Newest IR version and default-domain opset that the pinned onnxruntime (1.31) runs.
-MAX_IR_VERSION = 13
-MAX_OPSET = 26
+from ..runtime.sessions import MAX_IR_VERSION, MAX_OPSET
 
 
 def read_model(path):
@@ -85,9 +83,8 @@ def _explicit_same_pads(node, graph):
     With stride 1 the SAME padding is (k - 1) * d in total whatever the input length, the extra column at the end
     for SAME_UPPER and at the start for SAME_LOWER, so the rewrite is exact.
     """
-    attrs = {attr.name: onnx.helper.get_attribute_value(attr) for attr in node.attribute}
-    auto_pad = attrs.get("auto_pad", b"NOTSET")
-    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+    attrs = attributes(node)
+    auto_pad = attrs.get("auto_pad", "NOTSET")
     dilations = attrs.get("dilations")
     if auto_pad not in ("SAME_UPPER", "SAME_LOWER") or not dilations or all(d == 1 for d in dilations):
         return
@@ -110,14 +107,6 @@ def _weight_kernel(graph, name):
     for init in graph.initializer:
         if init.name == name:
             return list(init.dims[2:])
-    return None
-
-
-def default_opset(proto):
-    """The version of the default ONNX domain the model imports, or None."""
-    for entry in proto.opset_import:
-        if entry.domain in ("", "ai.onnx"):
-            return entry.version
     return None
 
 

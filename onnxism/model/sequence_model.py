@@ -11,12 +11,13 @@ from ..runtime.sessions import make_session, parse_device
 from ..runtime.weights import detached_copy
 from .reading import read_model, repair
 from .sequence_input import find_sequence_input
-from .extra_inputs import padded_rows, rows_of, zero_extra_inputs
+from ..runtime.rows import padded_rows, rows_of
+from .extra_inputs import zero_extra_inputs
 from .batch_unroll import unroll_batch_concats
 from .free_batch import free_batch
 from .space_to_batch import dilate_space_to_batch
 from .token_input import fold_tokens, parse_tokens
-from .weightless import weightless
+from ..graph.weightless import weightless
 
 #: The lengths at which a rewrite of a model of any length (freeing its batch, reading space-to-batch convolutions,
 #: unrolling a batch stack) is checked: it is kept only if it computes the model's outputs at every one of them

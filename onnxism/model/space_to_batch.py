@@ -22,9 +22,9 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from .free_batch import same_model_outputs, same_outputs, tensor_values
-from .op_semantics import attr
-from .weightless import live_nodes
+from ..graph.verify import same_model_outputs, same_outputs, tensor_values
+from ..graph.nodes import attr
+from ..graph.liveness import drop_unread
 
 _ABOVE = {"Reshape", "Transpose", "Unsqueeze", "Squeeze", "Pad", "Identity"}
 _BELOW = {"Squeeze", "Transpose", "Reshape", "Slice", "Identity", "Unsqueeze"}
@@ -196,13 +196,9 @@ def _rewritten(proto, replacements):
             "Conv", [source, weight] + [name for name in conv.input[2:3] if name], [target], name=f"{base}__dilated",
             dilations=[dilation], pads=[left, right], kernel_shape=[kernel.shape[2]], group=group))
         nodes += _layout_nodes(target, y, y_layout, "from", opset, graph, base)
-    kept = live_nodes(nodes, {value.name for value in graph.output})
     del graph.node[:]
-    graph.node.extend(kept)
-    read = {name for node in kept for name in node.input} | {value.name for value in graph.input}
-    initializers = [init for init in graph.initializer if init.name in read]
-    del graph.initializer[:]
-    graph.initializer.extend(initializers)
+    graph.node.extend(nodes)
+    drop_unread(graph)
     del graph.value_info[:]
     return result
 

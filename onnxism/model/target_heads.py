@@ -11,6 +11,7 @@ import hashlib
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from ..graph.nodes import unique_name
 from .sequence_model import SequenceModel
 
 
@@ -56,12 +57,3 @@ def _fold(model, targets):
     result.exported_batch, result.tokens = model.exported_batch, model.tokens
     result.dilated, result.unrolled = model.dilated, model.unrolled
     return result, renamed
-
-
-def unique_name(name, taken):
-    """``name``, or ``name`` with a numeric suffix, not in ``taken`` (which then holds it)."""
-    candidate, number = name, 1
-    while candidate in taken:
-        candidate, number = f"{name}_{number}", number + 1
-    taken.add(candidate)
-    return candidate

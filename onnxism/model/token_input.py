@@ -26,7 +26,7 @@ from onnx import helper, numpy_helper
 
 from ..errors import InputError, ModelError
 from ..runtime.sessions import make_session
-from .op_semantics import attr
+from ..graph.nodes import attr
 from .sequence_input import graph_inputs
 
 BASES = "ACGT"

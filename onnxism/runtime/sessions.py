@@ -11,6 +11,10 @@ import threading
 
 from ..errors import DeviceError, MissingExtraError
 
+#: The newest IR version and default-domain opset that the pinned onnxruntime (1.31) runs.
+MAX_IR_VERSION = 13
+MAX_OPSET = 26
+
 _DEVICE = re.compile(r"^(cpu|cuda)(?::(\d+))?$")
 
 # The CUDA provider's options for every session (``device_id`` added per device), chosen so that fast ISM's window

@@ -15,6 +15,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from .nodes import default_opset, reads
+
 #: Initializers with at least this many values are replaced (smaller ones stay: they cost nothing to copy and may
 #: be index tensors or shape arithmetic).
 LARGE_VALUES = 1 << 16
@@ -39,7 +41,7 @@ def weight_dependent(graph, names):
     for node in graph.node:
         if node.op_type in ("Shape", "Size"):
             continue
-        if any(name in dependent for name in _reads(node)):
+        if any(name in dependent for name in reads(node)):
             dependent.update(name for name in node.output if name)
     return dependent
 
@@ -55,20 +57,6 @@ def expose_node_outputs(graph, existing=()):
                 existing.add(name)
 
 
-def live_nodes(nodes, outputs):
-    """``nodes`` without those no output needs (the stack's shape arithmetic, now unread); all of them where a node
-    has subgraphs (which may read any tensor)."""
-    if any(attribute.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
-           for node in nodes for attribute in node.attribute):
-        return nodes
-    needed, kept = set(outputs), []
-    for node in reversed(nodes):
-        if any(name in needed for name in node.output if name):
-            kept.append(node)
-            needed.update(name for name in node.input if name)
-    return kept[::-1]
-
-
 def weightless(proto, large=LARGE_VALUES):
     """(stand-in, names of the replaced initializers), or (``proto``, empty set) where no stand-in can be made
     (nothing large, an opset before ConstantOfShape, or a large weight that sets a shape). ``proto`` is not
@@ -77,7 +65,7 @@ def weightless(proto, large=LARGE_VALUES):
     inputs = {value.name for value in graph.input}
     large_ones = [init for init in graph.initializer
                   if init.data_type in _FLOATS and init.name not in inputs and int(np.prod(init.dims)) >= large]
-    if not large_ones or _opset(proto) < 9:
+    if not large_ones or (default_opset(proto) or 0) < 9:
         return proto, set()
     replaced = {init.name for init in large_ones}
     dependent = weight_dependent(graph, replaced)
@@ -97,27 +85,13 @@ def weightless(proto, large=LARGE_VALUES):
     return stand_in, replaced
 
 
-def _reads(node):
-    """The tensors ``node`` reads, those its subgraphs read from the outer scope included."""
-    names = list(node.input)
-    for attr in node.attribute:
-        for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
-            for inner in sub.node:
-                names.extend(_reads(inner))
-    return names
-
-
 def _sets_shape(node, dependent):
     if any(attr.HasField("g") or len(attr.graphs) for attr in node.attribute):
-        return any(name in dependent for name in _reads(node))
+        return any(name in dependent for name in reads(node))
     if node.op_type not in _SHAPE_SETTING:
         return False
     slots = _SHAPE_SETTING[node.op_type]
     return any(name in dependent for slot, name in enumerate(node.input) if slots is None or slot in slots)
-
-
-def _opset(proto):
-    return max((entry.version for entry in proto.opset_import if entry.domain in ("", "ai.onnx")), default=0)
 
 
 def _copy_fields(source, target, skip=()):

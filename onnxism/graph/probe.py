@@ -2,14 +2,14 @@
 onnxruntime runs on zero sequences.
 
 Invariant: the model is not changed; a copy exposes every node output as a graph output. The copy is the model's
-weightless stand-in where it has one (``model.weightless``): shapes are the model's, and values that depend on its
+weightless stand-in where it has one (``weightless.py``): shapes are the model's, and values that depend on its
 large weights or on the values of its extra inputs (fed as zeros) are never reported as known.
 """
 
 import numpy as np
 import onnx
 
-from ..model.weightless import LARGE_VALUES, expose_node_outputs, weight_dependent, weightless
+from .weightless import LARGE_VALUES, expose_node_outputs, weight_dependent, weightless
 from ..runtime.sessions import make_session
 
 #: Numeric tensors up to this many values are compared across batch sizes: shape arithmetic, and what is computed

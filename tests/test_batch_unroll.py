@@ -1,5 +1,5 @@
 """Models that stack the sequences with their reverse complement along the batch, run their layers once on the
-stack and take the parts apart (``onnxism/model/batch_unroll.py``): unrolled on loading into one copy of the layers
+stack and take the parts apart (``onnxism/passes/batch_unroll.py``): unrolled on loading into one copy of the layers
 per part, so that fast ISM windows them and TISM follows each sequence's rows.
 
 References: ISM computed in PyTorch on every mutant, and torch.autograd's gradient, on the same module.

@@ -147,11 +147,11 @@ def test_fast_and_tism_hold_no_session_of_the_whole_model():
     seqs = random_onehot(2, 20, seed=1)
     onnxism.ism(model, seqs, method="fast")
     onnxism.tism(model, seqs)
-    assert model._sessions == {}
+    assert model.cache.sessions == {}
     onnxism.predict(model, seqs)
-    assert len(model._sessions) == 1
+    assert len(model.cache.sessions) == 1
     onnxism.ism(model, seqs, positions=(3, 9), method="naive", workers=1)
-    assert len(model._sessions) == 1
+    assert len(model.cache.sessions) == 1
 
 
 def test_fast_on_a_length_agnostic_graph():

@@ -1,5 +1,5 @@
 """Models exported with a fixed batch size (torch.onnx.export without dynamic axes, the default of both of its
-exporters) take any batch once loaded, where the rewrite computes the same rows (``onnxism/model/free_batch.py``).
+exporters) take any batch once loaded, where the rewrite computes the same rows (``onnxism/passes/free_batch.py``).
 
 References: the PyTorch module's own predictions, and naive ISM for fast ISM.
 """
@@ -84,7 +84,7 @@ def test_a_graph_that_mixes_the_batch_is_not_freed():
 def test_a_reshape_to_the_batch_with_a_zero_entry_is_left_as_it_is():
     """A Reshape target with a zero entry under allowzero keeps its meaning only as written: not rewritten, so the
     check fails and the batch stays fixed."""
-    from onnxism.model.free_batch import _rewritten
+    from onnxism.passes.free_batch import _rewritten
 
     proto = conv_model(batch=1, layout="NCL")
     graph = proto.graph

@@ -18,7 +18,7 @@ from onnxism.errors import InputError
 from onnxism.fast.method import fast_plan, split_notices
 from onnxism.fast.standalone import build_standalone_fast_model
 from onnxism.methods.targets import resolve_targets
-from onnxism.model.target_heads import fold_targets
+from onnxism.passes.fold_targets import fold_targets
 from onnxism.runtime.sessions import make_session
 from conftest import loop_ism, random_onehot
 from onnx_builders import conv_model

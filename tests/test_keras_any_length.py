@@ -1,6 +1,6 @@
 """Keras models of any length, `keras.Input((None, 4))`, where tf2onnx writes what it cannot see as shape arithmetic:
 dilated convolutions as SpaceToBatchND, an undilated Conv and BatchToSpaceND (Reshapes of the batch around the Conv),
-rewritten on loading as the dilated Conv they compute (``onnxism/model/space_to_batch.py``); and pads and bounds
+rewritten on loading as the dilated Conv they compute (``onnxism/passes/space_to_batch.py``); and pads and bounds
 computed from a tensor's shape, which TISM reads as the constants they are at the length it runs at
 (``fast/probe.shape_arithmetic``).
 

@@ -1,4 +1,4 @@
-"""The exporter-form rewrites before the window analysis (``onnxism.fast.normalise``) keep every output the same
+"""The exporter-form rewrites before the window analysis (``onnxism.passes.normalise``) keep every output the same
 and bring the batch back to the first axis.
 
 The reference is onnxruntime running the model as exported, on random inputs.
@@ -8,9 +8,20 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from onnxism.fast.normalise import normalise, probed_rewrites
 from onnxism.graph.probe import probe_graph
+from onnxism.passes.normalise.fixpoint import rewrite_to_fixpoint
+from onnxism.passes.pipeline import EXPORTER_FORMS, PROBED_FORMS
 from onnxism.runtime.sessions import make_session
+
+
+def normalise(model):
+    """The FAST_NORMALISE pipeline's first pass: the exporter forms that need no probe."""
+    return rewrite_to_fixpoint(model, EXPORTER_FORMS)
+
+
+def probed_rewrites(model, shapes, uniform):
+    """Its last pass's rewrites, with the probe's shapes and uniform tensors."""
+    return rewrite_to_fixpoint(model, PROBED_FORMS, shapes, uniform)
 
 
 def _model(nodes, initializers, outputs):

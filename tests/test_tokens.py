@@ -1,5 +1,5 @@
 """Models that take bases as integer ids (N, L): an embedding (``nn.Embedding``, Keras ``Embedding``) or a one-hot
-op inside the model. Loaded with ``tokens=``, they are read as one-hot models (``onnxism/model/token_input.py``).
+op inside the model. Loaded with ``tokens=``, they are read as one-hot models (``onnxism/passes/fold_tokens.py``).
 
 References: ISM computed in PyTorch and in Keras on the ids themselves, every mutant through the framework model;
 TISM against torch.autograd on the framework model with its lookup written as the linear map of the one-hot input
@@ -15,7 +15,7 @@ import pytest
 
 import onnxism
 from conftest import random_onehot
-from onnxism.model.token_input import parse_tokens
+from onnxism.model.tokens import parse_tokens
 from test_cli import assert_clean_failure, onnxism_cli
 
 LENGTH = 20

@@ -131,7 +131,7 @@ def test_a_large_dense_weight_is_never_serialised_with_the_graphs():
     fast = onnxism.ism(model, seqs, method="fast")
     naive = onnxism.ism(model, seqs, method="naive")
     np.testing.assert_allclose(fast["y"], naive["y"], rtol=0, atol=1e-4 * max(1.0, np.abs(naive["y"]).max()))
-    (compiled,) = model.__dict__["_fast_compiled"].values()
+    (compiled,) = model.cache.fast_plans.values()
     assert compiled[0].weights == {} and compiled[0].ism_model is None and compiled[0].reference_model is None
 
 

@@ -82,7 +82,7 @@ def test_each_worker_count_keeps_its_sessions_and_the_plan_lets_its_graphs_go():
     one = onnxism.ism(model, seqs, workers=1)
     two = onnxism.ism(model, seqs, workers=2)
     onnxism.ism(model, seqs, workers=2)
-    compiled = model.__dict__["_fast_compiled"]
+    compiled = model.cache.fast_plans
     assert len(compiled) == 2
     assert all(plan.ism_model is None and plan.reference_model is None for plan, _, _ in compiled.values())
     for name in one:

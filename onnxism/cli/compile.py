@@ -11,7 +11,7 @@ from ..fast.standalone import build_standalone_fast_model
 from ..gradients import build_gradient_model
 from ..io.npz_writer import check_output_path
 from ..model import load
-from ..model.token_input import TOKENS_HELP
+from ..model.tokens import TOKENS_HELP
 
 
 def add_parser(verbs):

@@ -2,7 +2,7 @@
 
 from ..errors import InputError, UnsupportedGraphError
 from ..model import load
-from ..model.token_input import TOKENS_HELP
+from ..model.tokens import TOKENS_HELP
 from ..graph.nodes import default_opset
 
 

@@ -11,7 +11,7 @@ from ..io import NpzWriter, read_npy
 from ..methods.ism import METHODS, ism_chunks, ism_shapes
 from ..methods.tism import ATTRIBUTIONS, tism_chunks, tism_shapes
 from ..model import load
-from ..model.token_input import TOKENS_HELP
+from ..model.tokens import TOKENS_HELP
 from ..sequences import read_sequences
 from ..methods.options import resolve_window
 from ..runtime.workers import resolve_workers

@@ -13,14 +13,14 @@ from ..errors import OnnxismWarning
 from ..methods.mutations import substitutions
 from ..methods.naive import NaiveISM
 from ..graph.nodes import default_opset
-from ..graph.probe import probe_graph
+from ..passes.base import run_pipeline
+from ..passes.pipeline import FAST_NORMALISE, ProbeContext
 from ..runtime.sessions import make_session, parse_device
 from ..runtime.weights import session_weights
 from ..runtime.workers import run_in_order
 from .analysis import analyse
 from .graphs import IsmGraphBuilder
 from .indices import gather_indices
-from .normalise import normalise, probed_rewrites
 from .runner import BoundRunner
 
 
@@ -36,16 +36,10 @@ class FastPlan:
     def __init__(self, model, length, outputs, dense_heads=True, *, deltas=False):
         layout_axis = 1 if model.layout == "NLC" else 2
         shape = [2, length, 4] if model.layout == "NLC" else [2, 4, length]
-        proto = normalise(model.proto)
         extras = {extra.name: (extra.shape_at(length), extra.dtype) for extra in model.extra_inputs}
-        shapes, fixed, uniform, dtypes = probe_graph(proto, model.input_name, shape, model.input_dtype, extras=extras)
-        # the rewrites that need the probe (tf2onnx's flip and Dense per position); probed again where one applies,
-        # and kept only where every tensor of the model keeps its shape
-        rewritten = probed_rewrites(proto, shapes, uniform)
-        if rewritten is not proto:
-            again = probe_graph(rewritten, model.input_name, shape, model.input_dtype, extras=extras)
-            if all(again[0].get(name, probed) == probed for name, probed in shapes.items()):
-                proto, (shapes, fixed, _, dtypes) = rewritten, again
+        run = run_pipeline(FAST_NORMALISE, model.proto, ProbeContext(model.input_name, shape, model.input_dtype,
+                                                                     extras))
+        proto, shapes, fixed, dtypes = run.proto, run.ctx.shapes, run.ctx.fixed, run.ctx.dtypes
         self.analysis = analyse(proto.graph, model.input_name, layout_axis, shapes, default_opset(proto), fixed,
                                 extras)
         self.batch_size = self.default_batch_size(shapes)
@@ -90,7 +84,7 @@ def _compiled(model, length, outputs, device, threads=None):
     threads, so that repeated calls pay the analysis and session start-up once. The plan lets each graph go as its
     session is made (the sessions hold the weights; for a model with a large Dense layer each graph is another copy
     of it): another device or thread count builds its plan again."""
-    compiled = model.__dict__.setdefault("_fast_compiled", {})
+    compiled = model.cache.fast_plans
     key = (length, tuple(outputs), parse_device(device), threads)
     if key not in compiled:
         plan = FastPlan(model, length, outputs, deltas=True)

@@ -6,7 +6,7 @@ L - 1); one outside that range is an error of onnxruntime's Gather.
 Outputs: the model's own outputs on the sequences (n, *shape) and, per output NAME, ``NAME__ism`` (n, P, 4, *shape)
 with entry [k, j, b] = f(sequence k with position positions[j] set to base b) - f(sequence k), exactly 0 at the
 reference base: the contract of ``onnxism.ism`` on those positions. With a target for NAME (``targets``, folded into
-the graph by ``model/target_heads.py``), f is the target: NAME is then the target on the sequences (n,
+the graph by ``passes/fold_targets.py``), f is the target: NAME is then the target on the sequences (n,
 *target_shape), as ``reference/NAME`` in ``onnxism run``'s archive, and NAME__ism is (n, P, 4, *target_shape).
 
 Built from the executor's two graphs: the reference graph (tables of cached tensors), the ISM graph with its names
@@ -23,7 +23,7 @@ from ..errors import UnsupportedGraphError
 from ..methods.targets import outputs_and_targets
 from ..graph.emitter import Emitter
 from ..graph.nodes import unique_name
-from ..model.target_heads import fold_targets
+from ..passes.fold_targets import fold_targets
 from ..runtime.weights import attach
 from .method import FastPlan
 

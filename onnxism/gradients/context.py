@@ -22,8 +22,7 @@ class GradientContext(Emitter):
     """Emits backward nodes into ``nodes``/``initializers`` (fresh names ``grad__...``) beside a forward graph it
     never edits."""
 
-    def __init__(self, graph, shapes, active, dtype, seed_count, batch_count, *, opset=17, shapes_at_two=None,
-                 known=None):
+    def __init__(self, graph, shapes, active, dtype, seed, input_name, *, opset=17, shapes_at_two=None, known=None):
         taken = {name for node in graph.node for name in list(node.input) + list(node.output)}
         taken |= {init.name for init in graph.initializer} | {v.name for v in graph.input}
         super().__init__("grad__", taken=taken)
@@ -38,9 +37,11 @@ class GradientContext(Emitter):
         for name, value in (known or {}).items():  # shape arithmetic, constant at this length (``probe``)
             self._constants.setdefault(name, value)
         self._shape_of = {}
-        self.seed_count = seed_count      # name of an int64 (1,) tensor holding S
-        self.batch_count = batch_count    # name of an int64 (1,) tensor holding N
-        self.seed_batch = self.op("Concat", [seed_count, batch_count], axis=0, stem="SN")
+        first = self.const(np.array([0], np.int64), "zero"), self.const(np.array([1], np.int64), "one")
+        #: int64 (1,) tensors holding S (the seeds of ``seed``, the first output's) and N (the batch of the input)
+        self.seed_count = self.op("Slice", [self.op("Shape", [seed], stem="S_shape"), *first], stem="S")
+        self.batch_count = self.op("Slice", [self.op("Shape", [input_name], stem="N_shape"), *first], stem="N")
+        self.seed_batch = self.op("Concat", [self.seed_count, self.batch_count], axis=0, stem="SN")
 
     def scalar(self, value):
         return self.const(np.asarray(value, dtype=self.dtype), "scalar")

@@ -16,14 +16,14 @@ import onnx
 from onnx import helper
 
 from ..errors import UnsupportedGraphError
-from ..fast.normalise import whole_reverse_sequences
 from ..graph.nodes import default_opset
 from ..graph.probe import probe_graph, probe_shapes, shape_arithmetic
+from ..passes.base import run_pipeline
+from ..passes.pipeline import GRADIENT_PREP, ProbeContext
 from .context import GradientContext
 from .rules import RULES, carries_derivative
 
 GRADIENT, TISM = "gradient", "tism"
-_MIN_OPSET, _SCATTER_OPSET = 13, 16
 
 
 def seed_name(output):
@@ -42,23 +42,13 @@ def build_gradient_model(model, outputs, length, *, standalone=True):
     batch = model.fixed_batch or 1
     input_shape = (batch, length, 4) if model.layout == "NLC" else (batch, 4, length)
     extras = {extra.name: (extra.shape_at(length), extra.dtype) for extra in model.extra_inputs}
-    source = model.proto
-    if any(node.op_type == "ReverseSequence" for node in source.graph.node):  # tf2onnx's flip: a reversed Slice
-        shapes, _, uniform, _ = probe_graph(source, x, input_shape, dtype=model.input_dtype, extras=extras)
-        source = whole_reverse_sequences(source, shapes, uniform)
-    proto = onnx.ModelProto()
-    proto.CopyFrom(source)
+    copy = onnx.ModelProto()  # the reverse pass is appended to the model's own copy
+    copy.CopyFrom(model.proto)
+    run = run_pipeline(GRADIENT_PREP, copy, ProbeContext(x, input_shape, model.input_dtype, extras, owned=True))
+    proto = run.proto  # (nothing is added to its graph before the end: the probe at batch 2 may run it before)
     opset = default_opset(proto)
-    if opset < _MIN_OPSET:
-        raise UnsupportedGraphError(
-            f"gradients need opset >= {_MIN_OPSET}; the model uses opset {opset}: re-export it at a newer opset"
-        )
-    if opset < _SCATTER_OPSET:  # ScatterElements with reduction; the ops of 13..15 mean the same at 16
-        for entry in proto.opset_import:
-            if entry.domain in ("", "ai.onnx"):
-                entry.version = _SCATTER_OPSET
     graph = proto.graph
-    shapes, fixed, _, _ = probe_graph(source, x, input_shape, dtype=model.input_dtype, extras=extras)
+    shapes, fixed, _, _ = probe_graph(proto, x, input_shape, dtype=model.input_dtype, extras=extras)
     known = shape_arithmetic(graph, x, fixed, extras)[0]  # (tf2onnx's pads and bounds from a tensor's shape)
     dtype = np.dtype(model.input_dtype)
     active = _on_sequence_path(graph, x)
@@ -67,11 +57,10 @@ def build_gradient_model(model, outputs, length, *, standalone=True):
     seeds = [seed_name(name) for name in outputs]
 
     def shapes_at_two():  # only selections (selection.py) need to know where the batch is
-        return probe_shapes(source, x, (2,) + tuple(input_shape[1:]), dtype=model.input_dtype, extras=extras)
+        return probe_shapes(proto, x, (2,) + tuple(input_shape[1:]), dtype=model.input_dtype, extras=extras)
 
-    ctx = GradientContext(graph, shapes, active, dtype, *_counts(graph, seeds[0], x),
-                          opset=max(opset, _SCATTER_OPSET), shapes_at_two=None if model.fixed_batch else shapes_at_two,
-                          known=known)
+    ctx = GradientContext(graph, shapes, active, dtype, seeds[0], x, opset=opset,
+                          shapes_at_two=None if model.fixed_batch else shapes_at_two, known=known)
     cotangents = {}
     for name, seed in zip(outputs, seeds):
         if name in missing:
@@ -123,20 +112,3 @@ def _on_sequence_path(graph, input_name):
                 if name and carries_derivative(node, index):
                     active.add(name)
     return active
-
-
-def _counts(graph, seed, x):
-    """Nodes computing S and N as int64 (1,) tensors; returns their names."""
-    counts = []
-    for source, stem in ((seed, "S"), (x, "N")):
-        shape, name = f"grad__{stem}_shape", f"grad__{stem}"
-        graph.node.extend([
-            helper.make_node("Shape", [source], [shape], name=f"node_{shape}"),
-            helper.make_node("Slice", [shape, "grad__zero", "grad__one"], [name], name=f"node_{name}"),
-        ])
-        counts.append(name)
-    graph.initializer.extend([
-        onnx.numpy_helper.from_array(np.array([0], dtype=np.int64), "grad__zero"),
-        onnx.numpy_helper.from_array(np.array([1], dtype=np.int64), "grad__one"),
-    ])
-    return counts

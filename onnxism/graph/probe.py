@@ -33,7 +33,7 @@ def probe_graph(proto, input_name, input_shape, dtype=np.float32, fold=True, ext
     computes them (tf2onnx's Shape -> Slice -> Pad chains), and otherwise uses only those of static nodes
     (computed from constants alone, the same at every batch size). ``uniform``: {name: v} of the small tensors
     whose entries are all v at each of those batch sizes, whatever their shape (tf2onnx's ReverseSequence lengths,
-    one per sequence: ``normalise.probed_rewrites``). A graph with no Shape or Size node has no shape
+    one per sequence: ``passes/pipeline.py``, PROBED_FORMS). A graph with no Shape or Size node has no shape
     arithmetic: the runs at other batch sizes are skipped there, and ``uniform`` is empty."""
     copy, replaced = weightless(proto)
     if copy is proto:

@@ -3,7 +3,7 @@
 Contract (every method): per output name an array (N, W, 4, *output_shape) float32 whose entry [n, i, b] is
 f(sequence n with position start + i set to base b) - f(sequence n); exactly 0 at the reference base. With
 ``targets``, f is each target (a linear combination of the output's elements, ``targets.py``) and the trailing shape
-is the target shape: the targets are folded into the graph (``model/target_heads.py``), so the methods score them
+is the target shape: the targets are folded into the graph (``passes/fold_targets.py``), so the methods score them
 directly.
 """
 
@@ -15,7 +15,7 @@ from ..errors import InputError
 from ..model import load
 from ..model.extra_inputs import check_extra_inputs
 from ..runtime.rows import rows_of
-from ..model.target_heads import fold_targets
+from ..passes.fold_targets import fold_targets
 from ..progress import Progress, checked_progress
 from ..fast.method import FastISM
 from .naive import NaiveISM

@@ -36,7 +36,7 @@ def attribute(gradient, onehot, kind):
 
 def gradient_session(model, name, length, device):
     """The onnxruntime session of ``name``'s gradient graph at ``length``, built once per loaded model."""
-    cache = model.__dict__.setdefault("_gradient_sessions", {})
+    cache = model.cache.gradient_sessions
     key = (name, length, parse_device(device))
     if key not in cache:
         graph, weights = detached_copy(build_gradient_model(model, [name], length, standalone=False))

@@ -1,5 +1,7 @@
-"""Loading a model: read and repair the ONNX file, find the sequence input, wrap it in a SequenceModel."""
+"""The loaded model: ``load`` (read, repair, the LOAD pipeline) and the SequenceModel it makes; the sequence input,
+extra inputs and token ids it finds."""
 
-from .sequence_model import SequenceModel, load
+from .loading import load
+from .sequence_model import SequenceModel
 
 __all__ = ["SequenceModel", "load"]

@@ -1,8 +1,5 @@
-"""Read an ONNX file into a ModelProto that stock onnxruntime accepts.
-
-Invariant: the graph is not changed; only header fields onnxruntime would refuse are repaired
-(an IR version newer than it reads, as onnx >= 1.23 writes).
-"""
+"""Read an ONNX file into a ModelProto that stock onnxruntime accepts (the REPAIR pipeline: the header, and the
+forms onnxruntime refuses, ``passes/pipeline.py``), with one-line errors for what is not an ONNX model."""
 
 import os
 
@@ -10,9 +7,9 @@ import onnx
 from google.protobuf.message import DecodeError
 
 from ..errors import InputError, ModelError
-from ..graph.nodes import attributes, default_opset
 from ..io.user_files import existing_file
-from ..runtime.sessions import MAX_IR_VERSION, MAX_OPSET
+from ..passes.base import run_pipeline
+from ..passes.pipeline import REPAIR, LoadContext
 
 
 def read_model(path):
@@ -38,76 +35,9 @@ def read_model(path):
 
 
 def repair(proto, *, source="model"):
-    """Return ``proto`` with the header fixed for onnxruntime; raises ModelError for what cannot be fixed."""
-    opset = default_opset(proto)
-    if opset is None:
-        raise ModelError(f"{source} imports no default-domain opset; it is not a usable ONNX model")
-    if opset > MAX_OPSET:
-        raise ModelError(
-            f"{source} uses opset {opset}; onnxruntime runs opsets up to {MAX_OPSET}: re-export with a lower opset"
-        )
-    if proto.ir_version > MAX_IR_VERSION:
-        proto.ir_version = MAX_IR_VERSION
-    for node in proto.graph.node:
-        if node.op_type == "Conv":
-            _explicit_same_pads(node, proto.graph)
-    if any(node.op_type == "Erfc" and node.domain in ("", "ai.onnx") for node in proto.graph.node):
-        _erfc_as_erf(proto.graph)
-    return proto
-
-
-def _erfc_as_erf(graph):
-    """Rewrite tf2onnx's Erfc (Keras 3's exact GELU), which no ONNX opset defines, as 1 - Erf(x); the 1 takes x's
-    declared type, float32 where none is declared (a wrong guess fails loudly when the model is loaded)."""
-    declared = {value.name: value.type.tensor_type.elem_type
-                for value in list(graph.input) + list(graph.value_info) if value.type.tensor_type.elem_type}
-    nodes = []
-    for node in graph.node:
-        if node.op_type != "Erfc" or node.domain not in ("", "ai.onnx"):
-            nodes.append(node)
-            continue
-        stem = node.name or node.output[0]
-        erf, one = f"{stem}__erf", f"{stem}__one"
-        kind = declared.get(node.input[0], onnx.TensorProto.FLOAT)
-        value = onnx.helper.make_tensor(one, kind, [], [1.0])
-        nodes.append(onnx.helper.make_node("Erf", [node.input[0]], [erf], name=erf))
-        nodes.append(onnx.helper.make_node("Constant", [], [one], name=one, value=value))
-        nodes.append(onnx.helper.make_node("Sub", [one, erf], [node.output[0]], name=f"{stem}__erfc"))
-    del graph.node[:]
-    graph.node.extend(nodes)
-
-
-def _explicit_same_pads(node, graph):
-    """Rewrite auto_pad=SAME_* on a dilated, unstrided Conv as explicit pads (onnxruntime refuses the former).
-
-    With stride 1 the SAME padding is (k - 1) * d in total whatever the input length, the extra column at the end
-    for SAME_UPPER and at the start for SAME_LOWER, so the rewrite is exact.
-    """
-    attrs = attributes(node)
-    auto_pad = attrs.get("auto_pad", "NOTSET")
-    dilations = attrs.get("dilations")
-    if auto_pad not in ("SAME_UPPER", "SAME_LOWER") or not dilations or all(d == 1 for d in dilations):
-        return
-    if any(s != 1 for s in attrs.get("strides", [1] * len(dilations))):
-        return
-    kernel = attrs.get("kernel_shape") or _weight_kernel(graph, node.input[1])
-    if kernel is None:
-        return
-    totals = [(k - 1) * d for k, d in zip(kernel, dilations)]
-    small = [t // 2 for t in totals]
-    large = [t - s for t, s in zip(totals, small)]
-    pads = small + large if auto_pad == "SAME_UPPER" else large + small
-    kept = [attr for attr in node.attribute if attr.name not in ("auto_pad", "pads")]
-    del node.attribute[:]
-    node.attribute.extend(kept)
-    node.attribute.append(onnx.helper.make_attribute("pads", pads))
-
-
-def _weight_kernel(graph, name):
-    for init in graph.initializer:
-        if init.name == name:
-            return list(init.dims[2:])
-    return None
+    """``proto`` (which the caller owns) repaired for onnxruntime by the REPAIR pipeline; ModelError for what cannot
+    be repaired."""
+    return run_pipeline(REPAIR, proto, LoadContext(source=source, owned=True)).proto
 
 
 def _uses_external_data(proto):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
-from ..errors import ModelError
+from ..errors import InputError, ModelError
 
 LAYOUTS = ("NLC", "NCL")
 _LAYOUT_ALIASES = {
@@ -44,6 +44,47 @@ class SequenceInput:
     batch: object
     dtype: np.dtype
     others: tuple = ()
+
+
+#: The lengths at which a rewrite of a model of any length (freeing its batch, reading space-to-batch convolutions,
+#: unrolling a batch stack) is checked: it is kept only if it computes the model's outputs at every one of them
+#: where the model runs, two at least.
+CHECK_LENGTHS = (256, 1000, 2048)
+
+
+def to_model_layout(found, seqs):
+    """(n, L, 4) one-hot -> the array the sequence input ``found`` takes (layout and dtype)."""
+    if found.layout == "NCL":
+        seqs = seqs.transpose(0, 2, 1)
+    return np.ascontiguousarray(seqs, dtype=found.dtype)
+
+
+def model_feeds(found, seqs, extras=None):
+    """The inputs of one run: (n, L, 4) sequences in the model's layout, and the extra inputs' rows (``extras``:
+    name -> (n, ...) array, checked by ``extra_inputs.check_extra_inputs``)."""
+    feeds = {found.name: to_model_layout(found, seqs)}
+    for extra in found.others:
+        if extra.name not in (extras or {}):
+            raise InputError(f"the model's extra input {extra.name!r} needs its values (extras=)")
+        feeds[extra.name] = np.ascontiguousarray(extras[extra.name], dtype=extra.dtype)
+    return feeds
+
+
+def random_feeds(found, count, rng):
+    """Random values for every input, ``count`` rows, for checks of graph rewrites: one set of feeds at the
+    model's length, or one at each of CHECK_LENGTHS for a model of any length."""
+    cases = []
+    for length in (found.length,) if found.length is not None else CHECK_LENGTHS:
+        seqs = rng.random((count, length, 4)).astype(np.float32)
+        extras = {}
+        for extra in found.others:
+            shape = (count,) + extra.shape_at(length)
+            if np.issubdtype(extra.dtype, np.floating):
+                extras[extra.name] = rng.random(shape).astype(extra.dtype)
+            else:
+                extras[extra.name] = rng.integers(0, 2, shape).astype(extra.dtype)
+        cases.append(model_feeds(found, seqs, extras))
+    return cases
 
 
 def graph_inputs(graph):

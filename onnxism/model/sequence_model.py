@@ -1,28 +1,33 @@
-"""The loaded model: an ONNX graph plus what onnxism knows of its sequence input and outputs."""
+"""The loaded model: an ONNX graph plus what onnxism knows of its sequence input and outputs (``loading.load``
+makes it), and the sessions and plans it keeps for reuse.
 
-import os
+Invariant: ``proto`` is never modified after loading; everything derived from it is kept in ``cache``, per what it
+depends on (device, thread count, length, outputs, targets).
+"""
+
+from dataclasses import dataclass, field
 
 import numpy as np
-import onnx
 
 from ..errors import InputError, ModelError, OnnxismError
-from ..sequences import as_sequences
+from ..graph.weightless import weightless
+from ..runtime.rows import padded_rows, rows_of
 from ..runtime.sessions import make_session, parse_device
 from ..runtime.weights import detached_copy
-from .reading import read_model, repair
-from .sequence_input import find_sequence_input
-from ..runtime.rows import padded_rows, rows_of
+from ..sequences import as_sequences
 from .extra_inputs import zero_extra_inputs
-from .batch_unroll import unroll_batch_concats
-from .free_batch import free_batch
-from .space_to_batch import dilate_space_to_batch
-from .token_input import fold_tokens, parse_tokens
-from ..graph.weightless import weightless
+from .sequence_input import model_feeds, to_model_layout
 
-#: The lengths at which a rewrite of a model of any length (freeing its batch, reading space-to-batch convolutions,
-#: unrolling a batch stack) is checked: it is kept only if it computes the model's outputs at every one of them
-#: where the model runs, two at least.
-CHECK_LENGTHS = (256, 1000, 2048)
+
+@dataclass
+class ModelCache:
+    """What a loaded model keeps for reuse, each by what it depends on."""
+
+    sessions: dict = field(default_factory=dict)  # (device, threads) -> the model's own onnxruntime session
+    output_shapes: dict = field(default_factory=dict)  # length -> {output: shape after the batch}
+    fast_plans: dict = field(default_factory=dict)  # (length, outputs, device, threads) -> fast ISM's plan
+    gradient_sessions: dict = field(default_factory=dict)  # (output, length, device) -> gradient graph's session
+    folded_targets: dict = field(default_factory=dict)  # the targets' key -> (model with them folded, names)
 
 
 class SequenceModel:
@@ -51,45 +56,37 @@ class SequenceModel:
         the unrolled graph.
     tokens : Tokens or None
         For a model that takes bases as integer ids: which id each base has. ``proto`` is then the graph with its
-        token lookup folded (``token_input.py``): it takes one-hot (N, L, 4) under the token input's name.
+        token lookup folded (``passes/fold_tokens.py``): it takes one-hot (N, L, 4) under the token input's name.
     output_names : list of str
         The graph outputs, in graph order.
+    cache : ModelCache
+        Sessions, output shapes and plans, kept for reuse.
     """
 
-    def __init__(self, proto, *, source=None, input=None, layout=None, tokens=None):
-        self.source = source or "model"
-        self.tokens = None
-        if tokens is not None:
-            self.tokens = parse_tokens(tokens)
-            if layout is not None:
-                raise InputError("layout= does not apply to a token input (tokens=): it is read as (N, L, 4)")
-            proto = fold_tokens(proto, self.tokens, input)
+    def __init__(self, proto, found, *, source="model", fixed_batch=None, exported_batch=None, tokens=None,
+                 dilated=0, unrolled=0):
         self.proto = proto
-        found = find_sequence_input(proto.graph, input=input, layout=layout)
+        self.source = source
+        self.found = found  # the SequenceInput (``sequence_input.py``)
         self.input_name = found.name
         self.layout = found.layout
         self.length = found.length
-        self.fixed_batch = found.batch
+        self.fixed_batch = fixed_batch
         self.input_dtype = found.dtype
         self.extra_inputs = found.others  # ExtraInput per input besides the sequences (``extra_inputs.py``)
-        self.exported_batch = None
-        if found.batch is not None:
-            freed = free_batch(proto, found.batch, self._random_feeds)
-            if freed is not None:
-                self.proto, self.fixed_batch, self.exported_batch = freed, None, found.batch
-        self.dilated = 0  # dilated convolutions written as space-to-batch, rewritten (``space_to_batch.py``)
-        if self.fixed_batch is None:
-            dilated = dilate_space_to_batch(self.proto, self._random_feeds)
-            if dilated is not None:
-                self.proto, self.dilated = dilated
-        self.unrolled = 0  # concatenations of the sequences along the batch unrolled (``batch_unroll.py``)
-        if self.fixed_batch is None:
-            unrolled = unroll_batch_concats(self.proto, self.input_name, self._random_feeds)
-            if unrolled is not None:
-                self.proto, self.unrolled = unrolled
+        self.exported_batch = exported_batch
+        self.tokens = tokens
+        self.dilated = dilated
+        self.unrolled = unrolled
         self.output_names = [value.name for value in proto.graph.output]
-        self._sessions = {}
-        self._output_shapes = {}
+        self.cache = ModelCache()
+
+    def with_proto(self, proto):
+        """The same model (input, batch, the rewrites loading made) with the graph ``proto`` (which keeps its
+        inputs: e.g. with targets folded in), and caches of its own."""
+        return SequenceModel(proto, self.found, source=self.source, fixed_batch=self.fixed_batch,
+                             exported_batch=self.exported_batch, tokens=self.tokens, dilated=self.dilated,
+                             unrolled=self.unrolled)
 
     def __repr__(self):
         return (
@@ -115,9 +112,9 @@ class SequenceModel:
         """The reusable onnxruntime session on ``device`` (``threads``: its intra-op threads, onnxruntime's default
         when None)."""
         key = (parse_device(device), threads)
-        if key not in self._sessions:
-            self._sessions[key] = self._new_session(device, threads)
-        return self._sessions[key]
+        if key not in self.cache.sessions:
+            self.cache.sessions[key] = self._new_session(device, threads)
+        return self.cache.sessions[key]
 
     def _new_session(self, device, threads=None, *, shapes_only=False):
         """A session of the model on ``device``; ``shapes_only``: of its weightless stand-in, unoptimised (shapes
@@ -164,11 +161,11 @@ class SequenceModel:
         model's weights is made for the probe.
         """
         length = self.sequence_length(length)
-        if length not in self._output_shapes:
+        if length not in self.cache.output_shapes:
             batch = self.fixed_batch or 2
             probe = np.zeros((batch, length, 4), dtype=np.float32)
             placed = parse_device(device)
-            held = [session for (where, _), session in self._sessions.items() if where == placed]
+            held = [session for (where, _), session in self.cache.sessions.items() if where == placed]
             session = held[0] if held else self._new_session(device, shapes_only=True)
             try:
                 results = session.run(self.output_names, self.feeds(probe, zero_extra_inputs(self, batch, length)))
@@ -184,40 +181,17 @@ class SequenceModel:
                         "output to have the batch as its first axis"
                     )
                 shapes[name] = tuple(value.shape[1:])
-            self._output_shapes[length] = shapes
-        return dict(self._output_shapes[length])
-
-    def _random_feeds(self, count, rng):
-        """Random values for every input, ``count`` rows, for checks of graph rewrites: one set of feeds at the
-        model's length, or one at each of CHECK_LENGTHS for a model of any length."""
-        cases = []
-        for length in (self.length,) if self.length is not None else CHECK_LENGTHS:
-            seqs = rng.random((count, length, 4)).astype(np.float32)
-            extras = {}
-            for extra in self.extra_inputs:
-                shape = (count,) + extra.shape_at(length)
-                if np.issubdtype(extra.dtype, np.floating):
-                    extras[extra.name] = rng.random(shape).astype(extra.dtype)
-                else:
-                    extras[extra.name] = rng.integers(0, 2, shape).astype(extra.dtype)
-            cases.append(self.feeds(seqs, extras))
-        return cases
+            self.cache.output_shapes[length] = shapes
+        return dict(self.cache.output_shapes[length])
 
     def to_model_layout(self, seqs):
         """(n, L, 4) one-hot -> the array the graph's input takes (layout and dtype)."""
-        if self.layout == "NCL":
-            seqs = seqs.transpose(0, 2, 1)
-        return np.ascontiguousarray(seqs, dtype=self.input_dtype)
+        return to_model_layout(self.found, seqs)
 
     def feeds(self, seqs, extras=None):
         """The inputs of one run: (n, L, 4) sequences in the model's layout, and the extra inputs' rows (``extras``:
         name -> (n, ...) array, checked by ``extra_inputs.check_extra_inputs``)."""
-        feeds = {self.input_name: self.to_model_layout(seqs)}
-        for extra in self.extra_inputs:
-            if extra.name not in (extras or {}):
-                raise InputError(f"the model's extra input {extra.name!r} needs its values (extras=)")
-            feeds[extra.name] = np.ascontiguousarray(extras[extra.name], dtype=extra.dtype)
-        return feeds
+        return model_feeds(self.found, seqs, extras)
 
     def run(self, seqs, outputs, device="cpu", threads=None, extras=None):
         """Run (n, L, 4) sequences through the graph, with their rows of the extra inputs (``extras``: name ->
@@ -247,38 +221,3 @@ class SequenceModel:
 def _first_line(err):
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
-
-
-def load(model, *, input=None, layout=None, tokens=None):
-    """Load an ONNX model for onnxism.
-
-    Parameters
-    ----------
-    model : str, os.PathLike, onnx.ModelProto or SequenceModel
-        The model file, an in-memory graph, or an already loaded model (returned as is).
-    input : str, optional
-        The name of the sequence input; by default the one input with an axis of size 4.
-    layout : {"NLC", "NCL"}, optional
-        (N, L, 4) channels-last or (N, 4, L) channels-first; detected from the input shape by default.
-    tokens : str or dict, optional
-        For a model whose sequence input is integer ids (N, L): the id of each base, "ACGTN" (A=0, ..., N=4; any
-        other character skips an id), "A=7,C=8,G=9,T=10,N=11" or a dict. The model is then read as taking one-hot
-        sequences like any other (``token_input.py``); without an id for N, sequences with N are refused.
-
-    Returns
-    -------
-    SequenceModel
-    """
-    if isinstance(model, SequenceModel):
-        if input is not None and input != model.input_name:
-            raise InputError(f"the loaded model's sequence input is {model.input_name!r}, not {input!r}")
-        if tokens is not None and (model.tokens is None or parse_tokens(tokens) != model.tokens):
-            raise InputError("the model is already loaded; give tokens= to load() when loading it")
-        return model
-    if isinstance(model, onnx.ModelProto):
-        copy = onnx.ModelProto()
-        copy.CopyFrom(model)
-        return SequenceModel(repair(copy), source="model", input=input, layout=layout, tokens=tokens)
-    if isinstance(model, (str, os.PathLike)):
-        return SequenceModel(read_model(model), source=os.fspath(model), input=input, layout=layout, tokens=tokens)
-    raise InputError(f"model must be a path, an onnx.ModelProto or a loaded model, not {type(model).__name__}")

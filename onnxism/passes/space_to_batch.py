@@ -25,9 +25,24 @@ from onnx import helper, numpy_helper
 from ..graph.verify import same_model_outputs, same_outputs, tensor_values
 from ..graph.nodes import attr
 from ..graph.liveness import drop_unread
+from ..model.sequence_input import random_feeds
+from .base import PassResult, unchanged
 
 _ABOVE = {"Reshape", "Transpose", "Unsqueeze", "Squeeze", "Pad", "Identity"}
 _BELOW = {"Squeeze", "Transpose", "Reshape", "Slice", "Identity", "Unsqueeze"}
+
+
+def run(proto, ctx):
+    """Where the batch is dynamic, each space-to-batch Conv read as the dilated Conv it is
+    (``dilate_space_to_batch``)."""
+    if ctx.fixed_batch is not None:
+        return unchanged(proto)
+    dilated = dilate_space_to_batch(proto, lambda count, rng: random_feeds(ctx.found, count, rng))
+    if dilated is None:
+        return unchanged(proto)
+    proto, count = dilated
+    return PassResult(proto, True, f"{count} dilated convolution(s) written as space-to-batch read as dilated Convs",
+                      {"dilated": count})
 
 
 def dilate_space_to_batch(proto, feeds_at):

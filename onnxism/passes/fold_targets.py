@@ -1,4 +1,5 @@
-"""Targets folded into the graph: a model whose outputs are linear combinations of another model's outputs.
+"""Targets folded into the graph (a rewrite of a loaded model, per set of targets): a model whose outputs are linear
+combinations of another model's outputs.
 
 Invariant: output ``NAME__target`` of the folded model is (N, T) = Flatten(NAME) @ seeds.T, target t being
 sum(seeds[t] * NAME) per sequence, computed in float32. Since f -> sum(seeds[t] * f) is linear, the ISM of the folded
@@ -12,7 +13,6 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ..graph.nodes import unique_name
-from .sequence_model import SequenceModel
 
 
 def fold_targets(model, targets):
@@ -20,7 +20,7 @@ def fold_targets(model, targets):
     every element); kept on ``model`` per set of targets, so repeated calls reuse the folded model's sessions."""
     key = tuple(sorted((name, target.shape, hashlib.sha1(target.seeds.tobytes()).hexdigest(),
                         target.seeds.shape) for name, target in targets.items()))
-    cache = model.__dict__.setdefault("_folded_targets", {})
+    cache = model.cache.folded_targets
     if key not in cache:
         cache[key] = _fold(model, targets)
     return cache[key]
@@ -52,8 +52,4 @@ def _fold(model, targets):
         graph.node.append(helper.make_node("MatMul", [flat, seeds], [folded],
                                            name=unique_name(f"{folded}_node", taken)))
         graph.output.append(helper.make_tensor_value_info(folded, TensorProto.FLOAT, [None, count]))
-    result = SequenceModel(proto, source=model.source, input=model.input_name, layout=model.layout)
-    # (its graph is already freed, folded, dilated and unrolled)
-    result.exported_batch, result.tokens = model.exported_batch, model.tokens
-    result.dilated, result.unrolled = model.dilated, model.unrolled
-    return result, renamed
+    return model.with_proto(proto), renamed  # (its graph is already freed, folded, dilated and unrolled)

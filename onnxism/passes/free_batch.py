@@ -19,7 +19,20 @@ from onnx import numpy_helper
 from ..graph.constants import initializer_or_constant
 from ..graph.verify import same_model_outputs
 from ..graph.weightless import weight_dependent
-from .sequence_input import graph_inputs
+from ..model.sequence_input import graph_inputs, random_feeds
+from .base import PassResult, unchanged
+
+def run(proto, ctx):
+    """Where the sequence input has a fixed batch, the model freed of it (``free_batch``)."""
+    batch = ctx.found.batch
+    if batch is None:
+        return unchanged(proto)
+    freed = free_batch(proto, batch, lambda count, rng: random_feeds(ctx.found, count, rng))
+    if freed is None:
+        return unchanged(proto, f"the fixed batch ({batch}) stays: the freed model does not compute the same rows")
+    return PassResult(freed, True, f"batch exported fixed at {batch} freed",
+                      {"fixed_batch": None, "exported_batch": batch})
+
 
 def free_batch(proto, batch, feeds_at):
     """The model ``proto`` (fixed batch ``batch``) with a dynamic batch axis, or None where the rewrite does not

@@ -28,8 +28,24 @@ from ..graph.verify import same_model_outputs, tensor_values
 from ..graph.nodes import attr
 from ..graph.liveness import live_nodes
 from ..graph.weightless import weight_dependent
+from ..model.sequence_input import random_feeds
+from .base import PassResult, unchanged
 
 _PROBE_BATCHES = (2, 3)
+
+
+def run(proto, ctx):
+    """Where the batch is dynamic, each concatenation of the sequences along the batch that is taken apart
+    unrolled (``unroll_batch_concats``)."""
+    if ctx.fixed_batch is not None:
+        return unchanged(proto)
+    found = ctx.found
+    unrolled = unroll_batch_concats(proto, found.name, lambda count, rng: random_feeds(found, count, rng))
+    if unrolled is None:
+        return unchanged(proto)
+    proto, count = unrolled
+    return PassResult(proto, True, f"{count} concatenation(s) of the sequences along the batch unrolled",
+                      {"unrolled": count})
 
 
 def unroll_batch_concats(proto, input_name, feeds_at):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import onnxism
-from onnxism.fast.analysis import JOINS_FULL
-from onnxism.fast.method import FastISM, FastPlan, split_notices
+from onnxism.fast.windows import Notice, Reason
+from onnxism.fast.method import FastISM, FastPlan
 from onnxism.graph.probe import probe_shapes
 from onnxism.methods.naive import NaiveISM
 from onnxism.runtime.weights import attach
@@ -252,8 +252,8 @@ def test_global_by_nature_is_decided_by_the_axes(op_type, axis, by_nature):
         node = c.op(op_type, [conv], axis=axis)
     c.nodes[-1].name = "under_test"
     model = c.model(c.op("Flatten", [c.op("Relu", [node])], axis=1))
-    expected, no_rule = split_notices(FastPlan(onnxism.load(model), 12, ["y"]))
-    named = ([notice.split("'")[1] for notice in notices] for notices in (expected, no_rule))
+    expected, no_rule = FastPlan(onnxism.load(model), 12, ["y"]).analysis.split_notices()
+    named = ([notice.node for notice in notices] for notices in (expected, no_rule))
     assert tuple(named) == ((["under_test"], []) if by_nature else ([], ["under_test"]))
     if not by_nature:
         with pytest.warns(onnxism.OnnxismWarning, match="no local rule for TopK node 'under_test'"):
@@ -320,8 +320,8 @@ def test_a_join_with_a_global_tensor_is_global_by_nature():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert_fast_equals_naive(model, random_onehot(2, 12, seed=8))
-    by_nature, no_rule = split_notices(FastPlan(onnxism.load(model), 12, ["y"]))
-    assert no_rule == [] and any("'gated'" in notice for notice in by_nature)
+    by_nature, no_rule = FastPlan(onnxism.load(model), 12, ["y"]).analysis.split_notices()
+    assert no_rule == [] and any(notice.node == "gated" for notice in by_nature)
 
 
 def test_a_join_with_a_tensor_of_shapes_alone_is_announced():
@@ -340,8 +340,8 @@ def test_a_join_with_a_tensor_of_shapes_alone_is_announced():
                                      axis=1))
     with pytest.warns(onnxism.OnnxismWarning, match="Add node 'offset' .it joins a tensor computed from the batch"):
         assert_fast_equals_naive(model, random_onehot(2, 12, seed=8))
-    by_nature, no_rule = split_notices(FastPlan(onnxism.load(model), 12, ["y"]))
-    assert [notice.split("'")[1] for notice in no_rule] == ["offset"]
+    by_nature, no_rule = FastPlan(onnxism.load(model), 12, ["y"]).analysis.split_notices()
+    assert [notice.node for notice in no_rule] == ["offset"]
 
 
 @pytest.mark.parametrize("op_type, tile", [("Add", False), ("Mul", True), ("Max", False)])
@@ -423,7 +423,7 @@ def _assert_windowed_without_notice(module, length, path, dynamo, seed):
 
     torch_to_onnx(module.eval(), torch.zeros(2, 4, length), path, dynamo=dynamo)
     model = onnxism.load(path)
-    assert split_notices(FastPlan(model, length, model.output_names))[1] == []
+    assert FastPlan(model, length, model.output_names).analysis.split_notices()[1] == []
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert_fast_equals_naive(model, random_onehot(2, length, seed=seed, n_fraction=0.05))
@@ -459,7 +459,7 @@ def test_expand_as_and_l2_normalisation_are_windowed(tmp_path, dynamo):
     model = onnxism.load(path)
     assert "Expand" in {node.op_type for node in model.proto.graph.node}
     notices = FastPlan(model, 30, model.output_names).analysis.notices
-    assert [notice.split()[0] for notice in notices] in (["Reshape"], ["Flatten"]), notices
+    assert [notice.op for notice in notices] in (["Reshape"], ["Flatten"]), notices
     assert_fast_equals_naive(model, random_onehot(2, 30, seed=4, n_fraction=0.05))
 
 
@@ -504,7 +504,7 @@ def test_per_position_einsums_are_windowed(tmp_path, dynamo):
     assert sorted(modes[key] for key in einsums if key in modes) == ["full", "windowed", "windowed", "windowed"]
     products = [key for key in modes if key.endswith("__product")]
     assert len(products) == 2 and {modes[key] for key in products} == {"windowed"}, modes
-    assert [notice.split()[0] for notice in plan.analysis.notices] == ["Einsum"], plan.analysis.notices
+    assert [notice.op for notice in plan.analysis.notices] == ["Einsum"], plan.analysis.notices
     assert_fast_equals_naive(model, random_onehot(2, 30, seed=4, n_fraction=0.05))
 
 
@@ -577,8 +577,8 @@ def ops_without_a_local_rule(model, length):
     shapes = probe_shapes(model.proto, model.input_name, shape)
     flattens = {node.name for node in model.proto.graph.node
                 if node.name and len(shapes[node.output[0]]) == 2 and shapes[node.output[0]][0] == 2}
-    return [notice for notice in plan.analysis.notices if notice not in plan.analysis.by_nature
-            or JOINS_FULL in notice or (notice.split()[0] == "Reshape" and notice.split("'")[1] not in flattens)]
+    return [notice for notice in plan.analysis.notices if not notice.by_nature
+            or notice.reason == Reason.JOINS_FULL or (notice.op == "Reshape" and notice.node not in flattens)]
 
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
@@ -604,8 +604,8 @@ def test_fast_equals_naive_on_modern_layers(name, tmp_path):
     if name == "instance_norm":  # normalised over the length: global by nature, so no notice
         model = onnxism.load(path)
         analysis = FastPlan(model, LENGTH, model.output_names).analysis
-        instance = [notice for notice in analysis.notices if notice.startswith("InstanceNormalization")]
-        assert instance and set(instance) <= analysis.by_nature
+        instance = [notice for notice in analysis.notices if notice.op == "InstanceNormalization"]
+        assert instance and all(notice.by_nature for notice in instance)
     assert_fast_equals_naive(path, random_onehot(2, LENGTH, seed=6, n_fraction=0.05), batch_size=50)
 
 
@@ -621,10 +621,10 @@ def test_fast_equals_naive_on_modern_keras_layers(name, tmp_path):
     model = onnxism.load(path)
     notices = FastPlan(model, LENGTH, model.output_names).analysis.notices
     if name in ("upsample_crop_pad", "constant_flanks"):  # the flanks' Concat: a shift and a constant (normalise)
-        assert [notice.split()[0] for notice in notices] == ["Reshape"]  # the Flatten before the Dense
+        assert [notice.op for notice in notices] == ["Reshape"]  # the Flatten before the Dense
     if name == "chrombpnet":  # only the two counts' poolings are computed in full
-        by_nature, no_rule = split_notices(FastPlan(model, LENGTH, model.output_names))
-        assert no_rule == [] and [notice.split()[0] for notice in by_nature] == ["ReduceMean"] * 2
+        by_nature, no_rule = FastPlan(model, LENGTH, model.output_names).analysis.split_notices()
+        assert no_rule == [] and [notice.op for notice in by_nature] == ["ReduceMean"] * 2
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert_fast_equals_naive(path, random_onehot(2, LENGTH, seed=7, n_fraction=0.05), batch_size=50)
@@ -677,7 +677,7 @@ def test_a_length_map_reading_too_many_columns_is_computed_in_full(monkeypatch):
     monkeypatch.setattr(length_map, "MAX_RESIZE_TAPS", 1)
     model = onnxism.load(resize_model())
     notices = ops_without_a_local_rule(model, 40)
-    assert [notice.split()[0] for notice in notices] == ["Resize"]  # the first; the rest read a full tensor
+    assert [notice.op for notice in notices] == ["Resize"]  # the first; the rest read a full tensor
     with pytest.warns(onnxism.OnnxismWarning, match="no local rule for Resize"):
         assert_fast_equals_naive(model, random_onehot(2, 40, seed=12, n_fraction=0.05), batch_size=50)
 
@@ -870,7 +870,7 @@ def test_a_recurrent_layer_after_the_conv_trunk_keeps_the_trunk_windowed(tmp_pat
         keras_to_onnx(keras.Model(inputs, layers.Dense(2)(layers.Flatten()(hidden))), path)
     model = onnxism.load(path)
     plan = FastPlan(model, 40, model.output_names)
-    assert [notice.split()[0] for notice in ops_without_a_local_rule(path, 40)] == ["Transpose"]
+    assert [notice.op for notice in ops_without_a_local_rule(path, 40)] == ["Transpose"]
     windowed = [key for key, mode in plan.analysis.modes.items() if mode == "windowed"]
     assert any(plan.analysis.rules[key].__class__.__name__ == "LocalRule" for key in windowed)  # conv and pool
     with pytest.warns(onnxism.OnnxismWarning,
@@ -952,5 +952,5 @@ def test_a_windowed_tensor_broadcast_along_the_length_is_computed_in_full():
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, length])], [weight, offsets])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 10
-    assert FastPlan(onnxism.load(model), length, ["y"]).analysis.notices == ["Add node 'node1'"]
+    assert FastPlan(onnxism.load(model), length, ["y"]).analysis.notices == [Notice("node1", "Add", Reason.NO_RULE)]
     assert_fast_equals_naive(model, random_onehot(2, length, seed=3))

@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import onnxism
 from onnxism.errors import InputError
-from onnxism.fast.method import fast_plan, split_notices
+from onnxism.fast.method import fast_plan
 from onnxism.fast.standalone import build_standalone_fast_model
 from onnxism.methods.targets import resolve_targets
 from onnxism.passes.fold_targets import fold_targets
@@ -123,7 +123,7 @@ def test_fast_updates_a_windowed_output_s_target_incrementally(profile_case):
     assert renamed == {"profile__target": "profile"}
     plan, why = fast_plan(folded, LENGTH, ["profile__target"])
     assert why is None
-    assert split_notices(plan)[1] == []
+    assert plan.analysis.split_notices()[1] == []
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no notice at all
         onnxism.ism(loaded, seqs, targets={"profile": "sum"})

@@ -56,7 +56,7 @@ def handle(args):
 
 def _methods(model, length):
     """fast ISM's analysis and TISM's gradient graph at ``length``, each in a line or two."""
-    from ..fast.method import fast_plan, split_notices
+    from ..fast.method import fast_plan
     from ..gradients import build_gradient_model
 
     if length is None:
@@ -65,8 +65,8 @@ def _methods(model, length):
     if plan is None:
         print(f"fast ISM: falls back to exact naive ISM: {why}")
     else:
-        by_nature, no_rule = split_notices(plan)
-        heads = [notice for notice in by_nature if notice.split("'")[1] in plan.heads]
+        by_nature, no_rule = plan.analysis.split_notices()
+        heads = [notice for notice in by_nature if notice.node in plan.heads]
         full = [notice for notice in by_nature if notice not in heads]
         print("fast ISM: windowed"
               + (f"; updated incrementally (linear in a window): {_listed(heads)}" if heads else "")
@@ -82,7 +82,7 @@ def _methods(model, length):
 def _listed(notices, empty=""):
     if not notices:
         return empty
-    return ", ".join(notices[:6]) + (f" and {len(notices) - 6} more" if len(notices) > 6 else "")
+    return ", ".join(map(str, notices[:6])) + (f" and {len(notices) - 6} more" if len(notices) > 6 else "")
 
 
 def _batch(model):

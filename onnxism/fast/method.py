@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 
-from ..errors import OnnxismWarning
+from ..errors import OnnxismWarning, UnsupportedGraphError
 from ..methods.mutations import substitutions
 from ..methods.naive import NaiveISM
 from ..graph.nodes import default_opset
@@ -108,7 +108,7 @@ def _session_of(plan, graph, device, threads):
 def _check_batch_axis(shapes, analysis):
     for name, window in analysis.windows.items():
         if shapes[name][0] != 2:
-            raise ValueError(f"tensor {name!r} does not have the batch on its first axis")
+            raise UnsupportedGraphError(f"tensor {name!r} does not have the batch on its first axis")
 
 
 def _batches(group, size):
@@ -120,22 +120,15 @@ def _batches(group, size):
 
 
 def fast_plan(model, length, outputs, build=FastPlan):
-    """(plan, None), or (None, why fast ISM cannot analyse ``model`` and falls back to naive ISM)."""
+    """(plan, None), or (None, why fast ISM cannot analyse ``model`` and falls back to naive ISM): the one place that
+    decides the fallback, on a declared UnsupportedGraphError only; any other exception is a bug and propagates."""
     if model.fixed_batch is not None:
         return None, (f"the graph has a fixed batch size ({model.fixed_batch}) that loading could not free; "
                       "re-export it with a dynamic batch axis")
     try:
         return build(model, length, outputs), None
-    except (ValueError, KeyError) as err:
+    except UnsupportedGraphError as err:
         return None, str(err)
-
-
-def split_notices(plan):
-    """(nodes computed in full that are global by nature or join a tensor that is, nodes computed in full for want
-    of a local rule)."""
-    analysis = plan.analysis
-    return ([notice for notice in analysis.notices if notice in analysis.by_nature],
-            [notice for notice in analysis.notices if notice not in analysis.by_nature])
 
 
 class FastISM(NaiveISM):
@@ -165,10 +158,10 @@ class FastISM(NaiveISM):
         self.plan, self.reference, self.ism = compiled
         if default_batch and parse_device(device)[0] == "cpu":
             self.batch_size = self.plan.batch_size
-        unexpected = split_notices(self.plan)[1]
+        unexpected = self.plan.analysis.split_notices()[1]
         if unexpected:
             warnings.warn(
-                f"fast ISM has no local rule for {', '.join(unexpected[:5])}"
+                f"fast ISM has no local rule for {', '.join(map(str, unexpected[:5]))}"
                 f"{' and more' if len(unexpected) > 5 else ''}; computing them on the full length (exact, slower)",
                 OnnxismWarning, stacklevel=4)
 

@@ -60,8 +60,9 @@ def _build(model, outputs, length, public, result_shapes):
     shaped (n, P, 4, *result_shapes.get(NAME, NAME's shape))."""
     try:
         plan = FastPlan(model, length, outputs, dense_heads=False)
-    except (ValueError, KeyError) as err:
-        raise UnsupportedGraphError(f"fast ISM cannot analyse {model.source}: {err}") from err
+    except UnsupportedGraphError as err:
+        raise UnsupportedGraphError(f"fast ISM cannot analyse {model.source}: {err}", node_name=err.node_name,
+                                    op_type=err.op_type) from err
     reference, ism = attach(plan.reference_model, plan.weights), attach(plan.ism_model, plan.weights)
     weights = {init.name for init in reference.graph.initializer}
     e = Emitter("standalone__", taken={name for node in reference.graph.node for name in node.output} | weights)

@@ -13,7 +13,7 @@ from onnx.reference import ReferenceEvaluator
 
 import onnxism
 from onnxism.gradients import build_gradient_model, seed_name
-from onnxism.gradients.rules import RULES
+from onnxism.gradients.rules import RULES, rule
 from onnxism.runtime.sessions import make_session
 from gradient_cases import CASES, LENGTH, Case, to_float64
 
@@ -57,6 +57,15 @@ def test_every_rule_is_a_documented_function_of_a_family_module():
         assert vjp.__module__.startswith("onnxism.gradients."), (op_type, vjp.__module__)
         summary = (vjp.__doc__ or "").strip().splitlines()
         assert summary and summary[0].strip(), f"the rule of {op_type} has no docstring"
+
+
+def test_an_op_registered_twice_is_an_error():
+    before = dict(RULES)
+    with pytest.raises(ValueError, match="two gradient rules for Relu: .*pointwise._relu and"):
+        @rule("Relu")
+        def _again(ctx, node, gouts):
+            """Nothing."""
+    assert RULES == before
 
 
 def test_a_unary_rule_gives_nothing_without_a_cotangent_or_an_input_on_the_path():

@@ -14,9 +14,14 @@ RULES = {}
 
 
 def rule(*op_types):
-    """Register the decorated ``vjp(ctx, node, gouts)`` as the rule of each of ``op_types``; returns it unchanged."""
+    """Register the decorated ``vjp(ctx, node, gouts)`` as the rule of each of ``op_types``; returns it unchanged.
+    An op registered twice (two family modules claiming it) is an error at import, not a silent override."""
     def register(vjp):
         for op_type in op_types:
+            if op_type in RULES:
+                taken = RULES[op_type]
+                raise ValueError(f"two gradient rules for {op_type}: {taken.__module__}.{taken.__name__} and "
+                                 f"{vjp.__module__}.{vjp.__name__}; register each op in one family module")
             RULES[op_type] = vjp
         return vjp
     return register

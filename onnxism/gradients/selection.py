@@ -16,14 +16,18 @@ import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
+from .rules.registry import rule
+
 #: Ops always handled as selections (Slice, Pad and Resize only where their own rules do not apply: a nearest Resize
 #: is one).
 SELECTION_OPS = ("Gather", "GatherElements", "GatherND", "Tile", "ReverseSequence",
                  "DepthToSpace", "SpaceToDepth", "Compress", "Trilu", "CenterCropPad")
 
 
+@rule(*SELECTION_OPS)
 def selection_vjp(ctx, node, gouts):
-    """The cotangent of ``node.input[0]`` for a node that copies entries of it (refused if it does not)."""
+    """The cotangent of ``node.input[0]`` for a node that copies entries of it (refused if it does not): the sum of
+    the output cotangents that copied each entry."""
     x, y, g = node.input[0], node.output[0], gouts[0]
     if g is None or not ctx.needs(x):
         return {}

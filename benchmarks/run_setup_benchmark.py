@@ -36,8 +36,11 @@ MEASURE = """
 import json, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 import onnxism
-from onnxism.fast.method import _compiled
 from onnxism.methods.tism import gradient_session
+try:  # this engine's compiled fast plan, or an earlier engine's (before the plan was split from its sessions)
+    from onnxism.fast.executor import compiled_plan as _compiled
+except ImportError:
+    from onnxism.fast.method import _compiled
 
 def resident():
     with open("/proc/self/statm") as handle:

@@ -1,7 +1,9 @@
 """onnxism: in-silico saturation mutagenesis for DNA sequence models in ONNX.
 
-Data flow: ``load`` (read, repair, find the sequence input) -> a method (``predict``, ``ism``, ``tism``) that runs the
-graph on onnxruntime chunk by chunk -> dicts of arrays keyed by output name (``io`` writes them to files).
+Data flow: ``load`` (read, repair, the LOAD pipeline of rewrites) -> a method (``predict``, ``ism``, ``tism``) that
+plans once and runs its graphs on onnxruntime chunk by chunk -> dicts of arrays keyed by output name, or an .npz
+archive written as it goes (``ism_to_npz``, ``tism_to_npz``); ``compile_fast`` and ``compile_tism`` give the
+methods' graphs as standalone ONNX models.
 """
 
 from .errors import (
@@ -13,10 +15,13 @@ from .errors import (
     OnnxismWarning,
     UnsupportedGraphError,
 )
+from .methods.compile import compile_fast, compile_tism
 from .methods.ism import METHODS, ism, ism_chunks
 from .methods.predict import predict
 from .methods.tism import ATTRIBUTIONS, tism, tism_chunks
-from .model import SequenceModel, load
+from .methods.writing import ism_to_npz, tism_to_npz
+from .model.loading import load
+from .model.sequence_model import SequenceModel
 from .runtime.sessions import cuda_available
 
 __version__ = "0.1.0"
@@ -32,11 +37,15 @@ __all__ = [
     "OnnxismWarning",
     "SequenceModel",
     "UnsupportedGraphError",
+    "compile_fast",
+    "compile_tism",
     "cuda_available",
     "ism",
     "ism_chunks",
+    "ism_to_npz",
     "load",
     "predict",
     "tism",
     "tism_chunks",
+    "tism_to_npz",
 ]

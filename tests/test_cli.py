@@ -252,3 +252,47 @@ def test_convert_refuses_what_tf2onnx_leaves_unconverted(tmp_path):
     assert_clean_failure(onnxism_cli("convert", tmp_path / "grouped.keras", "-o", tmp_path / "g.onnx"),
                          "TensorFlow ops left in the graph: StatefulPartitionedCall")
     assert not (tmp_path / "g.onnx").exists()
+
+
+def test_run_is_ism_to_npz_and_takes_the_old_flag_spellings(tmp_path, example_seqs):
+    """``onnxism run`` writes what ``onnxism.ism_to_npz`` writes (the CLI is a shell over it), whose scores are
+    ``onnxism.ism``'s and references ``onnxism.predict``'s; ``--target`` and ``--extra-input``, the flags' former
+    names, still work."""
+    import onnxism
+
+    api = onnxism.ism_to_npz(MODEL, example_seqs, tmp_path / "api.npz", positions=(100, 120), targets="sum")
+    assert api == tmp_path / "api.npz"
+    for flag in ("--targets", "--target"):
+        out = tmp_path / f"cli{flag}.npz"
+        result = onnxism_cli("run", MODEL, SEQS, "--positions", "100:120", flag, "sum", "-o", out)
+        assert result.returncode == 0, result.stderr
+        with np.load(out) as cli, np.load(api) as written:
+            assert sorted(cli.files) == sorted(written.files) == ["logit", "positions", "reference/logit"]
+            for key in written.files:
+                np.testing.assert_array_equal(cli[key], written[key])
+    with np.load(api) as written:
+        np.testing.assert_array_equal(written["logit"],
+                                      onnxism.ism(MODEL, example_seqs, positions=(100, 120), targets="sum")["logit"])
+        np.testing.assert_allclose(written["reference/logit"], onnxism.predict(MODEL, example_seqs)["logit"][:, 0],
+                                   rtol=0, atol=1e-6)
+    model = tmp_path / "extra.onnx"
+    import onnx
+
+    onnx.save(conv_model(extra_input=True), model)
+    np.save(tmp_path / "extra.npy", np.zeros((2, 2), np.float32))
+    np.save(tmp_path / "seqs.npy", random_onehot(2, 20, seed=4))
+    old = onnxism_cli("run", model, tmp_path / "seqs.npy", "--extra-input", f"extra={tmp_path / 'extra.npy'}",
+                      "-o", tmp_path / "old.npz")
+    assert old.returncode == 0, old.stderr
+
+
+def test_compile_writes_what_compile_fast_and_compile_tism_return(tmp_path):
+    import onnx
+
+    import onnxism
+
+    for method, build in (("fast", onnxism.compile_fast), ("tism", onnxism.compile_tism)):
+        out = tmp_path / f"{method}.onnx"
+        result = onnxism_cli("compile", MODEL, "--method", method, "-o", out)
+        assert result.returncode == 0, result.stderr
+        assert onnx.load(str(out)).SerializeToString() == build(MODEL).SerializeToString()

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import onnxism
-from onnxism.fast.method import FastISM
+from onnxism.fast.executor import FastISM, compiled_plan
 from onnxism.fast.standalone import build_standalone_fast_model
 from onnxism.methods.naive import NaiveISM
 from onnxism.runtime import weights
@@ -55,8 +55,9 @@ def test_fast_on_cuda_equals_naive_on_random_values(zoo_export, name):
     length = model.length
     values = np.random.default_rng(32).random((2, length, 4)).astype(np.float32)
     args = (model, model.output_names, model.output_shapes(length), (0, length))
-    _, naive = NaiveISM(*args, length=length, batch_size=64).score(values)
-    _, fast = FastISM(*args, length=length, batch_size=64, device="cuda").score(values)
+    _, naive = NaiveISM(*args, batch_size=64).score(values)
+    compiled = compiled_plan(args[0], length, args[1], "cuda")
+    _, fast = FastISM(args[0], compiled, *args[1:], batch_size=64, device="cuda").score(values)
     assert_close(fast, naive)
 
 

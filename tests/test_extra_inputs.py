@@ -16,7 +16,7 @@ import pytest
 import onnxism
 from conftest import random_onehot
 from onnx_builders import conv_model
-from onnxism.fast.method import FastPlan
+from onnxism.fast.plan import build_plan
 from test_cli import assert_clean_failure, onnxism_cli
 
 LENGTH = 24
@@ -115,7 +115,7 @@ def test_ism_with_extra_inputs_equals_ism_in_pytorch(control_model, method):
 
 def test_fast_ism_windows_the_layers_that_read_extra_inputs(control_model):
     model = onnxism.load(control_model[0])
-    analysis = FastPlan(model, LENGTH, model.output_names).analysis
+    analysis = build_plan(model, LENGTH, model.output_names).plan.analysis
     concat = [key for key in analysis.modes if "cat" in key]
     assert [analysis.modes[key] for key in concat] == ["windowed", "full"]  # the profile's; the counts' (global)
     assert analysis.unchanged == {"control", "totals"}
@@ -162,7 +162,7 @@ def test_fast_ism_with_extra_inputs_merged_into_the_trunk(merged_model):
     (an output of the extra inputs alone scores 0)."""
     path, module = merged_model
     model = onnxism.load(path)
-    analysis = FastPlan(model, LENGTH, model.output_names).analysis
+    analysis = build_plan(model, LENGTH, model.output_names).plan.analysis
     assert {analysis.modes[key] for key in analysis.rules} == {"windowed"}
     assert sorted(key for key, mode in analysis.modes.items() if mode == "full") == ["node_linear_1", "node_mean"]
     seqs = random_onehot(3, LENGTH, seed=7)
@@ -300,8 +300,8 @@ def test_cli_run_with_extra_inputs(control_model, tmp_path):
         np.save(tmp_path / f"{name}.npy", value)
     out = tmp_path / "scores.npz"
     result = onnxism_cli("run", path, tmp_path / "seqs.npy", "-o", out,  # fast ISM, the default
-                         "--extra-input", f"control={tmp_path / 'control.npy'}",
-                         "--extra-input", f"totals={tmp_path / 'totals.npy'}")
+                         "--extra-inputs", f"control={tmp_path / 'control.npy'}",
+                         "--extra-inputs", f"totals={tmp_path / 'totals.npy'}")
     assert result.returncode == 0, result.stderr
     expected = onnxism.ism(path, seqs, method="naive", extra_inputs=extras)
     with np.load(out) as archive:
@@ -309,16 +309,16 @@ def test_cli_run_with_extra_inputs(control_model, tmp_path):
     info = onnxism_cli("info", path)
     assert "extra:    control  shape (N, 2, 24)" in info.stdout and "extra:    totals  shape (N, 2)" in info.stdout
     missing = onnxism_cli("run", path, tmp_path / "seqs.npy", "-o", tmp_path / "x.npz")
-    assert_clean_failure(missing, "--extra-input control=FILE.npy")
-    bad = onnxism_cli("run", path, tmp_path / "seqs.npy", "-o", tmp_path / "x.npz", "--extra-input", "control")
-    assert_clean_failure(bad, "--extra-input must be NAME=FILE.npy")
+    assert_clean_failure(missing, "--extra-inputs control=FILE.npy")
+    bad = onnxism_cli("run", path, tmp_path / "seqs.npy", "-o", tmp_path / "x.npz", "--extra-inputs", "control")
+    assert_clean_failure(bad, "--extra-inputs must be NAME=FILE.npy")
     absent = onnxism_cli("run", path, tmp_path / "seqs.npy", "-o", tmp_path / "x.npz",
-                         "--extra-input", f"control={tmp_path / 'none.npy'}")
-    assert_clean_failure(absent, f"--extra-input control: file not found: {tmp_path / 'none.npy'}")
+                         "--extra-inputs", f"control={tmp_path / 'none.npy'}")
+    assert_clean_failure(absent, f"--extra-inputs control: file not found: {tmp_path / 'none.npy'}")
     (tmp_path / "truncated.npy").write_bytes((tmp_path / "seqs.npy").read_bytes()[:200])
     truncated = onnxism_cli("run", path, tmp_path / "seqs.npy", "-o", tmp_path / "x.npz",
-                            "--extra-input", f"control={tmp_path / 'truncated.npy'}")
-    assert_clean_failure(truncated, f"--extra-input control: {tmp_path / 'truncated.npy'} is not a readable .npy")
+                            "--extra-inputs", f"control={tmp_path / 'truncated.npy'}")
+    assert_clean_failure(truncated, f"--extra-inputs control: {tmp_path / 'truncated.npy'} is not a readable .npy")
     assert not os.path.exists(tmp_path / "x.npz")
     # the compiled fast ISM graph takes the extra inputs as the model does
     fast_graph = tmp_path / "c.onnx"
@@ -330,8 +330,8 @@ def test_cli_run_with_extra_inputs(control_model, tmp_path):
     for name, value in zip(["profile", "counts"], standalone):
         np.testing.assert_allclose(value, expected[name][:, positions], rtol=0, atol=1e-5)
     tism = onnxism_cli("run", path, tmp_path / "seqs.npy", "-o", tmp_path / "t.npz", "--method", "tism",
-                       "--target", "sum", "--extra-input", f"control={tmp_path / 'control.npy'}",
-                       "--extra-input", f"totals={tmp_path / 'totals.npy'}")
+                       "--targets", "sum", "--extra-inputs", f"control={tmp_path / 'control.npy'}",
+                       "--extra-inputs", f"totals={tmp_path / 'totals.npy'}")
     assert tism.returncode == 0, tism.stderr
     expected = onnxism.tism(path, seqs, targets="sum", extra_inputs=extras)
     with np.load(tmp_path / "t.npz") as archive:
@@ -384,7 +384,7 @@ def test_fast_ism_on_a_keras_model_with_extra_inputs(tmp_path):
     for name, value in zip(["profile", "counts"], in_keras):
         np.testing.assert_allclose(predicted[name], np.asarray(value), rtol=1e-5, atol=1e-5)
 
-    analysis = FastPlan(loaded, length, loaded.output_names).analysis
+    analysis = build_plan(loaded, length, loaded.output_names).plan.analysis
     assert [notice.op for notice in analysis.notices] == ["ReduceMean"]  # the pooling: global by nature
     naive = onnxism.ism(path, seqs, method="naive", extra_inputs=extras)
     with warnings.catch_warnings():

@@ -10,7 +10,8 @@ import pytest
 
 import onnxism
 from onnxism.fast.windows import Notice, Reason
-from onnxism.fast.method import FastISM, FastPlan
+from onnxism.fast.executor import FastISM, compiled_plan
+from onnxism.fast.plan import build_plan
 from onnxism.graph.probe import probe_shapes
 from onnxism.methods.naive import NaiveISM
 from onnxism.runtime.weights import attach
@@ -35,9 +36,9 @@ def assert_scorers_agree_on_random_values(model, length, seed=0):
     model = onnxism.load(model)
     values = np.random.default_rng(seed).random((2, length, 4)).astype(np.float32)
     shapes = model.output_shapes(length)
-    args = (model, model.output_names, shapes, (0, length))
-    _, naive = NaiveISM(*args, length=length, batch_size=64).score(values)
-    _, fast = FastISM(*args, length=length, batch_size=64).score(values)
+    args = (model.output_names, shapes, (0, length))
+    _, naive = NaiveISM(model, *args, batch_size=64).score(values)
+    _, fast = FastISM(model, compiled_plan(model, length, model.output_names), *args, batch_size=64).score(values)
     for name in naive:
         scale = max(1.0, float(np.abs(naive[name]).max()))
         np.testing.assert_allclose(fast[name], naive[name], rtol=0, atol=1e-4 * scale, err_msg=name)
@@ -65,7 +66,7 @@ def test_fast_equals_naive_on_the_zoo(zoo_export, name, framework):
 def head_kinds(model, length):
     """The kinds of linear global layers fast ISM updates incrementally in ``model`` (``fast/linear.py``)."""
     model = onnxism.load(model)
-    plan = FastPlan(model, length, model.output_names)
+    plan = build_plan(model, length, model.output_names).plan
     return sorted({type(head).__name__ for head in plan.heads.values()}), len(plan.dense_heads)
 
 
@@ -81,9 +82,9 @@ def test_linear_heads_are_updated_incrementally_and_exactly():
 
 @pytest.mark.parametrize("shape, perm", [((2, 5, 7), [0, 2, 1]), ((2, 7, 5), [0, 1, 2]), ((2, 3, 7, 2), [0, 2, 1, 3])])
 def test_dense_weight_rows_moved_block_by_block(monkeypatch, shape, perm):
-    """A dense head's weight rows (``linear._weight_rows``), moved a few output columns at a time, are the weight's
+    """A dense head's weight rows (``heads._weight_rows``), moved a few output columns at a time, are the weight's
     rows of each position in the rows layout, for a transposed (Gemm transB) weight too."""
-    from onnxism.fast import linear
+    from onnxism.fast import heads as linear
 
     monkeypatch.setattr(linear, "ROWS_BLOCK", 3)
     size, outputs = int(np.prod(shape[1:])), 8
@@ -106,8 +107,8 @@ def test_conv_epilogues_fold_and_reshaped_tensors_share_tables(length):
     whole length (L = 12) its input and the residual are one Gather, the Conv padding the sequence ends itself."""
     model = wrapped_residual_model(length=length)
     loaded = onnxism.load(model)
-    plan = FastPlan(loaded, length, loaded.output_names, deltas=True)
-    graph = plan.ism_model.graph
+    plan, graphs = build_plan(loaded, length, loaded.output_names, deltas=True)
+    graph = graphs.ism_model.graph
     convs = [node for node in graph.node if node.op_type == "Conv"]
     assert len(convs) == 3
     for conv in convs:
@@ -127,11 +128,11 @@ def test_conv_epilogues_fold_and_reshaped_tensors_share_tables(length):
 def test_fast_chooses_its_default_batch_from_its_widest_window():
     """On the CPU, fast's default batch holds about 2 ** 21 values of its widest windowed tensor (a power of two in
     [16, 256]); a given batch size is kept, and naive keeps the length-scaled default."""
-    from onnxism.methods.ism import _plan
+    from onnxism.methods.ism import plan_ism
 
     def batch(model, length, method="fast", batch_size=None):
         seqs = random_onehot(1, length, seed=0)
-        return _plan(model, seqs, method, None, "cpu", batch_size, None)["scorer"].batch_size
+        return plan_ism(model, seqs, method=method, batch_size=batch_size).make_scorer().batch_size
 
     assert batch(conv_model(length=20), 20) == 256  # 5-column windows of 3 channels
     wide = wrapped_residual_model(length=40, channels=800)  # windows up to 15 columns x 800 channels
@@ -168,11 +169,11 @@ def test_the_ism_graph_returns_deltas_from_its_sequences_tables():
 
     model = onnxism.load(linear_heads_model())
     seqs = random_onehot(3, 30, seed=5)
-    plan = FastPlan(model, 30, model.output_names, deltas=True)
+    plan, graphs = build_plan(model, 30, model.output_names, deltas=True)
     assert len(plan.dense_heads) == 2
-    reference = ort.InferenceSession(attach(plan.reference_model, plan.weights).SerializeToString(),
+    reference = ort.InferenceSession(attach(graphs.reference_model, graphs.weights).SerializeToString(),
                                      providers=["CPUExecutionProvider"])
-    ism = ort.InferenceSession(attach(plan.ism_model, plan.weights).SerializeToString(),
+    ism = ort.InferenceSession(attach(graphs.ism_model, graphs.weights).SerializeToString(),
                                providers=["CPUExecutionProvider"])
     tables = reference.run([f"{name}__ref" for name in plan.tables], {model.input_name: seqs})
     naive = onnxism.ism(model, seqs, method="naive")
@@ -196,12 +197,12 @@ def test_the_ism_graph_returns_deltas_from_its_sequences_tables():
 def test_the_runner_binds_only_rows_inside_the_chunks_tables():
     """The runner binds a batch's table rows by pointer: rows past the chunk's tables are refused before the run,
     rather than read from whatever memory follows (sequences [1, 3) of a chunk of 2)."""
-    from onnxism.fast.method import _compiled
     from onnxism.fast.runner import BoundRunner
 
     model = onnxism.load(linear_heads_model())
-    plan, reference, ism = _compiled(model, 30, model.output_names, "cpu")
-    runner = BoundRunner(plan, reference, ism, model.input_name, "cpu")
+    compiled = compiled_plan(model, 30, model.output_names, "cpu")
+    plan = compiled.plan
+    runner = BoundRunner(plan, compiled.reference, compiled.ism, compiled.weight_rows, model.input_name, "cpu")
     runner.start_chunk(random_onehot(2, 30, seed=1))
     with pytest.raises(IndexError, match=r"rows \[30, 90\) of '.*__ref' are outside its 60 rows"):
         runner.batch(1, 3, {}, [0] * len(plan.dense_heads))
@@ -252,7 +253,7 @@ def test_global_by_nature_is_decided_by_the_axes(op_type, axis, by_nature):
         node = c.op(op_type, [conv], axis=axis)
     c.nodes[-1].name = "under_test"
     model = c.model(c.op("Flatten", [c.op("Relu", [node])], axis=1))
-    expected, no_rule = FastPlan(onnxism.load(model), 12, ["y"]).analysis.split_notices()
+    expected, no_rule = build_plan(onnxism.load(model), 12, ["y"]).plan.analysis.split_notices()
     named = ([notice.node for notice in notices] for notices in (expected, no_rule))
     assert tuple(named) == ((["under_test"], []) if by_nature else ([], ["under_test"]))
     if not by_nature:
@@ -268,7 +269,7 @@ def test_lp_normalization_over_the_channels_is_windowed(axis, p, windowed):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert_fast_equals_naive(model, random_onehot(3, 12, seed=5, n_fraction=0.1))
-    mode = FastPlan(onnxism.load(model), 12, ["y"]).analysis.modes["under_test"]
+    mode = build_plan(onnxism.load(model), 12, ["y"]).plan.analysis.modes["under_test"]
     assert mode == ("windowed" if windowed else "full")
 
 
@@ -289,7 +290,7 @@ def test_lp_pools_are_windowed(attrs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore" if overhang else "error")
         assert_fast_equals_naive(model, random_onehot(3, 12, seed=2, n_fraction=0.1))
-    mode = FastPlan(onnxism.load(model), 12, ["y"]).analysis.modes["under_test"]
+    mode = build_plan(onnxism.load(model), 12, ["y"]).plan.analysis.modes["under_test"]
     assert mode == ("full" if overhang else "windowed")
 
 
@@ -302,7 +303,7 @@ def test_running_sums(axis, windowed):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert_fast_equals_naive(model, seqs)
-    plan = FastPlan(onnxism.load(model), 12, ["y"])
+    plan = build_plan(onnxism.load(model), 12, ["y"]).plan
     assert (plan.analysis.modes["under_test"] == "windowed") == windowed
 
 
@@ -320,7 +321,7 @@ def test_a_join_with_a_global_tensor_is_global_by_nature():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert_fast_equals_naive(model, random_onehot(2, 12, seed=8))
-    by_nature, no_rule = FastPlan(onnxism.load(model), 12, ["y"]).analysis.split_notices()
+    by_nature, no_rule = build_plan(onnxism.load(model), 12, ["y"]).plan.analysis.split_notices()
     assert no_rule == [] and any(notice.node == "gated" for notice in by_nature)
 
 
@@ -340,7 +341,7 @@ def test_a_join_with_a_tensor_of_shapes_alone_is_announced():
                                      axis=1))
     with pytest.warns(onnxism.OnnxismWarning, match="Add node 'offset' .it joins a tensor computed from the batch"):
         assert_fast_equals_naive(model, random_onehot(2, 12, seed=8))
-    by_nature, no_rule = FastPlan(onnxism.load(model), 12, ["y"]).analysis.split_notices()
+    by_nature, no_rule = build_plan(onnxism.load(model), 12, ["y"]).plan.analysis.split_notices()
     assert [notice.node for notice in no_rule] == ["offset"]
 
 
@@ -365,7 +366,7 @@ def test_an_elementwise_op_of_a_constant_broadcast_along_the_batch_is_windowed(o
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert_fast_equals_naive(model, random_onehot(2, 12, seed=8))
-    assert FastPlan(onnxism.load(model), 12, ["y"]).analysis.modes["under_test"] == "windowed"
+    assert build_plan(onnxism.load(model), 12, ["y"]).plan.analysis.modes["under_test"] == "windowed"
 
 
 @pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "legacy"])
@@ -423,7 +424,7 @@ def _assert_windowed_without_notice(module, length, path, dynamo, seed):
 
     torch_to_onnx(module.eval(), torch.zeros(2, 4, length), path, dynamo=dynamo)
     model = onnxism.load(path)
-    assert FastPlan(model, length, model.output_names).analysis.split_notices()[1] == []
+    assert build_plan(model, length, model.output_names).plan.analysis.split_notices()[1] == []
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert_fast_equals_naive(model, random_onehot(2, length, seed=seed, n_fraction=0.05))
@@ -458,7 +459,7 @@ def test_expand_as_and_l2_normalisation_are_windowed(tmp_path, dynamo):
     torch_to_onnx(Normalised().eval(), torch.zeros(2, 4, 30), path, dynamo=dynamo)
     model = onnxism.load(path)
     assert "Expand" in {node.op_type for node in model.proto.graph.node}
-    notices = FastPlan(model, 30, model.output_names).analysis.notices
+    notices = build_plan(model, 30, model.output_names).plan.analysis.notices
     assert [notice.op for notice in notices] in (["Reshape"], ["Flatten"]), notices
     assert_fast_equals_naive(model, random_onehot(2, 30, seed=4, n_fraction=0.05))
 
@@ -496,7 +497,7 @@ def test_per_position_einsums_are_windowed(tmp_path, dynamo):
     path = tmp_path / "einsums.onnx"
     torch_to_onnx(Einsums().eval(), torch.zeros(2, 4, 30), path, dynamo=dynamo)
     model = onnxism.load(path)
-    plan = FastPlan(model, 30, model.output_names)
+    plan = build_plan(model, 30, model.output_names).plan
     einsums = {node.name or f"node{index}": node.input for index, node in enumerate(model.proto.graph.node)
                if node.op_type == "Einsum"}
     assert len(einsums) == 6
@@ -521,7 +522,7 @@ def test_ceil_mode_pools_are_windowed(op_type, include_pad, pads):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert_fast_equals_naive(model, random_onehot(3, 12, seed=7, n_fraction=0.1))
-    assert FastPlan(loaded, 12, ["y"]).analysis.modes["under_test"] == "windowed"
+    assert build_plan(loaded, 12, ["y"]).plan.analysis.modes["under_test"] == "windowed"
 
 
 @pytest.mark.parametrize("op_type", ["Softmax", "LogSoftmax", "Hardmax"])
@@ -562,7 +563,7 @@ EXPECTED_DELTA_CONVS = {"delta_convs_dilated_stacked": ["column", "tap"], "conv_
 def delta_conv_modes(model, length):
     """The col2im mode of each delta convolution fast ISM builds for ``model``, in graph order."""
     model = onnxism.load(model)
-    plan = FastPlan(model, length, model.output_names)
+    plan = build_plan(model, length, model.output_names).plan
     return ["column" if spec.column is not None else "tap" for spec in plan.gathers
             if spec.kind == "col2im" and spec.taps > 1]  # one tap: a strided ConvTranspose's window, not a delta
 
@@ -572,7 +573,7 @@ def ops_without_a_local_rule(model, length):
     that join a tensor computed in full (a tensor none of this suite's models computes in full), and the Reshapes
     computed in full that are not a Flatten to (batch, features) (global by nature only then)."""
     model = onnxism.load(model)
-    plan = FastPlan(model, length, model.output_names)
+    plan = build_plan(model, length, model.output_names).plan
     shape = [2, length, 4] if model.layout == "NLC" else [2, 4, length]
     shapes = probe_shapes(model.proto, model.input_name, shape)
     flattens = {node.name for node in model.proto.graph.node
@@ -600,10 +601,10 @@ def test_fast_equals_naive_on_modern_layers(name, tmp_path):
     path, _ = export_architecture(name, tmp_path)
     if name == "softplus_where_head":
         model = onnxism.load(path)
-        assert FastPlan(model, LENGTH, model.output_names).analysis.notices == []
+        assert build_plan(model, LENGTH, model.output_names).plan.analysis.notices == []
     if name == "instance_norm":  # normalised over the length: global by nature, so no notice
         model = onnxism.load(path)
-        analysis = FastPlan(model, LENGTH, model.output_names).analysis
+        analysis = build_plan(model, LENGTH, model.output_names).plan.analysis
         instance = [notice for notice in analysis.notices if notice.op == "InstanceNormalization"]
         assert instance and all(notice.by_nature for notice in instance)
     assert_fast_equals_naive(path, random_onehot(2, LENGTH, seed=6, n_fraction=0.05), batch_size=50)
@@ -619,11 +620,11 @@ def test_fast_equals_naive_on_modern_keras_layers(name, tmp_path):
     path = tmp_path / f"{name}.onnx"
     keras_to_onnx(keras_modern(name), path)
     model = onnxism.load(path)
-    notices = FastPlan(model, LENGTH, model.output_names).analysis.notices
+    notices = build_plan(model, LENGTH, model.output_names).plan.analysis.notices
     if name in ("upsample_crop_pad", "constant_flanks"):  # the flanks' Concat: a shift and a constant (normalise)
         assert [notice.op for notice in notices] == ["Reshape"]  # the Flatten before the Dense
     if name == "chrombpnet":  # only the two counts' poolings are computed in full
-        by_nature, no_rule = FastPlan(model, LENGTH, model.output_names).analysis.split_notices()
+        by_nature, no_rule = build_plan(model, LENGTH, model.output_names).plan.analysis.split_notices()
         assert no_rule == [] and [notice.op for notice in by_nature] == ["ReduceMean"] * 2
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -650,7 +651,7 @@ def test_keras_conv1d_transpose_is_windowed_through_its_shape_arithmetic(tmp_pat
     path = tmp_path / "conv1d_transpose.onnx"
     keras_to_onnx(model, path)
     assert ops_without_a_local_rule(path, 40) == []
-    plan = FastPlan(onnxism.load(path), 40, onnxism.load(path).output_names)
+    plan = build_plan(onnxism.load(path), 40, onnxism.load(path).output_names).plan
     assert "folded" in plan.analysis.modes.values()
     assert_fast_equals_naive(path, random_onehot(2, 40, seed=8, n_fraction=0.05), batch_size=50)
 
@@ -660,7 +661,7 @@ def test_resize_in_every_mode_onnxruntime_runs_is_windowed():
     align_corners to 3L), linear antialiased down to L, nearest by 1.5: each is read off onnxruntime as weighted
     taps (2, 2, 5) or a column map (1), and nothing but the Flatten is computed in full."""
     model = onnxism.load(resize_model())
-    plan = FastPlan(model, 40, model.output_names)
+    plan = build_plan(model, 40, model.output_names).plan
     resizes = [rule for key, rule in plan.analysis.rules.items() if getattr(rule, "column_map", None) is not None]
     assert [np.atleast_2d(rule.column_map).shape[0] for rule in resizes] == [2, 2, 5, 1]
     assert ops_without_a_local_rule(model, 40) == []
@@ -869,7 +870,7 @@ def test_a_recurrent_layer_after_the_conv_trunk_keeps_the_trunk_windowed(tmp_pat
         hidden = layers.Bidirectional(layers.LSTM(6, return_sequences=True))(hidden)
         keras_to_onnx(keras.Model(inputs, layers.Dense(2)(layers.Flatten()(hidden))), path)
     model = onnxism.load(path)
-    plan = FastPlan(model, 40, model.output_names)
+    plan = build_plan(model, 40, model.output_names).plan
     assert [notice.op for notice in ops_without_a_local_rule(path, 40)] == ["Transpose"]
     windowed = [key for key, mode in plan.analysis.modes.items() if mode == "windowed"]
     assert any(plan.analysis.rules[key].__class__.__name__ == "LocalRule" for key in windowed)  # conv and pool
@@ -882,8 +883,7 @@ def test_a_recurrent_layer_after_the_conv_trunk_keeps_the_trunk_windowed(tmp_pat
 def narrow_convs(model, length):
     """How many Convs/ConvTransposes fast ISM builds in the narrow whole-length form (``_narrow_whole_conv``)."""
     model = onnxism.load(model)
-    plan = FastPlan(model, length, model.output_names)
-    nodes = plan.ism_model.graph.node
+    nodes = build_plan(model, length, model.output_names).graphs.ism_model.graph.node
     return sum(node.op_type == "Concat" and node.output[0].endswith("narrow_conv") for node in nodes)
 
 
@@ -952,5 +952,5 @@ def test_a_windowed_tensor_broadcast_along_the_length_is_computed_in_full():
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, length])], [weight, offsets])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 10
-    assert FastPlan(onnxism.load(model), length, ["y"]).analysis.notices == [Notice("node1", "Add", Reason.NO_RULE)]
+    assert build_plan(onnxism.load(model), length, ["y"]).plan.analysis.notices == [Notice("node1", "Add", Reason.NO_RULE)]
     assert_fast_equals_naive(model, random_onehot(2, length, seed=3))

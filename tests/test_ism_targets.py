@@ -1,4 +1,4 @@
-"""ISM of targets (``ism(targets=...)``, ``run --target`` with fast and naive) against the loop oracle.
+"""ISM of targets (``ism(targets=...)``, ``run --targets`` with fast and naive) against the loop oracle.
 
 Reference: the loop oracle's ISM of every output element (mutants built by hand, one ``predict`` each), with the
 target weights applied to it in float64. ISM is linear in f, so the target's ISM must equal that combination.
@@ -15,8 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import onnxism
 from onnxism.errors import InputError
-from onnxism.fast.method import fast_plan
-from onnxism.fast.standalone import build_standalone_fast_model
+from onnxism.fast.plan import build_plan
 from onnxism.methods.targets import resolve_targets
 from onnxism.passes.fold_targets import fold_targets
 from onnxism.runtime.sessions import make_session
@@ -121,8 +120,7 @@ def test_fast_updates_a_windowed_output_s_target_incrementally(profile_case):
     targets = resolve_targets({"profile": "sum"}, ["profile"], loaded.output_shapes(LENGTH), skip_whole=True)
     folded, renamed = fold_targets(loaded, targets)
     assert renamed == {"profile__target": "profile"}
-    plan, why = fast_plan(folded, LENGTH, ["profile__target"])
-    assert why is None
+    plan = build_plan(folded, LENGTH, ["profile__target"]).plan  # (an UnsupportedGraphError would fail here)
     assert plan.analysis.split_notices()[1] == []
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no notice at all
@@ -177,7 +175,7 @@ def test_cli_run_fast_with_a_target(tmp_path):
     seqs = random_onehot(4, LENGTH, seed=2)
     np.save(seqs_path, seqs)
     out = tmp_path / "out.npz"
-    run = subprocess.run([sys.executable, "-m", "onnxism", "run", str(model_path), str(seqs_path), "--target",
+    run = subprocess.run([sys.executable, "-m", "onnxism", "run", str(model_path), str(seqs_path), "--targets",
                           "sum", "--outputs", "profile", "-o", str(out)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     with np.load(out) as archive:
@@ -209,7 +207,7 @@ def test_the_compiled_fast_graph_scores_targets(profile_case, case):
     combined in float64) and NAME the target on the sequences, in the target's shape."""
     model, seqs, oracle = profile_case
     targets, seeds, shapes = _compiled_cases()[case]
-    proto = build_standalone_fast_model(onnxism.load(model), None, LENGTH, targets=targets)
+    proto = onnxism.compile_fast(model, length=LENGTH, targets=targets)
     session = make_session(proto.SerializeToString())
     positions = np.array([0, 1, 11, 22, 23], np.int64)
     got = dict(zip([value.name for value in session.get_outputs()],
@@ -226,7 +224,7 @@ def test_the_compiled_fast_graph_scores_targets(profile_case, case):
 
 
 def test_cli_targets_from_a_weights_file(tmp_path):
-    """``--target FILE.npy`` in ``run`` and ``compile --method fast``; the compiled graph run by plain onnxruntime,
+    """``--targets FILE.npy`` in ``run`` and ``compile --method fast``; the compiled graph run by plain onnxruntime,
     without onnxism imported."""
     model_path, seqs_path, weights_path = tmp_path / "profile.onnx", tmp_path / "seqs.npy", tmp_path / "w.npy"
     onnx.save(profile_model(), model_path)
@@ -239,13 +237,13 @@ def test_cli_targets_from_a_weights_file(tmp_path):
     atol = _tolerance(profile_model(), seqs, weights, "profile")
 
     out = tmp_path / "out.npz"
-    run = onnxism_cli("run", model_path, seqs_path, "--target", weights_path, "--outputs", "profile", "-o", out)
+    run = onnxism_cli("run", model_path, seqs_path, "--targets", weights_path, "--outputs", "profile", "-o", out)
     assert run.returncode == 0, run.stderr
     with np.load(out) as archive:
         np.testing.assert_allclose(archive["profile"], expected, rtol=0, atol=atol)
 
     compiled = tmp_path / "profile.ism.onnx"
-    run = onnxism_cli("compile", model_path, "--method", "fast", "--target", weights_path, "--outputs", "profile",
+    run = onnxism_cli("compile", model_path, "--method", "fast", "--targets", weights_path, "--outputs", "profile",
                       "-o", compiled)
     assert run.returncode == 0, run.stderr
     assert "target" in run.stdout
@@ -263,13 +261,13 @@ def test_cli_targets_from_a_weights_file(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--method", "tism", "--target", "sum"], "--target applies to --method fast"),
-    (["--method", "fast", "--target", "missing.npy"], "cannot read the weights: file not found: missing.npy"),
-    (["--method", "fast", "--target", "empty.npy"], "empty.npy is not a readable .npy array: it has no NPY header"),
-    (["--method", "fast", "--target", "folder.npy"], "file is a folder, expected a .npy file: folder.npy"),
-    (["--method", "fast", "--target", "wrong.npy"], "need (2, 24)"),
-    (["--method", "fast", "--target", "text.npy"], "must be real numbers"),
-    (["--method", "fast", "--target", "max"], "--target must be"),
+    (["--method", "tism", "--targets", "sum"], "--targets applies to --method fast"),
+    (["--method", "fast", "--targets", "missing.npy"], "cannot read the weights: file not found: missing.npy"),
+    (["--method", "fast", "--targets", "empty.npy"], "empty.npy is not a readable .npy array: it has no NPY header"),
+    (["--method", "fast", "--targets", "folder.npy"], "file is a folder, expected a .npy file: folder.npy"),
+    (["--method", "fast", "--targets", "wrong.npy"], "need (2, 24)"),
+    (["--method", "fast", "--targets", "text.npy"], "must be real numbers"),
+    (["--method", "fast", "--targets", "max"], "--targets must be"),
 ])
 def test_cli_compile_bad_targets_are_named(tmp_path, args, message):
     model_path = tmp_path / "profile.onnx"

@@ -124,15 +124,15 @@ def test_cli_run_tism_writes_the_api_result(tmp_path, example_seqs):
         np.testing.assert_allclose(archive["reference/logit"], onnxism.predict(MODEL, example_seqs)["logit"],
                                    atol=1e-6)
     summed = tmp_path / "sum.npz"
-    assert onnxism_cli("run", MODEL, SEQS, "--method", "tism", "--target", "sum", "-o", summed).returncode == 0
+    assert onnxism_cli("run", MODEL, SEQS, "--method", "tism", "--targets", "sum", "-o", summed).returncode == 0
     with np.load(summed) as archive:
         assert archive["logit"].shape == (8, 200, 4)
 
 
 @pytest.mark.parametrize("args, message", [
     (["--attribution", "centred"], "applies to --method tism only"),
-    (["--method", "tism", "--target", "a,b"], "--target must be"),
-    (["--method", "tism", "--target", "3"], "does not fit output"),
+    (["--method", "tism", "--targets", "a,b"], "--targets must be"),
+    (["--method", "tism", "--targets", "3"], "does not fit output"),
 ])
 def test_cli_tism_bad_options(tmp_path, args, message):
     out = tmp_path / "x.npz"

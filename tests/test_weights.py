@@ -10,7 +10,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import onnxism
-from onnxism.fast.method import FastPlan
+from onnxism.fast.plan import build_plan
 from onnxism.fast.standalone import build_standalone_fast_model
 from onnxism.runtime import weights
 from onnxism.runtime.sessions import make_session
@@ -76,10 +76,10 @@ def test_fast_ism_with_every_weight_beside_its_graphs(every_weight_beside):
     """Both graphs of the executor (whose ISM graph takes the dense heads' weight windows as inputs, bound by the
     runner) and the compiled standalone graph."""
     model = onnxism.load(linear_heads_model())
-    plan = FastPlan(model, 30, model.output_names, deltas=True)
-    assert {"w", "w1", "w2"} <= set(weights.placeholders(plan.reference_model))
-    assert not any(name.startswith("ism__") for name in weights.placeholders(plan.ism_model))  # no weight rows
-    assert {head.window_input for head in plan.dense_heads} <= {value.name for value in plan.ism_model.graph.input}
+    plan, graphs = build_plan(model, 30, model.output_names, deltas=True)
+    assert {"w", "w1", "w2"} <= set(weights.placeholders(graphs.reference_model))
+    assert not any(name.startswith("ism__") for name in weights.placeholders(graphs.ism_model))  # no weight rows
+    assert {head.window_input for head in plan.dense_heads} <= {value.name for value in graphs.ism_model.graph.input}
     seqs = random_onehot(3, 30, seed=4, n_fraction=0.1)
     naive = onnxism.ism(model, seqs, method="naive")
     fast = onnxism.ism(model, seqs, method="fast", batch_size=7)
@@ -120,19 +120,20 @@ def test_a_large_dense_weight_is_never_serialised_with_the_graphs():
     ISM graph takes the batch's weight rows as an input (the plan keeps them, for the runner to bind), the plan
     lets the graphs' arrays go once both sessions hold them, and fast equals naive."""
     model = onnxism.load(_large_dense_model())
-    plan = FastPlan(model, 64, model.output_names, deltas=True)
-    assert weights.placeholders(plan.reference_model) == ["dense"]
-    assert weights.placeholders(plan.ism_model) == []
+    plan, graphs = build_plan(model, 64, model.output_names, deltas=True)
+    assert weights.placeholders(graphs.reference_model) == ["dense"]
+    assert weights.placeholders(graphs.ism_model) == []
     (head,) = plan.dense_heads
     assert head.weight_rows.shape == (64, 32, 300)
-    assert len(plan.reference_model.SerializeToString()) < 100_000
-    assert len(plan.ism_model.SerializeToString()) < 100_000
+    assert len(graphs.reference_model.SerializeToString()) < 100_000
+    assert len(graphs.ism_model.SerializeToString()) < 100_000
     seqs = random_onehot(2, 64, seed=6)
     fast = onnxism.ism(model, seqs, method="fast")
     naive = onnxism.ism(model, seqs, method="naive")
     np.testing.assert_allclose(fast["y"], naive["y"], rtol=0, atol=1e-4 * max(1.0, np.abs(naive["y"]).max()))
-    (compiled,) = model.cache.fast_plans.values()
-    assert compiled[0].weights == {} and compiled[0].ism_model is None and compiled[0].reference_model is None
+    (compiled,) = model.cache.fast_plans.values()  # the plan and its sessions, not the graphs or their arrays
+    assert sorted(vars(compiled)) == ["ism", "plan", "reference", "weight_rows"]
+    assert not any(isinstance(value, onnx.ModelProto) for value in vars(compiled.plan).values())
 
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import onnxism
-from onnxism.fast.method import FastISM
+from onnxism.fast.executor import FastISM, compiled_plan
 from onnxism.methods.naive import NaiveISM
 from onnxism.runtime.workers import resolve_workers, run_in_order, session_threads, usable_cores
 from conftest import random_onehot
@@ -62,8 +62,9 @@ def test_run_in_order_raises_the_first_failure_and_stops_consuming():
 def test_default_workers_and_threads():
     model = onnxism.load(wrapped_residual_model(length=12))
     shapes = model.output_shapes(12)
-    assert NaiveISM(model, model.output_names, shapes, (0, 12), length=12).workers == 1
-    assert FastISM(model, model.output_names, shapes, (0, 12), length=12).workers == min(2, usable_cores())
+    assert NaiveISM(model, model.output_names, shapes, (0, 12)).workers == 1
+    compiled = compiled_plan(model, 12, model.output_names)
+    assert FastISM(model, compiled, model.output_names, shapes, (0, 12)).workers == min(2, usable_cores())
     cores = usable_cores()
     assert resolve_workers(None, "cpu") == 1
     assert resolve_workers(None, "cpu", cpu_default=2) == min(2, cores)
@@ -84,6 +85,6 @@ def test_each_worker_count_keeps_its_sessions_and_the_plan_lets_its_graphs_go():
     onnxism.ism(model, seqs, workers=2)
     compiled = model.cache.fast_plans
     assert len(compiled) == 2
-    assert all(plan.ism_model is None and plan.reference_model is None for plan, _, _ in compiled.values())
+    assert all(sorted(vars(entry)) == ["ism", "plan", "reference", "weight_rows"] for entry in compiled.values())
     for name in one:
         np.testing.assert_allclose(two[name], one[name], rtol=0, atol=1e-5)

@@ -5,13 +5,12 @@ import os
 import onnx
 
 from ..errors import InputError
+from ..io.npz_writer import check_output_path
+from ..methods.compile import compile_fast, compile_tism
+from ..model.loading import load
+from ..model.tokens import TOKENS_HELP
 from .help import DefaultsFormatter
 from .targets import TARGET_HELP, parse_target
-from ..fast.standalone import build_standalone_fast_model
-from ..gradients import build_gradient_model
-from ..io.npz_writer import check_output_path
-from ..model import load
-from ..model.tokens import TOKENS_HELP
 
 
 def add_parser(verbs):
@@ -21,7 +20,7 @@ def add_parser(verbs):
         description=(
             "Write a standalone ONNX model that plain onnxruntime runs. --method fast: inputs are the model's "
             "sequence input (n sequences) and positions (P,) int64; outputs are the model's outputs and, per output "
-            "NAME, NAME__ism (n, P, 4, *shape): f(mutant) - f(reference), 0 at the reference base; with --target, "
+            "NAME, NAME__ism (n, P, 4, *shape): f(mutant) - f(reference), 0 at the reference base; with --targets, "
             "f is the target, NAME holds the target on the sequences (n, *target_shape) and NAME__ism is (n, P, 4, "
             "*target_shape). --method tism: "
             "inputs are the sequence input (any batch N) and, per output NAME, seed__NAME (S, *NAME's shape "
@@ -35,7 +34,7 @@ def add_parser(verbs):
     parser.add_argument("-o", "--output", required=True, help="output .onnx file")
     parser.add_argument("--method", default="tism", choices=["tism", "fast"], help="which graph to write")
     parser.add_argument("--outputs", nargs="+", default=None, metavar="NAME", help="output names (default: all)")
-    parser.add_argument("--target", default=None, metavar="SPEC",
+    parser.add_argument("--targets", "--target", dest="targets", default=None, metavar="SPEC",
                         help="with --method fast: " + TARGET_HELP + " (the TISM graph takes its targets as seed "
                              "inputs)")
     parser.add_argument("--length", type=int, default=None,
@@ -48,25 +47,17 @@ def add_parser(verbs):
 
 
 def handle(args):
+    """Check the output path, call ``compile_fast`` or ``compile_tism``, save the model atomically, report."""
     check_output_path(args.output, force=args.force, suffix=".onnx")
-    if args.target is not None and args.method != "fast":
-        raise InputError("--target applies to --method fast; the TISM graph takes its targets as seed inputs")
+    if args.targets is not None and args.method != "fast":
+        raise InputError("--targets applies to --method fast; the TISM graph takes its targets as seed inputs")
     model = load(args.model, input=args.input, layout=args.layout, tokens=args.tokens)
-    if args.length is not None and model.length is not None and args.length != model.length:
-        raise InputError(f"--length {args.length} differs from the model's fixed length {model.length}")
-    if args.length is not None and args.length < 1:
-        raise InputError(f"--length must be a positive integer; got {args.length}")
-    length = model.sequence_length(args.length)
-    names = model.select_outputs(args.outputs)
     if args.method == "fast":
-        target = parse_target(args.target or "all")
-        proto = build_standalone_fast_model(model, names, length, targets=target)
+        proto = compile_fast(model, length=args.length, outputs=args.outputs,
+                             targets=parse_target(args.targets or "all"))
         what = "fast ISM graph"
     else:
-        clash = {"gradient", "tism"} & set(model.output_names)
-        if clash:
-            raise InputError(f"the model has an output named {sorted(clash)[0]!r}, a name the compiled graph writes")
-        proto = build_gradient_model(model, names, length)
+        proto = compile_tism(model, length=args.length, outputs=args.outputs)
         what = "gradient graph"
     partial = f"{args.output}.partial"
     try:
@@ -75,5 +66,6 @@ def handle(args):
     finally:
         if os.path.exists(partial):
             os.remove(partial)
-    of = ", ".join(names) if args.target in (None, "all") else f"the {args.target} target of {', '.join(names)}"
-    print(f"onnxism: wrote {args.output} ({what} of {of} at length {length})")
+    names = ", ".join(model.select_outputs(args.outputs))
+    of = names if args.targets in (None, "all") else f"the {args.targets} target of {names}"
+    print(f"onnxism: wrote {args.output} ({what} of {of} at length {model.sequence_length(args.length)})")

@@ -1,7 +1,7 @@
 """``onnxism info``: what onnxism detects in a model."""
 
 from ..errors import InputError, UnsupportedGraphError
-from ..model import load
+from ..model.loading import load
 from ..model.tokens import TOKENS_HELP
 from ..graph.nodes import default_opset
 
@@ -43,7 +43,7 @@ def handle(args):
     for extra in model.extra_inputs:
         dims = ", ".join("L" if size is None else str(size) for size in extra.shape)
         print(f"extra:    {extra.name}  shape (N{', ' + dims if dims else ''})  {extra.dtype}  "
-              "(values per sequence: --extra-input NAME=FILE.npy)")
+              "(values per sequence: --extra-inputs NAME=FILE.npy)")
     length = model.length if model.length is not None else None
     if length is None:
         print("outputs:  " + ", ".join(model.output_names) + "  (shapes depend on the length)")
@@ -56,15 +56,17 @@ def handle(args):
 
 def _methods(model, length):
     """fast ISM's analysis and TISM's gradient graph at ``length``, each in a line or two."""
-    from ..fast.method import fast_plan
+    from ..fast.plan import build_plan
     from ..gradients import build_gradient_model
+    from ..methods.fallback import fast_or_reason
 
     if length is None:
         raise InputError("the model takes any length: give --length for --methods")
-    plan, why = fast_plan(model, length, model.output_names)
-    if plan is None:
+    built, why = fast_or_reason(build_plan, model, length, model.output_names)
+    if built is None:
         print(f"fast ISM: falls back to exact naive ISM: {why}")
     else:
+        plan = built.plan
         by_nature, no_rule = plan.analysis.split_notices()
         heads = [notice for notice in by_nature if notice.node in plan.heads]
         full = [notice for notice in by_nature if notice not in heads]

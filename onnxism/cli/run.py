@@ -6,15 +6,15 @@ import sys
 import time
 
 from ..errors import InputError
-from .help import DefaultsFormatter
-from ..io import NpzWriter, read_npy
-from ..methods.ism import METHODS, ism_chunks, ism_shapes
-from ..methods.tism import ATTRIBUTIONS, tism_chunks, tism_shapes
-from ..model import load
+from ..io import read_npy
+from ..methods.ism import METHODS
+from ..methods.options import resolve_window
+from ..methods.tism import ATTRIBUTIONS
+from ..methods.writing import ism_to_npz, tism_to_npz
+from ..model.loading import load
 from ..model.tokens import TOKENS_HELP
 from ..sequences import read_sequences
-from ..methods.options import resolve_window
-from ..runtime.workers import resolve_workers
+from .help import DefaultsFormatter
 from .targets import TARGET_HELP, parse_target
 
 
@@ -25,9 +25,9 @@ def add_parser(verbs):
         description=(
             "Score every single-base substitution of each sequence and write an .npz archive holding, per model "
             "output NAME, the array NAME (N, W, 4, *output_shape) of f(mutant) - f(reference) (with --method "
-            "tism: its first-order Taylor estimate, or the --attribution asked for; with --target, f is the target "
+            "tism: its first-order Taylor estimate, or the --attribution asked for; with --targets, f is the target "
             "and the trailing shape is the target's), reference/NAME (N, *output_shape) with the predictions on "
-            "the sequences as given (for ISM with --target: the target, (N, *target_shape)), positions (W,) "
+            "the sequences as given (for ISM with --targets: the target, (N, *target_shape)), positions (W,) "
             "and, for FASTA input, ids (N,)."
         ),
         formatter_class=DefaultsFormatter,
@@ -41,8 +41,7 @@ def add_parser(verbs):
                         help="exact ISM (fast, naive) or Taylor ISM from gradients (tism)")
     parser.add_argument("--attribution", default=None, choices=ATTRIBUTIONS,
                         help="with --method tism: what to write from the gradient g")
-    parser.add_argument("--target", default=None, metavar="SPEC",
-                        help=TARGET_HELP)
+    parser.add_argument("--targets", "--target", dest="targets", default=None, metavar="SPEC", help=TARGET_HELP)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:K")
     parser.add_argument("--batch-size", type=int, default=None, help="model rows per call (default: scaled to L)")
     parser.add_argument("--workers", type=int, default=None,
@@ -52,7 +51,8 @@ def add_parser(verbs):
                         help="mutate only positions START <= i < END (default: all)")
     parser.add_argument("--outputs", nargs="+", default=None, metavar="NAME", help="output names (default: all)")
     parser.add_argument("--input", default=None, help="name of the sequence input (default: detected)")
-    parser.add_argument("--extra-input", action="append", default=None, metavar="NAME=FILE.npy",
+    parser.add_argument("--extra-inputs", "--extra-input", dest="extra_inputs", action="append", default=None,
+                        metavar="NAME=FILE.npy",
                         help="values of a model input besides the sequences, one row per sequence (repeat for each)")
     parser.add_argument("--layout", default=None, choices=["NLC", "NCL"], help="input layout (default: detected)")
     parser.add_argument("--tokens", default=None, metavar="SPEC", help=TOKENS_HELP)
@@ -83,13 +83,13 @@ def read_extra_inputs(items):
     for item in items:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
-            raise InputError(f"--extra-input must be NAME=FILE.npy; got {item!r}")
+            raise InputError(f"--extra-inputs must be NAME=FILE.npy; got {item!r}")
         if name in values:
-            raise InputError(f"--extra-input {name} is given twice")
+            raise InputError(f"--extra-inputs {name} is given twice")
         try:
             values[name] = read_npy(path)
         except InputError as err:
-            raise InputError(f"--extra-input {name}: {err}") from err
+            raise InputError(f"--extra-inputs {name}: {err}") from err
     return values
 
 
@@ -107,60 +107,31 @@ def parse_positions(text):
 
 
 def handle(args):
+    """Read the files, call ``ism_to_npz`` or ``tism_to_npz``, report."""
     began = time.perf_counter()
     args.output = args.output or default_output(args.seqs, args.method)
     model = load(args.model, input=args.input, layout=args.layout, tokens=args.tokens)
     sequences = read_sequences(args.seqs, length=model.length)
-    positions = parse_positions(args.positions)
-    window = resolve_window(positions, sequences.length)
+    window = resolve_window(parse_positions(args.positions), sequences.length)
     if args.method != "tism" and args.attribution is not None:
         raise InputError("--attribution applies to --method tism only")
     if args.method == "tism" and args.workers is not None:
         raise InputError("--workers applies to --method fast and naive only")
-    resolve_workers(args.workers, args.device)  # checked before any output is written
-    extras = read_extra_inputs(args.extra_input)
-    args.attribution = args.attribution or "tism"
-    target = parse_target(args.target or "all")
+    options = dict(positions=window, device=args.device, batch_size=args.batch_size, outputs=args.outputs,
+                   progress=sys.stderr.isatty() if args.progress is None else args.progress,
+                   extra_inputs=read_extra_inputs(args.extra_inputs), targets=parse_target(args.targets or "all"))
     if args.method == "tism":
-        shapes = tism_shapes(model, sequences, targets=target, positions=window, outputs=args.outputs,
-                             device=args.device, extra_inputs=extras)
-        references = model.output_shapes(sequences.length, args.device)
+        attribution = args.attribution or "tism"
+        tism_to_npz(model, sequences, args.output, force=args.force, attribution=attribution, **options)
+        what = f"{attribution} from gradients"
     else:
-        shapes = ism_shapes(model, sequences, positions=window, outputs=args.outputs, device=args.device,
-                            extra_inputs=extras, targets=target)
-        references = {name: shape[3:] for name, shape in shapes.items()}
-    _check_names(shapes)
-    progress = sys.stderr.isatty() if args.progress is None else args.progress
-    with NpzWriter(args.output, force=args.force) as archive:
-        for name, shape in shapes.items():
-            archive.add(name, shape)
-            archive.add(f"reference/{name}", (shape[0],) + references[name])
-        archive.put("positions", list(range(*window)))
-        if sequences.ids is not None:
-            archive.put("ids", sequences.ids)
-        if args.method != "tism":
-            chunks = ism_chunks(model, sequences, method=args.method, positions=window, device=args.device,
-                                batch_size=args.batch_size, outputs=args.outputs, progress=progress,
-                                workers=args.workers, extra_inputs=extras, targets=target)
-        else:
-            chunks = tism_chunks(model, sequences, targets=target, attribution=args.attribution, positions=window,
-                                 device=args.device, batch_size=args.batch_size, outputs=args.outputs,
-                                 progress=progress, extra_inputs=extras)
-        for start, stop, reference, scores in chunks:
-            for name in shapes:
-                archive[name][start:stop] = scores[name]
-                archive[f"reference/{name}"][start:stop] = reference[name]
+        ism_to_npz(model, sequences, args.output, force=args.force, method=args.method, workers=args.workers,
+                   **options)
+        what = f"{args.method} ISM"
     seconds = time.perf_counter() - began
     count, width = len(sequences), window[1] - window[0]
-    what = f"{args.attribution} from gradients" if args.method == "tism" else f"{args.method} ISM"
+    scored = len(model.select_outputs(args.outputs))
     print(
-        f"onnxism: scored {count} sequences x {width} positions x 3 alternatives on {len(shapes)} output(s) "
+        f"onnxism: scored {count} sequences x {width} positions x 3 alternatives on {scored} output(s) "
         f"with {what} on {args.device} in {seconds:.2f} s ({count / seconds:.3g} seq/s) -> {args.output}"
     )
-
-
-def _check_names(shapes):
-    reserved = {"positions", "ids"}
-    for name in shapes:
-        if name in reserved or name.startswith("reference/"):
-            raise InputError(f"output name {name!r} clashes with an archive key onnxism writes; rename the output")

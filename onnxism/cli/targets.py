@@ -1,4 +1,4 @@
-"""``--target SPEC`` of ``run`` and ``compile``: the command line's spelling of a target spec
+"""``--targets SPEC`` of ``run`` and ``compile``: the command line's spelling of a target spec
 (``methods/targets.py``)."""
 
 import numpy as np
@@ -21,12 +21,12 @@ def parse_target(text):
         try:
             weights = read_npy(text)
         except InputError as err:
-            raise InputError(f"--target: cannot read the weights: {err}") from err
+            raise InputError(f"--targets: cannot read the weights: {err}") from err
         if not np.issubdtype(weights.dtype, np.number) or np.issubdtype(weights.dtype, np.complexfloating):
-            raise InputError(f"--target {text}: weights must be real numbers; got dtype {weights.dtype}")
+            raise InputError(f"--targets {text}: weights must be real numbers; got dtype {weights.dtype}")
         return weights
     try:
         return tuple(int(part) for part in text.split(","))
     except ValueError as err:
-        raise InputError(f"--target must be all, sum, mean, an index such as 5 or 500,0, or a .npy file of "
+        raise InputError(f"--targets must be all, sum, mean, an index such as 5 or 500,0, or a .npy file of "
                          f"weights; got {text!r}") from err

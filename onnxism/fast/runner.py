@@ -15,17 +15,17 @@ import threading
 
 import numpy as np
 
-from ..runtime.sessions import import_onnxruntime, parse_device
+from ..runtime.sessions import parse_device
 
 
 class BoundRunner:
     """IO-bound runs of one plan's reference session and ISM session on one device."""
 
-    def __init__(self, plan, reference, ism, input_name, device):
+    def __init__(self, plan, reference, ism, weight_rows, input_name, device):
         self.device = parse_device(device)  # (kind, index), as bind_output takes them
         self.plan, self.reference, self.ism, self.input_name = plan, reference, ism, input_name
         self.tables = None  # the chunk's reference tables (device OrtValues), by table name
-        self.weight_rows = device_weight_rows(plan, self.device)
+        self.weight_rows = weight_rows  # per dense head, its weight rows as an OrtValue on the device
         self.local = threading.local()
 
     def start_chunk(self, inputs, extras=None):
@@ -81,17 +81,6 @@ class BoundRunner:
     def end_chunk(self):
         """Release the chunk's device tables (every batch binds its rows of the next chunk's anew)."""
         self.tables = None
-
-
-def device_weight_rows(plan, device):
-    """Each dense head's weight rows as an OrtValue on ``device`` ((kind, index)), made once per plan: on the CPU it
-    shares the plan's array, on CUDA it is the plan's copy on the GPU."""
-    cache = plan.device_weight_rows
-    if device not in cache:
-        ort = import_onnxruntime()
-        cache[device] = [ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(head.weight_rows), *device)
-                         for head in plan.dense_heads]
-    return cache[device]
 
 
 #: OrtValue.element_type() (ONNX TensorProto data types) -> numpy dtype, for the types tables and weights take

@@ -20,12 +20,11 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import UnsupportedGraphError
-from ..methods.targets import outputs_and_targets
 from ..graph.emitter import Emitter
 from ..graph.nodes import unique_name
 from ..passes.fold_targets import fold_targets
 from ..runtime.weights import attach
-from .method import FastPlan
+from .plan import build_plan
 
 POSITIONS = "positions"
 _PREFIX = "ism__"
@@ -35,15 +34,16 @@ def ism_output_name(name):
     return f"{name}__ism"
 
 
-def build_standalone_fast_model(model, outputs, length, targets=None):
-    """One ONNX model computing fast ISM at the given positions of ``model`` (a SequenceModel) at ``length``;
-    ``targets`` as for ``onnxism.ism`` (a dict of them picks the outputs when ``outputs`` is None)."""
+def build_standalone_fast_model(model, outputs, length, folded=None):
+    """One ONNX model computing fast ISM at the given positions of ``outputs`` of ``model`` (a SequenceModel) at
+    ``length``; ``folded``: {output name: Target} of the outputs scored as targets (``methods/targets.py``
+    resolves them), none of them every element."""
     if model.fixed_batch is not None:
         raise UnsupportedGraphError(f"fast ISM cannot compile a graph with a fixed batch size ({model.fixed_batch})")
     clash = [name for name in model.output_names if ism_output_name(name) in model.output_names]
     if clash or POSITIONS in model.output_names or model.input_name == POSITIONS:
         raise UnsupportedGraphError("the model's input or output names clash with the compiled graph's")
-    outputs, _, folded = outputs_and_targets(model, outputs, targets, length, "cpu", skip_whole=True)
+    folded = folded or {}
     scored, renamed = fold_targets(model, folded) if folded else (model, {})  # folded output name -> original
     back = {name: folded_name for folded_name, name in renamed.items()}
     outputs = [back.get(name, name) for name in outputs]
@@ -59,11 +59,11 @@ def _build(model, outputs, length, public, result_shapes):
     """The standalone graph of ``outputs`` of ``model``; output NAME's ISM is named ``public[NAME]__ism`` and
     shaped (n, P, 4, *result_shapes.get(NAME, NAME's shape))."""
     try:
-        plan = FastPlan(model, length, outputs, dense_heads=False)
+        plan, graphs = build_plan(model, length, outputs, dense_heads=False)
     except UnsupportedGraphError as err:
         raise UnsupportedGraphError(f"fast ISM cannot analyse {model.source}: {err}", node_name=err.node_name,
                                     op_type=err.op_type) from err
-    reference, ism = attach(plan.reference_model, plan.weights), attach(plan.ism_model, plan.weights)
+    reference, ism = attach(graphs.reference_model, graphs.weights), attach(graphs.ism_model, graphs.weights)
     weights = {init.name for init in reference.graph.initializer}
     e = Emitter("standalone__", taken={name for node in reference.graph.node for name in node.output} | weights)
     x = model.input_name

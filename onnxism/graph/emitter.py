@@ -13,8 +13,9 @@ class Emitter:
     """Appends nodes to ``nodes`` (and constants to ``initializers``, or as Constant nodes with
     ``constant_nodes``); fresh names are ``prefix`` + a stem, numbered where taken."""
 
-    def __init__(self, prefix, *, taken=(), constant_nodes=False):
+    def __init__(self, prefix, *, taken=(), constant_nodes=False, opset=None):
         self.prefix = prefix
+        self.opset = opset  # the default-domain opset the nodes are written for (the forms of ``reduce``)
         self.nodes = []
         self.initializers = []
         self.taken = set(taken)
@@ -57,3 +58,29 @@ class Emitter:
     def ints(self, values, stem="ints"):
         """A 1-D int64 constant."""
         return self.const(np.asarray(values, dtype=np.int64).reshape(-1), stem)
+
+    # -- layout helpers ---------------------------------------------------------------------------------------
+    def reshape(self, value, shape, output=None):
+        shape_name = self.const(np.array(shape, np.int64), "shape")
+        return self.op("Reshape", [value, shape_name], out=output, stem="reshaped")
+
+    def transpose(self, value, perm, output=None):
+        """``value`` transposed by ``perm``: an Identity (or ``value`` itself, without ``output``) where ``perm``
+        moves nothing."""
+        if list(perm) == list(range(len(perm))):
+            return self.op("Identity", [value], out=output) if output else value
+        return self.op("Transpose", [value], out=output, stem="transposed", perm=[int(p) for p in perm])
+
+    def slice(self, value, first, stop, axis, label):
+        """value[first:stop] along ``axis``; ``first`` and ``stop`` are ints or the names of (1,) int64 tensors."""
+        def bound(end, name):
+            return end if isinstance(end, str) else self.const(np.array([end], np.int64), name)
+        axes = self.const(np.array([axis], np.int64), "axes")
+        return self.op("Slice", [value, bound(first, "first"), bound(stop, "stop"), axes], stem=label)
+
+    def reduce(self, op, value, axes, output, keepdims=0):
+        """A reduction over ``axes`` in the form of ``self.opset`` (axes an input from opset 18, 13 for ReduceSum)."""
+        if self.opset >= 18 or (op == "ReduceSum" and self.opset >= 13):
+            axes_name = self.const(np.array(axes, np.int64), "axes")
+            return self.op(op, [value, axes_name], out=output, keepdims=keepdims)
+        return self.op(op, [value], out=output, axes=list(axes), keepdims=keepdims)

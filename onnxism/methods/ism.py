@@ -7,62 +7,66 @@ is the target shape: the targets are folded into the graph (``passes/fold_target
 directly.
 """
 
-import math
-
-import numpy as np
-
 from ..errors import InputError
-from ..model import load
+from ..model.loading import load
 from ..model.extra_inputs import check_extra_inputs
-from ..runtime.rows import rows_of
 from ..passes.fold_targets import fold_targets
-from ..progress import Progress, checked_progress
-from ..fast.method import FastISM
+from ..progress import checked_progress
+from ..runtime.workers import resolve_workers
+from .driver import Plan, collect, run_plan
+from .fallback import fast_scorer
 from .naive import NaiveISM
-from .options import resolve_batch_size, resolve_window, sequences_per_chunk
+from .options import resolve_batch_size, resolve_window
 from .targets import outputs_and_targets
 
-METHODS = {"naive": NaiveISM, "fast": FastISM}
+METHODS = ("fast", "naive")
 
 
-def ism_chunks(model, seqs, *, method="fast", positions=None, device="cpu", batch_size=None, outputs=None,
-               progress=None, workers=None, extra_inputs=None, targets=None):
+def plan_ism(model, seqs, *, method="fast", positions=None, device="cpu", batch_size=None, outputs=None,
+             progress=None, workers=None, extra_inputs=None, targets=None):
+    """The Plan of an ISM run (arguments as for :func:`ism`), everything checked; no session is built yet."""
+    model = load(model)
+    sequences = model.sequences(seqs)
+    extras = check_extra_inputs(model, extra_inputs, len(sequences), sequences.length)
+    window = resolve_window(positions, sequences.length)
+    names, shapes, folded = outputs_and_targets(model, outputs, targets, sequences.length, device,
+                                                 skip_whole=True)
+    progress = checked_progress(progress)
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; available: {', '.join(sorted(METHODS))}")
+    resolve_workers(workers, device)
+    rows = resolve_batch_size(batch_size, sequences.length, device)
+    result_shapes = dict(shapes, **{name: target.shape for name, target in folded.items()})
+    width = window[1] - window[0]
+    results = {name: (len(sequences), width, 4) + result_shapes[name] for name in names}
+
+    def make_scorer():
+        scored, renamed, scored_names, scored_shapes = model, {}, names, dict(shapes)
+        if folded:
+            scored, renamed = fold_targets(model, folded)
+            back = {name: folded_name for folded_name, name in renamed.items()}
+            scored_shapes.update({back[name]: (len(target.seeds),) for name, target in folded.items()})
+            scored_names = [back.get(name, name) for name in names]
+        options = dict(device=device, batch_size=rows, workers=workers)
+        if method == "fast":
+            scorer = fast_scorer(scored, scored_names, scored_shapes, window, length=sequences.length,
+                                 default_batch=batch_size is None, **options)
+        else:
+            scorer = NaiveISM(scored, scored_names, scored_shapes, window, **options)
+        return TargetScorer(scorer, renamed, {name: target.shape for name, target in folded.items()}) if renamed \
+            else scorer
+
+    references = {name: (len(sequences),) + result_shapes[name] for name in names}
+    return Plan(model, sequences, extras, window, results, references, progress, make_scorer)
+
+
+def ism_chunks(model, seqs, **options):
     """Yield ``(start, stop, reference, scores)`` per chunk of sequences, in order.
 
     Arguments as for :func:`ism`; ``reference`` maps output names to (n, *shape) predictions on the chunk (with
     ``targets``: the targets, (n, *target_shape)). Memory is bounded by the chunk, whatever the number of sequences.
     """
-    progress = checked_progress(progress)  # before the plan's sessions are built
-    plan = _plan(model, seqs, method, positions, device, batch_size, outputs, workers, extra_inputs, targets)
-    yield from score_in_chunks(plan, progress)
-
-
-def score_in_chunks(plan, progress):
-    """Run ``plan["scorer"]`` over ``plan["sequences"]`` (with their rows of ``plan["extras"]``) in chunks of
-    ``plan["chunk"]``, reporting progress; yields ``(start, stop, reference, scores)`` (shared by every method's
-    ``*_chunks``)."""
-    scorer, sequences = plan["scorer"], plan["sequences"]
-    bar = Progress(progress, len(sequences), unit="seqs")
-    try:
-        for start, stop in sequences.chunks(plan["chunk"]):
-            extras = rows_of(plan.get("extras", {}), slice(start, stop))
-            reference, scores = scorer.score(sequences.onehot(start, stop), bar.advance, extras)
-            yield start, stop, reference, scores
-    finally:
-        bar.close()
-
-
-def ism_shapes(model, seqs, *, positions=None, outputs=None, device="cpu", extra_inputs=None, targets=None):
-    """Per output name, the shape of its ISM array (N, W, 4, *output_shape or *target_shape), without computing it
-    (the extra inputs and targets, if given, are checked)."""
-    model = load(model)
-    sequences = model.sequences(seqs)
-    check_extra_inputs(model, extra_inputs, len(sequences), sequences.length)
-    start, end = resolve_window(positions, sequences.length)
-    names, shapes, folded = outputs_and_targets(model, outputs, targets, sequences.length, device,
-                                                 skip_whole=True)
-    shapes.update({name: target.shape for name, target in folded.items()})
-    return {name: (len(sequences), end - start, 4) + shapes[name] for name in names}
+    yield from run_plan(plan_ism(model, seqs, **options))
 
 
 def ism(model, seqs, *, method="fast", positions=None, device="cpu", batch_size=None, outputs=None,
@@ -101,46 +105,9 @@ def ism(model, seqs, *, method="fast", positions=None, device="cpu", batch_size=
     dict of str to ndarray, each float32 of shape (N, W, 4, *output_shape) (or *target_shape)
         Entry [n, i, b] = f(mutant) - f(reference), mutant = sequence n with position start + i set to base b.
     """
-    model = load(model)
-    sequences = model.sequences(seqs)
-    plan_shapes = ism_shapes(model, sequences, positions=positions, outputs=outputs, device=device,
-                             extra_inputs=extra_inputs, targets=targets)
-    results = {name: np.empty(shape, dtype=np.float32) for name, shape in plan_shapes.items()}
-    for start, stop, _, scores in ism_chunks(
-        model, sequences, method=method, positions=positions, device=device, batch_size=batch_size,
-        outputs=outputs, progress=progress, workers=workers, extra_inputs=extra_inputs, targets=targets,
-    ):
-        for name, value in scores.items():
-            results[name][start:stop] = value
-    return results
-
-
-def _plan(model, seqs, method, positions, device, batch_size, outputs, workers=None, extra_inputs=None,
-          targets=None):
-    if method not in METHODS:
-        raise InputError(f"unknown method {method!r}; available: {', '.join(sorted(METHODS))}")
-    model = load(model)
-    sequences = model.sequences(seqs)
-    extras = check_extra_inputs(model, extra_inputs, len(sequences), sequences.length)
-    window = resolve_window(positions, sequences.length)
-    names, shapes, folded = outputs_and_targets(model, outputs, targets, sequences.length, device,
-                                                 skip_whole=True)
-    scored, renamed = model, {}
-    if folded:
-        scored, renamed = fold_targets(model, folded)
-        back = {name: folded_name for folded_name, name in renamed.items()}
-        shapes.update({back[name]: (len(target.seeds),) for name, target in folded.items()})
-        names = [back.get(name, name) for name in names]
-    rows = resolve_batch_size(batch_size, sequences.length, device)
-    scorer = METHODS[method](scored, names, shapes, window, length=sequences.length, device=device,
-                             batch_size=rows, default_batch=batch_size is None, workers=workers)
-    rows = scorer.batch_size  # fast chooses its own default on the CPU (``FastPlan.default_batch_size``)
-    width = window[1] - window[0]
-    result_values = sum(width * 4 * math.prod(shapes[name]) for name in names)
-    chunk = sequences_per_chunk(rows, scorer.rows_per_sequence(), result_values)
-    if renamed:
-        scorer = TargetScorer(scorer, renamed, {name: target.shape for name, target in folded.items()})
-    return {"scorer": scorer, "sequences": sequences, "chunk": chunk, "extras": extras}
+    return collect(plan_ism(model, seqs, method=method, positions=positions, device=device, batch_size=batch_size,
+                            outputs=outputs, progress=progress, workers=workers, extra_inputs=extra_inputs,
+                            targets=targets))
 
 
 class TargetScorer:
@@ -149,6 +116,10 @@ class TargetScorer:
 
     def __init__(self, scorer, renamed, target_shapes):
         self.scorer, self.renamed, self.target_shapes = scorer, renamed, target_shapes
+        self.batch_size = scorer.batch_size
+
+    def rows_per_sequence(self):
+        return self.scorer.rows_per_sequence()
 
     def score(self, onehot, advance=None, extras=None):
         reference, scores = self.scorer.score(onehot, advance, extras)

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..runtime.rows import rows_of
 from ..runtime.workers import resolve_workers, run_in_order, session_threads
-from .mutations import build_mutants, substitutions
+from ..sequences.mutations import build_mutants, substitutions
 
 
 class NaiveISM:
@@ -19,8 +19,7 @@ class NaiveISM:
     #: enough to use them (in the benchmark, two calls of 256 Basset 1 kb mutants each ran 1.4x slower than one)
     default_workers = 1
 
-    def __init__(self, model, outputs, shapes, window, *, length=None, device="cpu", batch_size=128,
-                 default_batch=False, workers=None):
+    def __init__(self, model, outputs, shapes, window, *, device="cpu", batch_size=128, workers=None):
         self.model = model
         self.outputs = outputs
         self.shapes = shapes

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ..model import load
+from ..model.loading import load
 from ..model.extra_inputs import check_extra_inputs
 from ..runtime.rows import rows_of
 from .options import resolve_batch_size

@@ -10,14 +10,14 @@ import numpy as np
 
 from ..errors import InputError, ModelError, OnnxismError
 from ..gradients import GRADIENT, build_gradient_model, seed_name
-from ..model import load
+from ..model.loading import load
 from ..model.extra_inputs import check_extra_inputs
 from ..runtime.rows import padded_rows, rows_of
 from ..progress import checked_progress
 from ..runtime.sessions import make_session, parse_device
 from ..runtime.weights import detached_copy
-from .ism import score_in_chunks
-from .options import resolve_batch_size, resolve_window, sequences_per_chunk
+from .driver import Plan, collect, run_plan
+from .options import resolve_batch_size, resolve_window
 from .targets import outputs_and_targets
 
 ATTRIBUTIONS = ("tism", "gradient", "gradient_x_input", "centred")
@@ -58,7 +58,7 @@ class TismScorer:
         self.window = window
         self.length = length
         self.device = device
-        self.rows = batch_size
+        self.rows = self.batch_size = batch_size
         self.attribution = attribution
         self.sessions = {name: gradient_session(model, name, length, device) for name in targets}
 
@@ -107,40 +107,34 @@ class TismScorer:
             raise ModelError(f"onnxruntime failed to run the gradient graph of {self.model.source}: {err}") from err
 
 
-def _plan(model, seqs, targets, attribution, positions, device, batch_size, outputs, extra_inputs=None):
-    if attribution not in ATTRIBUTIONS:
-        raise InputError(f"unknown attribution {attribution!r}; available: {', '.join(ATTRIBUTIONS)}")
+def plan_tism(model, seqs, *, targets=None, attribution="tism", positions=None, device="cpu", batch_size=None,
+              outputs=None, progress=None, extra_inputs=None):
+    """The Plan of a TISM run (arguments as for :func:`tism`), everything checked; no session is built yet."""
     model = load(model)
     sequences = model.sequences(seqs)
     extras = check_extra_inputs(model, extra_inputs, len(sequences), sequences.length)
     window = resolve_window(positions, sequences.length)
     resolved = outputs_and_targets(model, outputs, targets, sequences.length, device)[2]
+    progress = checked_progress(progress)
+    if attribution not in ATTRIBUTIONS:
+        raise InputError(f"unknown attribution {attribution!r}; available: {', '.join(ATTRIBUTIONS)}")
     rows = resolve_batch_size(batch_size, sequences.length, device)
-    scorer = TismScorer(model, resolved, window, length=sequences.length, device=device, batch_size=rows,
-                        attribution=attribution)
     width = window[1] - window[0]
-    result_values = sum(width * 4 * len(target.seeds) for target in resolved.values())
-    chunk = sequences_per_chunk(rows, scorer.rows_per_sequence(), result_values)
-    return {"scorer": scorer, "sequences": sequences, "chunk": chunk, "extras": extras}
+    shapes = {name: (len(sequences), width, 4) + target.shape for name, target in resolved.items()}
+    output_shapes = model.output_shapes(sequences.length, device)
+    references = {name: (len(sequences),) + output_shapes[name] for name in resolved}
+
+    def make_scorer():
+        return TismScorer(model, resolved, window, length=sequences.length, device=device, batch_size=rows,
+                          attribution=attribution)
+
+    return Plan(model, sequences, extras, window, shapes, references, progress, make_scorer)
 
 
-def tism_chunks(model, seqs, *, targets=None, attribution="tism", positions=None, device="cpu", batch_size=None,
-                outputs=None, progress=None, extra_inputs=None):
-    """Yield ``(start, stop, reference, scores)`` per chunk of sequences, in order; arguments as for :func:`tism`."""
-    progress = checked_progress(progress)  # before the plan's sessions are built
-    plan = _plan(model, seqs, targets, attribution, positions, device, batch_size, outputs, extra_inputs)
-    yield from score_in_chunks(plan, progress)
-
-
-def tism_shapes(model, seqs, *, targets=None, positions=None, outputs=None, device="cpu", extra_inputs=None):
-    """Per output name, the shape of its attribution array (N, W, 4, *target shape), without computing it (the extra
-    inputs are checked)."""
-    model = load(model)
-    sequences = model.sequences(seqs)
-    check_extra_inputs(model, extra_inputs, len(sequences), sequences.length)
-    start, end = resolve_window(positions, sequences.length)
-    resolved = outputs_and_targets(model, outputs, targets, sequences.length, device)[2]
-    return {name: (len(sequences), end - start, 4) + target.shape for name, target in resolved.items()}
+def tism_chunks(model, seqs, **options):
+    """Yield ``(start, stop, reference, scores)`` per chunk of sequences, in order; arguments as for :func:`tism`
+    (``reference``: each output's predictions on the chunk)."""
+    yield from run_plan(plan_tism(model, seqs, **options))
 
 
 def tism(model, seqs, *, targets=None, attribution="tism", positions=None, device="cpu", batch_size=None,
@@ -166,17 +160,6 @@ def tism(model, seqs, *, targets=None, attribution="tism", positions=None, devic
     -------
     dict of str to ndarray, each float32 of shape (N, W, 4, *target_shape)
     """
-    model = load(model)
-    sequences = model.sequences(seqs)
-    shapes = tism_shapes(model, sequences, targets=targets, positions=positions, outputs=outputs, device=device,
-                         extra_inputs=extra_inputs)
-    results = {name: np.empty(shape, dtype=np.float32) for name, shape in shapes.items()}
-    for start, stop, _, scores in tism_chunks(
-        model, sequences, targets=targets, attribution=attribution, positions=positions, device=device,
-        batch_size=batch_size, outputs=outputs, progress=progress, extra_inputs=extra_inputs,
-    ):
-        for name, value in scores.items():
-            results[name][start:stop] = value
-    return results
-
-
+    return collect(plan_tism(model, seqs, targets=targets, attribution=attribution, positions=positions,
+                             device=device, batch_size=batch_size, outputs=outputs, progress=progress,
+                             extra_inputs=extra_inputs))

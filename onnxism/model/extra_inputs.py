@@ -26,7 +26,7 @@ def check_extra_inputs(model, values, count, length):
         shape = (count,) + expected[name].shape_at(length)
         raise InputError(
             f"the model has inputs besides the sequences ({', '.join(expected)}); give each its values per "
-            f"sequence: extra_inputs={{{name!r}: array of shape {shape}}} (CLI: --extra-input {name}=FILE.npy)"
+            f"sequence: extra_inputs={{{name!r}: array of shape {shape}}} (CLI: --extra-inputs {name}=FILE.npy)"
         )
     checked = {}
     for name, extra in expected.items():

@@ -6,7 +6,7 @@ position is listed with all 4 bases.
 
 import numpy as np
 
-from ..sequences import reference_bases
+from .onehot import reference_bases
 
 
 def substitutions(onehot, window):

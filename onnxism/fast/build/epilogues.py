@@ -1,6 +1,6 @@
 """Fold a convolution's epilogue into the convolution, so that onnxruntime runs them in one kernel.
 
-The ISM graph runs a Conv along the length as onnxruntime's own Conv (``graphs._conv_native``), then moves its
+The ISM graph runs a Conv along the length as onnxruntime's own Conv (``convs.conv_native``), then moves its
 output to the rows layout (a Transpose and Reshapes), where the model's per-channel bias Add (tf2onnx writes Conv
 then Add) and its activation follow as separate passes over the window. This pass rewrites
 
@@ -24,58 +24,18 @@ FUSABLE_ACTIVATIONS = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "C
 def fold_epilogues(nodes, convs, outputs):
     """``nodes`` with the epilogue of each Conv in ``convs`` (their output names, channels last after the
     Transpose to the rows layout) folded in; ``outputs`` are names that must keep their producers."""
-    producer = {name: node for node in nodes for name in node.output}
-    uses = {}
-    for node in nodes:
-        for name in node.input:
-            uses.setdefault(name, []).append(node)
+    graph = _Nodes(nodes, outputs)
     removed, replaced, added = set(), {}, {}
-
-    def only_consumer(name):
-        found = uses.get(name, [])
-        return found[0] if len(found) == 1 and name not in outputs else None
-
-    def constant(name):
-        node = producer.get(name)
-        if node is None or node.op_type != "Constant" or node.attribute[0].name != "value":
-            return None
-        return numpy_helper.to_array(node.attribute[0].t)
-
     for conv_output in convs:
-        conv = producer[conv_output]
-        c_out = int(constant(conv.input[1]).shape[0])
-        transpose = only_consumer(conv_output)
-        if transpose is None or transpose.op_type != "Transpose" or list(transpose.attribute[0].ints) != [0, 2, 3, 1]:
+        found = _epilogue(graph, conv_output)
+        if found is None:
             continue
-        chain, shape = [transpose], np.array([-1, 1, 1, c_out])  # the chain's last node and its output shape
-        following = only_consumer(transpose.output[0])
-        while following is not None and following.op_type == "Reshape":
-            target = constant(following.input[1])
-            axis = None if target is None else _channel_axis(target)
-            if axis is None or target[axis] != c_out:
-                break
-            chain.append(following)
-            shape = target
-            following = only_consumer(following.output[0])
-        bias = _channel_bias(following, chain[-1].output[0], constant, c_out, shape)
-        if bias is not None:
-            end = following
-            following = only_consumer(following.output[0])
-        else:
-            end = None
-        current = (end or chain[-1]).output[0]
-        activation = (following if following is not None and following.op_type in FUSABLE_ACTIVATIONS
-                      and following.input[0] == current else None)
-        if activation is not None and activation.op_type == "Clip" and any(
-                name and constant(name) is None for name in activation.input[1:]):
-            activation = None
-        if bias is None and activation is None:
-            continue
+        conv, transpose, chain, bias, end, activation = found
         new_conv = helper.make_node("Conv", list(conv.input[:2]), list(conv.output), name=conv.name)
         new_conv.attribute.extend(conv.attribute)
         if bias is not None:
             if len(conv.input) > 2 and conv.input[2]:
-                bias = bias + constant(conv.input[2])
+                bias = bias + graph.constant(conv.input[2])
             bias_name = f"{conv_output}__folded_bias"
             added[conv.name] = [helper.make_node("Constant", [], [bias_name], name=f"const_{bias_name}",
                                                  value=numpy_helper.from_array(bias.astype(np.float32)))]
@@ -100,15 +60,68 @@ def fold_epilogues(nodes, convs, outputs):
         replaced[id(last)] = renamed
         if end is not None:
             removed.add(id(end))
-
     result = []
     for node in nodes:
         if id(node) in removed:
             continue
-        new = replaced.get(id(node), node)
-        result.append(new)
+        result.append(replaced.get(id(node), node))
         result.extend(added.get(node.name, []) if node.op_type == "Conv" else [])
     return result
+
+
+class _Nodes:
+    """The nodes' producers and consumers, and their Constant values."""
+
+    def __init__(self, nodes, outputs):
+        self.producer = {name: node for node in nodes for name in node.output}
+        self.uses = {}
+        for node in nodes:
+            for name in node.input:
+                self.uses.setdefault(name, []).append(node)
+        self.outputs = outputs
+
+    def only_consumer(self, name):
+        found = self.uses.get(name, [])
+        return found[0] if len(found) == 1 and name not in self.outputs else None
+
+    def constant(self, name):
+        node = self.producer.get(name)
+        if node is None or node.op_type != "Constant" or node.attribute[0].name != "value":
+            return None
+        return numpy_helper.to_array(node.attribute[0].t)
+
+
+def _epilogue(graph, conv_output):
+    """(conv, its Transpose, the chain Transpose -> Reshape*, the bias or None, the bias Add or None, the activation
+    or None) of the Conv writing ``conv_output``, or None where it has neither a bias nor an activation to fold."""
+    conv = graph.producer[conv_output]
+    c_out = int(graph.constant(conv.input[1]).shape[0])
+    transpose = graph.only_consumer(conv_output)
+    if transpose is None or transpose.op_type != "Transpose" or list(transpose.attribute[0].ints) != [0, 2, 3, 1]:
+        return None
+    chain, shape = [transpose], np.array([-1, 1, 1, c_out])  # the chain's last node and its output shape
+    following = graph.only_consumer(transpose.output[0])
+    while following is not None and following.op_type == "Reshape":
+        target = graph.constant(following.input[1])
+        axis = None if target is None else _channel_axis(target)
+        if axis is None or target[axis] != c_out:
+            break
+        chain.append(following)
+        shape = target
+        following = graph.only_consumer(following.output[0])
+    bias = _channel_bias(following, chain[-1].output[0], graph.constant, c_out, shape)
+    end = None
+    if bias is not None:
+        end, following = following, graph.only_consumer(following.output[0])
+    current = (end or chain[-1]).output[0]
+    activation = (following if following is not None and following.op_type in FUSABLE_ACTIVATIONS
+                  and following.input[0] == current else None)
+    if activation is not None and activation.op_type == "Clip" and any(
+            name and graph.constant(name) is None for name in activation.input[1:]):
+        activation = None
+    if bias is None and activation is None:
+        return None
+    return conv, transpose, chain, bias, end, activation
 
 
 def _channel_axis(shape):

@@ -6,7 +6,7 @@ VENV ?= .venv
 TEST_WORKERS ?= 2
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast benchmark clean
+.PHONY: demo test test-fast lint benchmark clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: $(BIN)/python
 # The suite without the slow (full-size model) tests.
 test-fast: $(BIN)/python
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow"
+
+# Style and import rules (pyproject.toml [tool.ruff]); needs the [test] extra, which `make test` installs.
+lint: $(BIN)/python
+	$(BIN)/python -m ruff check .
 
 benchmark: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[cpu,keras,torch]'

@@ -5,7 +5,8 @@ with figures.
 
 For each model: naive ISM on the CPU over a central window is the reference; naive and fast ISM on CUDA, with each
 setting, are compared with it as max |difference| / max |reference| over every output (fast must meet
-1e-4 against naive, with a floor of 1 under max |reference|: this is stricter). Writes benchmarks/results/cuda_precision.md / .json.
+1e-4 against naive, with a floor of 1 under max |reference|: this is stricter). Writes
+benchmarks/results/cuda_precision.md / .json.
 
     python benchmarks/check_cuda_precision.py --models basset:1000 factorized_basset:1000 bpnet:1000 beluga:2000
 """

@@ -129,7 +129,7 @@ def export_cases(folder, quick):
     cases.append(dict(name="example", path=example, seqs=os.path.join(ROOT, "examples", "seqs.npy"),
                       methods=EXACT + ["compiled"]))
 
-    from converters.zoo import export_zoo_model
+    from onnxism_converters.zoo import export_zoo_model
 
     zoo = ["basset_small", "bpnet_small"] if quick else ["basset_small", "factorized_basset_small", "bpnet_small",
                                                          "deepsea_small", "beluga_small"]
@@ -166,13 +166,14 @@ def export_cases(folder, quick):
 
     from pathlib import Path
 
-    import architectures
     import torch
+
+    import architectures
 
     for name in architectures.ARCHITECTURES + architectures.MODERN:
         path, _ = architectures.export_architecture(name, Path(folder))
         add(f"arch_{name}", str(path), architectures.LENGTH)
-    from converters import keras_to_onnx, torch_to_onnx
+    from onnxism_converters import keras_to_onnx, torch_to_onnx
 
     for name in architectures.KERAS_MODERN:
         path = os.path.join(folder, f"keras_{name}.onnx")

@@ -29,7 +29,8 @@ def main(name, length, start, end, seqs_path, batch, repeats):
     try:
         engine = fastism.FastISM(model, change_ranges=ranges, test_correctness=False)
     except Exception as err:  # fastISM refuses layers it does not know
-        print(json.dumps({"seconds": [], "error": f"{type(err).__name__}: {(str(err).splitlines() or [repr(err)])[0][:200]}"}))
+        first_line = (str(err).splitlines() or [repr(err)])[0][:200]
+        print(json.dumps({"seconds": [], "error": f"{type(err).__name__}: {first_line}"}))
         return
     times = []
     for _ in range(int(repeats)):

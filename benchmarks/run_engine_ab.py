@@ -27,7 +27,7 @@ from benchmarks.inputs import model_entry, random_sequences  # noqa: E402
 from benchmarks.machine import describe_machine  # noqa: E402
 from benchmarks.report import write_report  # noqa: E402
 from benchmarks.run_setup_benchmark import baseline_engine, fresh_process  # noqa: E402
-from converters.zoo import export_zoo_model  # noqa: E402
+from onnxism_converters.zoo import export_zoo_model  # noqa: E402
 
 DEFAULT_MODELS = ["basset:1000", "bpnet:1000", "deepsea:1000", "beluga:2000"]
 

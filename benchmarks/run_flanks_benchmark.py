@@ -7,8 +7,8 @@ trunk (3 convolutions with batch norm and max pooling, 2 dense layers; seeded ra
 dynamo exporter. Three columns, run alternately in each round, on the same sequences: naive ISM, fast ISM, and fast
 ISM with the flanks' Concat computed in full (``normalise._concat_of_constants`` replaced, for this column only,
 by a rule that never applies: fast ISM as it was before that rewrite, when a Concat of a tensor computed from the
-batch's shape made everything after it full). Seconds per sequence (whole sequences), median of --repeats rounds, and the ratios. Writes
-Markdown and JSON under benchmarks/results/; needs the [torch] extra.
+batch's shape made everything after it full). Seconds per sequence (whole sequences), median of --repeats rounds, and
+the ratios. Writes Markdown and JSON under benchmarks/results/; needs the [torch] extra.
 
     python benchmarks/run_flanks_benchmark.py
 """
@@ -81,7 +81,7 @@ def main():
 
     import torch
 
-    from converters import torch_to_onnx
+    from onnxism_converters import torch_to_onnx
 
     machine = describe_machine("cpu")
     seqs = random_sequences(args.seqs, args.length)

@@ -35,7 +35,7 @@ from benchmarks.inputs import model_entry, random_sequences  # noqa: E402
 from benchmarks.machine import describe_machine  # noqa: E402
 from benchmarks.report import write_report  # noqa: E402
 from onnxism.runtime.workers import resolve_workers  # noqa: E402
-from converters.zoo import export_zoo_model  # noqa: E402
+from onnxism_converters.zoo import export_zoo_model  # noqa: E402
 
 DEFAULT_MODELS = ["basset:1000", "basset:2000", "factorized_basset:1000", "factorized_basset:2000", "bpnet:1000",
                   "bpnet:2000", "beluga:2000"]

@@ -33,7 +33,7 @@ import onnxism  # noqa: E402
 from benchmarks.inputs import random_sequences  # noqa: E402
 from benchmarks.machine import describe_machine  # noqa: E402
 from benchmarks.report import write_report  # noqa: E402
-from converters.zoo import export_zoo_model  # noqa: E402
+from onnxism_converters.zoo import export_zoo_model  # noqa: E402
 
 # NAME:LENGTH:OUTPUT:KIND — KIND "one" (its first element) or "all" (every element)
 DEFAULT_CASES = ["basset:1000:logits:one", "basset:1000:logits:all", "factorized_basset:1000:logits:one",

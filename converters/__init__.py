@@ -1,7 +1,7 @@
 """Framework -> ONNX converters and the model zoo (extras: ``onnxism[keras]``, ``onnxism[torch]``).
 
 Nothing here imports TensorFlow, PyTorch or even onnx at package import: each converter imports what it needs when
-called (a missing framework raises a MissingExtraError with the pip command), and ``converters.zoo.spec`` /
+called (a missing framework raises a MissingExtraError with the pip command), and ``onnxism_converters.zoo.spec`` /
 ``architectures`` need NumPy only.
 """
 
@@ -19,4 +19,4 @@ def __getattr__(name):
         import importlib
 
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module 'converters' has no attribute {name!r}")
+    raise AttributeError(f"module 'onnxism_converters' has no attribute {name!r}")

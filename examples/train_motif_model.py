@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from converters import torch_to_onnx
+from onnxism_converters import torch_to_onnx
 
 MOTIF = "TGACTCA"
 LENGTH = 200

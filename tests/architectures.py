@@ -16,7 +16,7 @@ def export_architecture(name, folder, seed=None):
     """(path, module): the seeded module ``name`` with its parameters moved off their initial values (non-zero
     biases, lively activations), exported with outputs out0, out1, ..."""
     torch = pytest.importorskip("torch")
-    from converters import torch_to_onnx
+    from onnxism_converters import torch_to_onnx
 
     order = ARCHITECTURES if name in ARCHITECTURES else MODERN
     module = (architectures() if name in ARCHITECTURES else modern())[name].eval()
@@ -50,8 +50,8 @@ def _net_class():
 
 def architectures():
     torch = pytest.importorskip("torch")
-    from torch import nn
     import torch.nn.functional as F
+    from torch import nn
 
     Net = _net_class()
 
@@ -80,7 +80,8 @@ def architectures():
         "global_avg_and_max_heads": Net({"a": conv(4, 8, 9, padding=4), "d": nn.Linear(16, 3)},
                                         lambda b, x: _global_heads(b, x)),
         "dense_on_3d_and_softmax": Net({"a": conv(4, 8, 5, padding=2), "l": nn.Linear(8, 4)},
-                                       lambda b, x: torch.softmax(b["l"](torch.relu(b["a"](x)).transpose(1, 2)), dim=2)),
+                                       lambda b, x: torch.softmax(b["l"](torch.relu(b["a"](x)).transpose(1, 2)),
+                                                                  dim=2)),
         "channel_concat_layernorm": Net(
             {"a": conv(4, 5, 3, padding=1), "b": conv(4, 3, 7, padding=3), "n": nn.LayerNorm(8), "d": nn.Linear(8, 2)},
             lambda b, x: b["d"](b["n"](torch.cat([b["a"](x), torch.relu(b["b"](x))], dim=1).transpose(1, 2)).amax(1))),
@@ -250,8 +251,8 @@ ARCHITECTURES = [
 
 def modern():
     torch = pytest.importorskip("torch")
-    from torch import nn
     import torch.nn.functional as F
+    from torch import nn
 
     Net = _net_class()
 

@@ -103,7 +103,7 @@ def zoo_export(tmp_path_factory):
             cache.clear()
         if key not in cache:
             pytest.importorskip("torch" if framework == "torch" else "tf2onnx")
-            from converters.zoo import export_zoo_model
+            from onnxism_converters.zoo import export_zoo_model
 
             path = folder / f"{name}-{framework}-{'dynamo' if dynamo else 'legacy'}.onnx"
             _, framework_model = export_zoo_model(name, framework, path, dynamo=dynamo)

@@ -224,7 +224,8 @@ class RandomGraph:
             return
         out = int(self.rng.integers(3, 8))
         wide = self.squeeze("Unsqueeze", self.h, [2])
-        conv = self.op("Conv", [wide, self.weight(out, self.c, 1, kernel), self.const(0.2 * self.rng.standard_normal(out))],
+        weight = self.weight(out, self.c, 1, kernel)  # (drawn before the bias, as the graph's seed fixes)
+        conv = self.op("Conv", [wide, weight, self.const(0.2 * self.rng.standard_normal(out))],
                        kernel_shape=[1, kernel], dilations=[1, dilation])
         self.h = self.squeeze("Squeeze", conv, [2])
         self.c, self.length = out, self.length - span + 1
@@ -251,7 +252,8 @@ class RandomGraph:
             return
         keep = int(self.rng.integers(2, self.c))
         begin = int(self.rng.integers(0, self.c - keep + 1))
-        inputs = [self.h, self.const([begin], np.int64), self.const([begin + keep], np.int64), self.const([1], np.int64)]
+        inputs = [self.h, self.const([begin], np.int64), self.const([begin + keep], np.int64),
+                  self.const([1], np.int64)]
         self.h, self.c = self.op("Slice", inputs), keep
 
     def strided_slice(self):
@@ -397,7 +399,8 @@ class RandomGraph:
         if kind == "dense":
             source = self.op("Transpose", [self.h], perm=[0, 2, 1]) if self.rng.random() < 0.5 else self.h
             flat = self.op("Flatten", [source], axis=1)
-            out = self.op("Gemm", [flat, self.weight(2, self.c * self.length, scale=0.5 / np.sqrt(self.c * self.length)),
+            scale = 0.5 / np.sqrt(self.c * self.length)
+            out = self.op("Gemm", [flat, self.weight(2, self.c * self.length, scale=scale),
                                    self.const(self.rng.standard_normal(2))], transB=1)
             shape = ["N", 2]
         elif kind in ("global_average", "global_max"):

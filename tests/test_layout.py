@@ -75,3 +75,17 @@ def test_no_module_imports_torch_or_tensorflow_at_import_time():
             names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not {name.split(".")[0] for name in names} & heavy, _relative(path)
+
+
+def test_every_package_folder_is_installed():
+    """pyproject.toml lists the packages by hand (the converters install as onnxism_converters): every folder with
+    an ``__init__.py`` must be among them, or an installed copy would miss it."""
+    import re
+
+    text = (PACKAGE.parent / "pyproject.toml").read_text()
+    listed = set(re.findall(r'"([\w.]+)"', text[text.index("packages = ["):text.index("]", text.index("packages = ["))]))
+    folders = {".".join(path.parent.relative_to(PACKAGE.parent).parts) for path in PACKAGE.rglob("__init__.py")}
+    converters = PACKAGE.parent / "converters"
+    folders |= {".".join(("onnxism_converters",) + path.parent.relative_to(converters).parts)
+                for path in converters.rglob("__init__.py")}
+    assert listed == folders

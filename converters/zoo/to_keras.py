@@ -1,4 +1,4 @@
-"""Build a :class:`~converters.zoo.spec.Spec` as a functional Keras model taking (N, L, 4), with its weights."""
+"""Build a :class:`~onnxism_converters.zoo.spec.Spec` as a functional Keras model taking (N, L, 4), with its weights."""
 
 
 

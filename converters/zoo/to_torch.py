@@ -1,4 +1,4 @@
-"""Build a :class:`~converters.zoo.spec.Spec` as a PyTorch module taking (N, 4, L), with the spec's weights."""
+"""Build a :class:`~onnxism_converters.zoo.spec.Spec` as a PyTorch module taking (N, 4, L), with the spec's weights."""
 
 import numpy as np
 

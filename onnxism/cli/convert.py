@@ -1,13 +1,14 @@
 """``onnxism convert``: a Keras model file (.keras, .h5 or a SavedModel folder) to ONNX through tf2onnx.
 
-PyTorch models are converted from Python (``converters.torch_to_onnx``): they need the module and an example input.
+PyTorch models are converted from Python (``onnxism_converters.torch_to_onnx``): they need the module and an example
+input.
 """
 
 import os
 
 from ..errors import MissingExtraError
-from .help import DefaultsFormatter
 from ..io.npz_writer import check_output_path
+from .help import DefaultsFormatter
 
 
 def add_parser(verbs):
@@ -30,7 +31,7 @@ def handle(args):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     try:
-        from converters.keras_export import keras_file_to_onnx
+        from onnxism_converters.keras_export import keras_file_to_onnx
     except ImportError as err:
         raise MissingExtraError("onnxism convert needs the Keras extra: pip install 'onnxism[keras]'") from err
     keras_file_to_onnx(args.model, args.output, opset=args.opset)

@@ -1,9 +1,9 @@
 """``onnxism info``: what onnxism detects in a model."""
 
 from ..errors import InputError, UnsupportedGraphError
+from ..graph.nodes import default_opset
 from ..model.loading import load
 from ..model.tokens import TOKENS_HELP
-from ..graph.nodes import default_opset
 
 
 def add_parser(verbs):

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .layout import rows_perm
 from ..graph.nodes import attributes
+from .layout import rows_perm
 
 
 @dataclass

@@ -1,10 +1,9 @@
 """What an ONNX node says, and small node surgery: attributes, the default opset, copies of a node rewired to other
 tensors, the names a graph reads, fresh names."""
 
+import numpy as np
 import onnx
 from onnx import helper, numpy_helper
-
-import numpy as np
 
 
 def attributes(node):

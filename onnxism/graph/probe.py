@@ -9,8 +9,8 @@ large weights or on the values of its extra inputs (fed as zeros) are never repo
 import numpy as np
 import onnx
 
-from .weightless import LARGE_VALUES, expose_node_outputs, weight_dependent, weightless
 from ..runtime.sessions import make_session
+from .weightless import LARGE_VALUES, expose_node_outputs, weight_dependent, weightless
 
 #: Numeric tensors up to this many values are compared across batch sizes: shape arithmetic, and what is computed
 #: from constants once the length is folded (a Range of the length, a positional table looked up at it); as large as

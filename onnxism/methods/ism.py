@@ -8,8 +8,8 @@ directly.
 """
 
 from ..errors import InputError
-from ..model.loading import load
 from ..model.extra_inputs import check_extra_inputs
+from ..model.loading import load
 from ..passes.fold_targets import fold_targets
 from ..progress import checked_progress
 from ..runtime.workers import resolve_workers

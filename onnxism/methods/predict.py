@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from ..model.loading import load
 from ..model.extra_inputs import check_extra_inputs
+from ..model.loading import load
 from ..runtime.rows import rows_of
 from .options import resolve_batch_size
 

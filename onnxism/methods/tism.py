@@ -10,10 +10,10 @@ import numpy as np
 
 from ..errors import InputError, ModelError, OnnxismError
 from ..gradients import GRADIENT, build_gradient_model, seed_name
-from ..model.loading import load
 from ..model.extra_inputs import check_extra_inputs
-from ..runtime.rows import padded_rows, rows_of
+from ..model.loading import load
 from ..progress import checked_progress
+from ..runtime.rows import padded_rows, rows_of
 from ..runtime.sessions import make_session, parse_device
 from ..runtime.weights import detached_copy
 from .driver import Plan, collect, run_plan

@@ -24,9 +24,9 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ..graph.verify import same_model_outputs, tensor_values
-from ..graph.nodes import attr
 from ..graph.liveness import live_nodes
+from ..graph.nodes import attr
+from ..graph.verify import same_model_outputs, tensor_values
 from ..graph.weightless import weight_dependent
 from ..model.sequence_input import random_feeds
 from .base import PassResult, unchanged

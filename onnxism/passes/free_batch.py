@@ -22,6 +22,7 @@ from ..graph.weightless import weight_dependent
 from ..model.sequence_input import graph_inputs, random_feeds
 from .base import PassResult, unchanged
 
+
 def run(proto, ctx):
     """Where the sequence input has a fixed batch, the model freed of it (``free_batch``)."""
     batch = ctx.found.batch

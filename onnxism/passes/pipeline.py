@@ -11,8 +11,18 @@ Run one with ``base.run_pipeline(PIPELINE, proto, context)``.
 
 from dataclasses import dataclass
 
-from . import (batch_unroll, erfc_as_erf, explicit_same_pads, find_sequence_input, fold_tokens, free_batch, probe,
-               repair_header, scatter_opset, space_to_batch)
+from . import (
+    batch_unroll,
+    erfc_as_erf,
+    explicit_same_pads,
+    find_sequence_input,
+    fold_tokens,
+    free_batch,
+    probe,
+    repair_header,
+    scatter_opset,
+    space_to_batch,
+)
 from .base import Pass
 from .normalise import node_rewrites, probed_rewrites
 from .normalise.constant_parts import broadcast_operand, concat_of_constants
@@ -21,8 +31,12 @@ from .normalise.einsum_as_product import einsum_as_product
 from .normalise.gather_nd import gather_nd_as_gather
 from .normalise.reverse_sequence import full_reverse_sequence, whole_reverse_sequences
 from .normalise.split_as_slices import split_as_slices
-from .normalise.transpose_sinking import (gather_before_transpose, slice_before_transpose, transpose_pair,
-                                          unsqueeze_before_transpose)
+from .normalise.transpose_sinking import (
+    gather_before_transpose,
+    slice_before_transpose,
+    transpose_pair,
+    unsqueeze_before_transpose,
+)
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ..graph.verify import same_model_outputs, same_outputs, tensor_values
-from ..graph.nodes import attr
 from ..graph.liveness import drop_unread
+from ..graph.nodes import attr
+from ..graph.verify import same_model_outputs, same_outputs, tensor_values
 from ..model.sequence_input import random_feeds
 from .base import PassResult, unchanged
 

@@ -8,25 +8,9 @@ import sys
 import numpy as np
 import pytest
 
+from cli_helpers import MODEL, SEQS, assert_clean_failure, onnxism_cli
 from conftest import EXAMPLES, random_onehot
 from onnx_builders import conv_model
-
-MODEL = os.path.join(EXAMPLES, "motif_model.onnx")
-SEQS = os.path.join(EXAMPLES, "seqs.npy")
-
-
-def onnxism_cli(*args, cwd=None, env=None):
-    return subprocess.run([sys.executable, "-m", "onnxism", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=300, env=env)
-
-
-def assert_clean_failure(result, message):
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("onnxism: error: ")
-    assert message in lines[0], lines[0]
 
 
 def test_run_writes_scores_references_and_positions(tmp_path, example_seqs):
@@ -98,6 +82,7 @@ def test_info_methods_says_how_fast_ism_and_tism_run_the_model(tmp_path):
     fast ISM fall back; an op without a gradient rule (and without a local rule) is named; a length-agnostic model
     needs --length."""
     import onnx
+
     from gradient_cases import Case
 
     result = onnxism_cli("info", MODEL, "--methods")

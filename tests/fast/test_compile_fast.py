@@ -10,9 +10,10 @@ import pytest
 import onnxism
 from onnxism.fast.standalone import build_standalone_fast_model
 from onnxism.runtime.sessions import make_session
+
+from cli_helpers import MODEL, SEQS, assert_clean_failure, onnxism_cli
 from conftest import random_onehot
 from onnx_builders import conv_model, linear_heads_model, resize_model
-from test_cli import MODEL, SEQS, assert_clean_failure, onnxism_cli
 
 
 @pytest.mark.parametrize("name, framework", [("bpnet_small", "keras"), ("basset_small", "torch"),
@@ -68,7 +69,8 @@ def test_standalone_graph_computes_every_gather_kind_in_the_graph(tmp_path, name
         model = onnxism.load(resize_model())
     else:
         torch = pytest.importorskip("torch")
-        from converters import torch_to_onnx
+        from onnxism_converters import torch_to_onnx
+
         from architectures import architectures
 
         torch.manual_seed(3)

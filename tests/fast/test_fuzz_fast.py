@@ -17,6 +17,7 @@ import pytest
 import onnxism
 from onnxism.fast.standalone import build_standalone_fast_model
 from onnxism.runtime.sessions import make_session
+
 from conftest import random_onehot, slow_from
 from random_graphs import random_model
 

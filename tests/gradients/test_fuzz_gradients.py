@@ -17,6 +17,7 @@ from onnx.reference import ReferenceEvaluator
 import onnxism
 from onnxism.gradients import build_gradient_model, seed_name
 from onnxism.runtime.sessions import make_session
+
 from conftest import slow_from
 from gradient_cases import to_float64
 from random_graphs import random_model

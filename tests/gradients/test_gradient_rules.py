@@ -15,6 +15,7 @@ import onnxism
 from onnxism.gradients import build_gradient_model, seed_name
 from onnxism.gradients.rules import RULES, rule
 from onnxism.runtime.sessions import make_session
+
 from gradient_cases import CASES, LENGTH, Case, to_float64
 
 STEP = 1e-6

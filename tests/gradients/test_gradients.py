@@ -17,11 +17,11 @@ import onnxism
 from onnxism.errors import UnsupportedGraphError
 from onnxism.gradients import build_gradient_model, seed_name
 from onnxism.runtime.sessions import make_session
-from gradient_cases import CASES, LENGTH, Case, to_float64
 
-from architectures import ARCHITECTURES, KERAS_MODERN, LENGTH as ARCHITECTURE_LENGTH, MODERN, export_architecture, \
-    keras_modern
+from architectures import ARCHITECTURES, KERAS_MODERN, MODERN, export_architecture, keras_modern
+from architectures import LENGTH as ARCHITECTURE_LENGTH
 from conftest import SMALL_ZOO
+from gradient_cases import CASES, LENGTH, Case, to_float64
 
 STEP = 1e-6
 
@@ -123,6 +123,7 @@ def test_the_selection_probe_tells_a_mix_from_copies(scales, align):
     map instead): along the channels with aligned corners, the midpoints of labels 12 apart are whole numbers, so
     only the second, shuffled run tells."""
     from onnx import helper
+
     from onnxism.gradients.selection import _copied_entries
 
     node = helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="linear",
@@ -261,7 +262,7 @@ def test_keras_layer_gradient_matches_tensorflow(name, tmp_path):
     """Multi-head attention (Einsums), GroupNormalization, UpSampling1D / Cropping1D / ZeroPadding1D and a
     reverse-complement average (tf2onnx's ReverseSequence, its lengths from shapes), all after Keras's GELU, and
     ChromBPNet's two BPNets (cropped residuals, logsumexp of the counts)."""
-    from converters import keras_to_onnx
+    from onnxism_converters import keras_to_onnx
 
     module = keras_modern(name)
     path = tmp_path / f"{name}.onnx"

@@ -19,9 +19,10 @@ from onnxism.fast.plan import build_plan
 from onnxism.methods.targets import resolve_targets
 from onnxism.passes.fold_targets import fold_targets
 from onnxism.runtime.sessions import make_session
+
+from cli_helpers import assert_clean_failure, onnxism_cli
 from conftest import loop_ism, random_onehot
 from onnx_builders import conv_model
-from test_cli import assert_clean_failure, onnxism_cli
 
 LENGTH = 24
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import onnxism
+
 from conftest import loop_ism, random_onehot, require_cuda
 from onnx_builders import conv_model
 

@@ -13,9 +13,10 @@ import pytest
 
 import onnxism
 from onnxism.errors import InputError
+
+from cli_helpers import MODEL, SEQS, assert_clean_failure, onnxism_cli
 from conftest import random_onehot, require_cuda
 from onnx_builders import conv_model
-from test_cli import MODEL, SEQS, assert_clean_failure, onnxism_cli
 
 
 def _torch_jacobian(module, seqs):
@@ -181,6 +182,7 @@ def test_tism_on_cuda_matches_cpu():
 
 def test_cli_tism_on_an_op_without_a_rule_fails_cleanly(tmp_path):
     import onnx
+
     from gradient_cases import Case
 
     c = Case(opset=17)

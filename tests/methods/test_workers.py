@@ -10,6 +10,7 @@ import onnxism
 from onnxism.fast.executor import FastISM, compiled_plan
 from onnxism.methods.naive import NaiveISM
 from onnxism.runtime.workers import resolve_workers, run_in_order, session_threads, usable_cores
+
 from conftest import random_onehot
 from onnx_builders import wrapped_residual_model
 

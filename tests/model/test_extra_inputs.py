@@ -14,10 +14,11 @@ import onnxruntime
 import pytest
 
 import onnxism
+from onnxism.fast.plan import build_plan
+
+from cli_helpers import assert_clean_failure, onnxism_cli
 from conftest import random_onehot
 from onnx_builders import conv_model
-from onnxism.fast.plan import build_plan
-from test_cli import assert_clean_failure, onnxism_cli
 
 LENGTH = 24
 
@@ -29,7 +30,7 @@ def control_model(tmp_path_factory):
     torch = pytest.importorskip("torch")
     from torch import nn
 
-    from converters import torch_to_onnx
+    from onnxism_converters import torch_to_onnx
 
     class ControlNet(nn.Module):
         def __init__(self):
@@ -130,7 +131,7 @@ def merged_model(tmp_path_factory):
     torch = pytest.importorskip("torch")
     from torch import nn
 
-    from converters import torch_to_onnx
+    from onnxism_converters import torch_to_onnx
 
     class MergedNet(nn.Module):
         def __init__(self):
@@ -354,7 +355,7 @@ def test_fast_ism_on_a_keras_model_with_extra_inputs(tmp_path):
     pytest.importorskip("tf2onnx")
     import keras
 
-    from converters import keras_to_onnx
+    from onnxism_converters import keras_to_onnx
 
     length = 40
     seq = keras.Input((length, 4), name="seqs")

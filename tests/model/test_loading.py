@@ -6,8 +6,9 @@ import pytest
 
 import onnxism
 from onnxism.runtime.sessions import MAX_IR_VERSION
-from onnx_builders import conv_model
+
 from conftest import random_onehot
+from onnx_builders import conv_model
 
 
 @pytest.mark.parametrize("layout", ["NLC", "NCL"])

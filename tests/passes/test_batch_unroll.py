@@ -12,9 +12,10 @@ import onnx
 import pytest
 
 import onnxism
+
+from cli_helpers import onnxism_cli
 from conftest import assert_ism_matches, keras_tism, random_onehot
 from onnx_builders import conv_model
-from test_cli import onnxism_cli
 
 LENGTH = 26
 
@@ -79,7 +80,7 @@ def _perturbed(form, seed, scale=0.1):
                 ids=lambda p: f"{p[0]}-{'dynamo' if p[1] else 'legacy'}")
 def stacked_model(request, tmp_path_factory):
     torch = pytest.importorskip("torch")
-    from converters import torch_to_onnx
+    from onnxism_converters import torch_to_onnx
 
     kind, dynamo = request.param
     module = _perturbed(kind, seed=3)
@@ -220,7 +221,7 @@ def test_a_stack_taken_apart_by_a_view_of_two_dims_of_the_length_is_kept_at_any_
     its stack (computed exactly, in full, with a notice); exported with a fixed length, the same module is
     unrolled."""
     torch = pytest.importorskip("torch")
-    from converters import torch_to_onnx
+    from onnxism_converters import torch_to_onnx
 
     module = _perturbed("view_map", seed=5)
     model = onnxism.load(_export_any_length(module, tmp_path / "any.onnx", dynamo=False))
@@ -243,7 +244,7 @@ def keras_stacked_model(request, tmp_path_factory):
     Slices with bounds from the batch's shape); with an input of any length, its dilated Conv1D is written as
     space-to-batch too (``space_to_batch.py``)."""
     keras = pytest.importorskip("keras")
-    from converters import keras_to_onnx
+    from onnxism_converters import keras_to_onnx
 
     class StackedReverseComplement(keras.layers.Layer):
         def __init__(self, trunk, **kwargs):

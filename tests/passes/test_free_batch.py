@@ -12,9 +12,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import onnxism
+
+from cli_helpers import onnxism_cli
 from conftest import random_onehot
 from onnx_builders import conv_model
-from test_cli import onnxism_cli
 
 
 def _fixed_export(tmp_path, dynamo, batch):
@@ -23,8 +24,8 @@ def _fixed_export(tmp_path, dynamo, batch):
     torch = pytest.importorskip("torch")
     if dynamo:
         pytest.importorskip("onnxscript")
-    from converters.zoo.architectures import build_spec
-    from converters.zoo.to_torch import build_torch
+    from onnxism_converters.zoo.architectures import build_spec
+    from onnxism_converters.zoo.to_torch import build_torch
 
     spec = build_spec("basset_small")
     module = build_torch(spec).eval()
@@ -107,8 +108,8 @@ def test_a_fixed_batch_export_of_any_length_takes_any_batch(tmp_path, dynamo):
     torch = pytest.importorskip("torch")
     if dynamo:
         pytest.importorskip("onnxscript")
-    from converters.zoo.architectures import build_spec
-    from converters.zoo.to_torch import build_torch
+    from onnxism_converters.zoo.architectures import build_spec
+    from onnxism_converters.zoo.to_torch import build_torch
 
     spec = build_spec("bpnet_small")
     module = build_torch(spec).eval()

@@ -15,6 +15,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import onnxism
+
 from conftest import assert_ism_matches, keras_tism, random_onehot
 
 LENGTH = 37  # a length no dilation here divides, so TensorFlow pads and crops
@@ -48,7 +49,7 @@ def keras_any_length(request, tmp_path_factory):
     """(path, keras model, the dilations of the convolutions tf2onnx writes as space-to-batch: those of "same"
     padding; it writes those of "valid" and "causal" padding as dilated Convs itself)."""
     pytest.importorskip("keras")
-    from converters import keras_to_onnx
+    from onnxism_converters import keras_to_onnx
 
     kind, opset = request.param
     model = _keras_model(kind)
@@ -145,7 +146,7 @@ def test_a_convolution_of_the_halves_is_not_taken_for_a_dilated_one():
 
 
 def test_info_names_the_dilated_convolutions(keras_any_length):
-    from test_cli import onnxism_cli
+    from cli_helpers import onnxism_cli
 
     path, _, rewritten = keras_any_length
     result = onnxism_cli("info", path, "--methods", "--length", "50")
@@ -159,7 +160,7 @@ def test_tism_reads_pads_computed_from_shapes():
     from the input's shape, which TISM refused ("its pads are not a constant") before it read them at the length;
     against tf.GradientTape, and fast ISM against Keras."""
     keras = pytest.importorskip("keras")
-    from converters import keras_to_onnx
+    from onnxism_converters import keras_to_onnx
 
     keras.utils.set_random_seed(2)
     layers = keras.layers

@@ -14,9 +14,10 @@ import onnxruntime
 import pytest
 
 import onnxism
-from conftest import random_onehot
 from onnxism.model.tokens import parse_tokens
-from test_cli import assert_clean_failure, onnxism_cli
+
+from cli_helpers import assert_clean_failure, onnxism_cli
+from conftest import random_onehot
 
 LENGTH = 20
 #: "_ACGTN": id 0 is padding (never a base), A=1, C=2, G=3, T=4, N=5
@@ -92,7 +93,7 @@ def _torch_modules():
 def torch_token_model(request, tmp_path_factory):
     """(path, torch module, tokens) of a torch module taking ids, exported by one of torch's exporters."""
     torch = pytest.importorskip("torch")
-    from converters import torch_to_onnx
+    from onnxism_converters import torch_to_onnx
 
     kind, dynamo = request.param
     torch.manual_seed(7)
@@ -208,7 +209,7 @@ def keras_token_model(request, tmp_path_factory):
     mask_zero (id 0 is padding) -> per-position Dense -> GlobalAveragePooling1D under the mask -> Dense, whose graph
     reads a mask of the ids besides the embedding."""
     keras = pytest.importorskip("keras")
-    from converters import keras_to_onnx
+    from onnxism_converters import keras_to_onnx
 
     keras.utils.set_random_seed(5)
     masked = request.param == "masked"

@@ -17,6 +17,7 @@ from onnxism.fast.executor import FastISM, compiled_plan
 from onnxism.fast.standalone import build_standalone_fast_model
 from onnxism.methods.naive import NaiveISM
 from onnxism.runtime import weights
+
 from conftest import EXAMPLES, FULL_ZOO, SMALL_ZOO, random_onehot, require_cuda
 from onnx_builders import linear_heads_model
 

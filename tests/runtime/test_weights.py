@@ -14,6 +14,7 @@ from onnxism.fast.plan import build_plan
 from onnxism.fast.standalone import build_standalone_fast_model
 from onnxism.runtime import weights
 from onnxism.runtime.sessions import make_session
+
 from conftest import random_onehot
 from onnx_builders import linear_heads_model
 

@@ -6,6 +6,7 @@ import pytest
 import onnxism
 from onnxism.io import user_files
 from onnxism.sequences import as_sequences, read_sequences, reference_bases
+
 from conftest import random_onehot
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import onnxism
+
 from conftest import FULL_ZOO, SMALL_ZOO, random_onehot
 
 

@@ -21,8 +21,8 @@ from onnx import helper, numpy_helper
 
 from ...graph.nodes import names_used
 from ...runtime.weights import add_initializer, copy_model
-from .epilogues import fold_epilogues
 from ..layout import rows_shape
+from .epilogues import fold_epilogues
 from .lower import lower_graph
 from .state import BuildState
 

@@ -14,13 +14,21 @@ import numpy as np
 import onnx
 
 from ...graph.nodes import attributes, rewired
+from ..layout import inverse
 from ..rules import LocalRule
 from ..windows import Mode
 from .columns import mapped_columns, merged_reshape, split_reshape
-from .convs import DELTA_MIN_TAPS, NATIVE_MIN_OUT_CHANNELS, conv_native, conv_weight, delta_conv, length_kernel
-from .convs import narrow_whole_conv, strided_transpose
+from .convs import (
+    DELTA_MIN_TAPS,
+    NATIVE_MIN_OUT_CHANNELS,
+    conv_native,
+    conv_weight,
+    delta_conv,
+    length_kernel,
+    narrow_whole_conv,
+    strided_transpose,
+)
 from .heads import linear_head
-from ..layout import inverse
 from .pointwise import pointwise
 from .pooling import pool
 

@@ -30,7 +30,8 @@ def probed_rewrites(rewrites, note):
         if rewritten is proto:
             return unchanged(proto)
         again = probed(rewritten, ctx)
-        if not all(again["shapes"].get(name, probed_shape) == probed_shape for name, probed_shape in ctx.shapes.items()):
+        kept = again["shapes"]
+        if not all(kept.get(name, probed_shape) == probed_shape for name, probed_shape in ctx.shapes.items()):
             return unchanged(proto, "not kept: a tensor's shape would change")
         return PassResult(rewritten, True, note, {key: again[key] for key in ("shapes", "fixed", "dtypes")})
     return run

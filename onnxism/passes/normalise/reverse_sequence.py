@@ -37,4 +37,6 @@ def whole_reverse_sequences(proto, ctx):
         return unchanged(proto)
     facts = probed(proto, ctx)
     rewritten = rewrite_to_fixpoint(proto, (full_reverse_sequence,), facts["shapes"], facts["uniform"])
-    return unchanged(proto) if rewritten is proto else PassResult(rewritten, True, "ReverseSequence as a reversed Slice")
+    if rewritten is proto:
+        return unchanged(proto)
+    return PassResult(rewritten, True, "ReverseSequence as a reversed Slice")

@@ -1,0 +1,184 @@
+"""What fast ISM computes in full and what it announces: a notice for want of a local rule, none for what is
+global by nature (decided by the op's own axes), and the ops whose axes leave the length alone windowed."""
+
+import warnings
+
+import pytest
+
+import onnxism
+from onnxism.fast.plan import build_plan
+
+from conftest import random_onehot
+from fast_checks import (
+    _after_conv,
+    assert_fast_equals_naive,
+)
+
+
+def test_op_without_a_local_rule_is_computed_in_full_with_a_notice():
+    model = _after_conv("MeanVarianceNormalization", axes=[1])  # point-wise along the length, but no rule
+    with pytest.warns(onnxism.OnnxismWarning, match="no local rule for MeanVarianceNormalization"):
+        assert_fast_equals_naive(model, random_onehot(2, 12, seed=4))
+
+
+@pytest.mark.parametrize("op_type, axis, by_nature", [
+    ("TopK", 2, True), ("TopK", -1, True), ("TopK", 1, False),
+    ("LpNormalization", -1, True), ("ReduceMax", 2, True), ("CumSum", 2, True),
+])
+def test_global_by_nature_is_decided_by_the_axes(op_type, axis, by_nature):
+    """A node computed in full goes without a notice only where its own axes take in the length (a top-k, a
+    reduction, a normalisation, a running sum along it): over the channels a TopK is point-wise but has no rule,
+    so it gets a notice, and so would any op whose rule over the channels went missing."""
+    from gradient_cases import Case
+
+    c = Case(18)
+    conv = c.op("Conv", [c.ncl(), c.w(3, 4, 3), c.w(3)], pads=[1, 1])
+    if op_type == "TopK":
+        node = c.op("TopK", [conv, c.ints([2])], outputs=2, axis=axis)[0]
+    elif op_type == "CumSum":
+        node = c.op("CumSum", [conv, c.ints(axis)])
+    elif op_type == "ReduceMax":
+        node = c.op("ReduceMax", [conv, c.ints([axis])], keepdims=1)
+    else:
+        node = c.op(op_type, [conv], axis=axis)
+    c.nodes[-1].name = "under_test"
+    model = c.model(c.op("Flatten", [c.op("Relu", [node])], axis=1))
+    expected, no_rule = build_plan(onnxism.load(model), 12, ["y"]).plan.analysis.split_notices()
+    named = ([notice.node for notice in notices] for notices in (expected, no_rule))
+    assert tuple(named) == ((["under_test"], []) if by_nature else ([], ["under_test"]))
+    if not by_nature:
+        with pytest.warns(onnxism.OnnxismWarning, match="no local rule for TopK node 'under_test'"):
+            assert_fast_equals_naive(model, random_onehot(2, 12, seed=4))
+
+
+@pytest.mark.parametrize("axis, p, windowed", [(1, 2, True), (-2, 1, True), (2, 2, False), (-1, 1, False)])
+def test_lp_normalization_over_the_channels_is_windowed(axis, p, windowed):
+    """An LpNormalization over the channels is point-wise along the length; over the length it is global by
+    nature (computed in full, without a notice)."""
+    model = _after_conv("LpNormalization", axis=axis, p=p)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_fast_equals_naive(model, random_onehot(3, 12, seed=5, n_fraction=0.1))
+    mode = build_plan(onnxism.load(model), 12, ["y"]).plan.analysis.modes["under_test"]
+    assert mode == ("windowed" if windowed else "full")
+
+
+@pytest.mark.parametrize("attrs", [
+    {"p": 2, "kernel_shape": [2], "strides": [1], "pads": [1, 0]},
+    {"p": 1, "kernel_shape": [3], "strides": [2], "pads": [0, 2]},
+    {"p": 3, "kernel_shape": [3], "strides": [2], "pads": [1, 2], "dilations": [2]},
+    {"kernel_shape": [3], "auto_pad": "SAME_LOWER"},
+    {"p": 2, "kernel_shape": [3], "strides": [3], "ceil_mode": 1},
+    {"p": 2, "kernel_shape": [3], "strides": [2], "ceil_mode": 1},
+], ids=["p2-pad", "p1-strided", "p3-dilated", "same", "ceil", "ceil-overhang"])
+def test_lp_pools_are_windowed(attrs):
+    """An LpPool ((sum |x|^p over the window)^(1/p); its pads count as zeros) is windowed like an AveragePool, with
+    any p, stride, dilation or pads; with ceil_mode, a last window reaching past the end pad (whose handling
+    onnxruntime and onnx's reference differ on) is computed in full."""
+    model = _after_conv("LpPool", **attrs)
+    overhang = attrs.get("ceil_mode") and (12 - 3) % attrs["strides"][0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore" if overhang else "error")
+        assert_fast_equals_naive(model, random_onehot(3, 12, seed=2, n_fraction=0.1))
+    mode = build_plan(onnxism.load(model), 12, ["y"]).plan.analysis.modes["under_test"]
+    assert mode == ("full" if overhang else "windowed")
+
+
+@pytest.mark.parametrize("axis, windowed", [(1, True), (2, False), (-1, False)])
+def test_running_sums(axis, windowed):
+    """CumSum along the channels is windowed; along the length it is global by nature: computed in full, without
+    a notice."""
+    model = _after_conv("CumSum", [axis])
+    seqs = random_onehot(2, 12, seed=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_fast_equals_naive(model, seqs)
+    plan = build_plan(onnxism.load(model), 12, ["y"]).plan
+    assert (plan.analysis.modes["under_test"] == "windowed") == windowed
+
+
+def test_a_join_with_a_global_tensor_is_global_by_nature():
+    """A squeeze-excitation gate (the trunk times a function of its mean over the length) changes every column:
+    computed in full as expected, with no notice of a missing rule."""
+    from gradient_cases import Case
+
+    c = Case(18)
+    trunk = c.op("Relu", [c.op("Conv", [c.ncl(), c.w(3, 4, 3), c.w(3)], pads=[1, 1])])
+    gate = c.op("Sigmoid", [c.op("ReduceMean", [trunk, c.ints([2])], keepdims=1)])
+    joined = c.op("Mul", [trunk, gate])
+    c.nodes[-1].name = "gated"
+    model = c.model(c.op("Flatten", [c.op("Conv", [joined, c.w(2, 3, 3), c.w(2)], pads=[1, 1])], axis=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_fast_equals_naive(model, random_onehot(2, 12, seed=8))
+    by_nature, no_rule = build_plan(onnxism.load(model), 12, ["y"]).plan.analysis.split_notices()
+    assert no_rule == [] and any(notice.node == "gated" for notice in by_nature)
+
+
+def test_a_join_with_a_tensor_of_shapes_alone_is_announced():
+    """A tensor computed from the batch's shape alone (a computed constant expanded to the trunk's Shape) is
+    computed in full but is the same for every substitution: the op joining it to the trunk is computed in full for
+    want of a rule, so it gets the notice, where a join with a tensor that changes everywhere (the gate above) does
+    not. (The Expand of a constant itself is read as its row: next test.)"""
+    from gradient_cases import Case
+
+    c = Case(18)
+    trunk = c.op("Relu", [c.op("Conv", [c.ncl(), c.w(3, 4, 3), c.w(3)], pads=[1, 1])])
+    offsets = c.op("Expand", [c.op("Sigmoid", [c.w(1, 3, 12)]), c.op("Shape", [trunk])])  # not a constant's Expand
+    c.op("Add", [trunk, offsets])
+    c.nodes[-1].name = "offset"
+    model = c.model(c.op("Flatten", [c.op("Conv", [c.nodes[-1].output[0], c.w(2, 3, 3), c.w(2)], pads=[1, 1])],
+                                     axis=1))
+    with pytest.warns(onnxism.OnnxismWarning, match="Add node 'offset' .it joins a tensor computed from the batch"):
+        assert_fast_equals_naive(model, random_onehot(2, 12, seed=8))
+    by_nature, no_rule = build_plan(onnxism.load(model), 12, ["y"]).plan.analysis.split_notices()
+    assert [notice.node for notice in no_rule] == ["offset"]
+
+
+@pytest.mark.parametrize("op_type, tile", [("Add", False), ("Mul", True), ("Max", False)])
+def test_an_elementwise_op_of_a_constant_broadcast_along_the_batch_is_windowed(op_type, tile):
+    """A constant expanded (Expand to the trunk's Shape) or tiled (Tile by [N, 1, 1]) to the batch, joined to the
+    trunk by an element-wise op, is read as its one row (``normalise``): the op is windowed, with no notice."""
+    from gradient_cases import Case
+
+    c = Case(18)
+    trunk = c.op("Relu", [c.op("Conv", [c.ncl(), c.w(3, 4, 3), c.w(3)], pads=[1, 1])])
+    shape = c.op("Shape", [trunk])
+    if tile:
+        rows = c.op("Concat", [c.op("Slice", [shape, c.ints([0]), c.ints([1])]), c.ints([1, 1])], axis=0)
+        constant = c.op("Tile", [c.w(1, 3, 12), rows])
+    else:
+        constant = c.op("Expand", [c.w(3, 12), shape])  # a lower rank, broadcast by the Expand
+    c.op(op_type, [trunk, constant])
+    c.nodes[-1].name = "under_test"
+    model = c.model(c.op("Flatten", [c.op("Conv", [c.nodes[-1].output[0], c.w(2, 3, 3), c.w(2)], pads=[1, 1])],
+                                     axis=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_fast_equals_naive(model, random_onehot(2, 12, seed=8))
+    assert build_plan(onnxism.load(model), 12, ["y"]).plan.analysis.modes["under_test"] == "windowed"
+
+
+@pytest.mark.parametrize("op_type, include_pad", [("MaxPool", 0), ("AveragePool", 0), ("AveragePool", 1)])
+@pytest.mark.parametrize("pads", [(0, 0), (1, 1), (2, 0)])
+def test_ceil_mode_pools_are_windowed(op_type, include_pad, pads):
+    """A ceil_mode pool whose last window reaches past the end pad (12 columns, kernel 3, stride 2: one more
+    window than floor mode) is windowed; an AveragePool divides by the columns it counts, the pads too where
+    count_include_pad says so, never the overhang."""
+    attrs = {"count_include_pad": include_pad} if op_type == "AveragePool" else {}
+    model = _after_conv(op_type, kernel_shape=[3], strides=[2], pads=list(pads), ceil_mode=1, **attrs)
+    loaded = onnxism.load(model)
+    assert loaded.output_shapes()["y"][0] == 2 * ((12 + sum(pads) - 3) // 2 + 2)  # the overhanging window is there
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_fast_equals_naive(model, random_onehot(3, 12, seed=7, n_fraction=0.1))
+    assert build_plan(loaded, 12, ["y"]).plan.analysis.modes["under_test"] == "windowed"
+
+
+@pytest.mark.parametrize("op_type", ["Softmax", "LogSoftmax", "Hardmax"])
+@pytest.mark.parametrize("opset, axis", [(11, 1), (12, -2), (11, None), (13, 1)])
+def test_softmax_axes_by_opset(op_type, opset, axis):
+    """Before opset 13 a Softmax over axis 1 of (N, C, L) normalises channels and length together (2-D at the axis):
+    global along the length, unlike the same node from opset 13 on."""
+    model = _after_conv(op_type, opset=opset, **({} if axis is None else {"axis": axis}))
+    assert_fast_equals_naive(model, random_onehot(2, 12, seed=6))

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 
@@ -39,29 +40,31 @@ def tangermeme_python():
     return venv_python("tangermeme", TANGERMEME_PINS)
 
 
-def run_sweep(label, command):
+def run_sweep(label, command, unit="s/seq"):
     """Run a worker, print its batch sizes as they come; returns its results (benchmarks.batch_sweep's dicts),
     with an error appended when it died (killed for memory, say) before it reported a failure."""
     results = []
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as worker:
-        for line in worker.stdout:
-            if line.startswith("{"):
-                results.append(json.loads(line))
-                print(f"{label} {describe(results[-1])}", flush=True)
-        stderr = worker.stderr.read()
-    if worker.returncode != 0 and not (results and results[-1]["error"]):
-        reason = "killed (out of memory?)" if worker.returncode in (-9, 137) else f"exit code {worker.returncode}"
+    with tempfile.TemporaryFile("w+") as stderr:  # a file, not a pipe: a chatty worker cannot block on it
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True) as worker:
+            for line in worker.stdout:
+                if line.startswith("{"):
+                    results.append(json.loads(line))
+                    print(f"{label} {describe(results[-1], unit)}", flush=True)
+        stderr.seek(0)
+        last = (stderr.read().strip().splitlines() or [""])[-1][:200]
+    if not results or (worker.returncode != 0 and not results[-1]["error"]):
+        reason = ("killed (out of memory?)" if worker.returncode in (-9, 137) else
+                  f"exit code {worker.returncode}" if worker.returncode else "reported nothing")
         after = f" after batch {results[-1]['batch']}" if results else ""
-        last = (stderr.strip().splitlines() or [""])[-1][:200]
         results.append({"batch": None, "error": f"worker {reason}{after}: {last}".rstrip(": ")})
         print(f"{label} {results[-1]['error']}", flush=True)
     return results
 
 
-def describe(result):
+def describe(result, unit):
     if result["error"]:
         return f"batch {result['batch']} failed: {result['error']}"
-    return f"batch {result['batch']}: {result['per_sequence']:.3f} s/seq (before scaling)"
+    return f"batch {result['batch']}: {result['per_sequence']:.3f} {unit}"
 
 
 def summarise(results, scale=1.0):
@@ -69,7 +72,8 @@ def summarise(results, scale=1.0):
     times = {r["batch"]: r["per_sequence"] * scale for r in results if not r["error"]}
     failed = [r for r in results if r["error"]]
     if failed:
-        stopped = f"failed at batch {failed[-1]['batch']}: {failed[-1]['error']}"
+        at = f" at batch {failed[-1]['batch']}" if failed[-1]["batch"] is not None else ""
+        stopped = f"failed{at}: {failed[-1]['error']}"
     elif times and results[-1]["batch"] != min(times, key=times.get):
         stopped = f"batch {results[-1]['batch']} no faster than batch {min(times, key=times.get)}"
     else:
@@ -81,7 +85,7 @@ def fastism_sweep(name, length, window, seqs_path, min_seqs, repeats, batches):
     """fastISM's seconds per sequence for the window (not yet scaled to whole sequences), per batch size."""
     command = [fastism_python(), os.path.join(HERE, "fastism_worker.py"), name, str(length), str(window[0]),
                str(window[1]), seqs_path, str(min_seqs), str(repeats), *map(str, batches)]
-    return run_sweep(f"{name} {length} fastISM", command)
+    return run_sweep(f"{name} {length} fastISM", command, unit=f"s/seq on {window[1] - window[0]} positions")
 
 
 def tangermeme_sweep(name, length, seqs_path, count, repeats, check_path, batches):

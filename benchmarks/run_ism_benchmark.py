@@ -21,10 +21,11 @@ size timed and why the sweep stopped.
 - fastISM package (0.5.1, Keras 2, the Keras build): it batches over sequences only, so batch B is timed on
   max(B, --seqs) sequences, on the central window.
 - tangermeme 1.6.0 ``saturation_mutagenesis`` (PyTorch, the zoo's PyTorch build, in a venv with torch pinned to
-  the CPU release 2.13.0), its fast path (``fast=True``, torch.export) forced: it tries that path only when a job
-  would take more than ``_FAST_MIN_SECONDS`` (30 s) plain and keeps it only when it is not slower than plain on a
-  check batch (``_FAST_MAX_RELATIVE_TIME``); the worker sets both attributes of tangermeme.saturation_mutagenesis
-  (to 0 and infinity) and makes its fallback warning an error. Timed on --fast-seqs whole sequences, as fast is,
+  the CPU release 2.13.0, so on the CPU whatever --device), its fast path (``fast=True``, torch.export) forced: it
+  tries that path only when a job would take more than ``_FAST_MIN_SECONDS`` (30 s) plain and keeps it only when
+  it is not slower than plain on a check batch (``_FAST_MAX_RELATIVE_TIME``); the worker sets both attributes of
+  tangermeme.saturation_mutagenesis (to 0 and infinity) and makes its fallback warning an error, so that a
+  fallback is recorded as a failure, never timed as the fast path. Timed on --fast-seqs whole sequences, as fast is,
   with ``raw_outputs=True``: the outputs for all 3 alternatives at every position, the quantity onnxism returns
   (its default form, the centred delta on the observed base, and ``hypothetical=True``'s 4 bases are derived from
   them). The set-up each call repeats (capture, its own check against ``fast=False``, a first batch run plain) is

@@ -1,9 +1,9 @@
-"""ISM benchmark: naive vs fast onnxism (and the fastISM package) side by side, in one run, on one machine.
+"""ISM benchmark: naive vs fast onnxism, and the peer packages fastISM and tangermeme, side by side, in one run.
 
 For each model and length: seconds per sequence of each method at each batch size (median of --repeats runs).
 fast is timed on whole sequences (--fast-seqs of them), as users run it: its batches group substitutions by
 window start, so a short window would not show its real batch sizes. naive and the fastISM package, whose cost
-per position is uniform, are timed on a window of --positions positions in the middle of --seqs sequences and
+per position is uniform, are timed on a window of --positions positions in the middle of the sequences and
 scaled to whole sequences (the reference pass they run once per chunk is counted in the window's time, so the
 scaling slightly overstates them, by about one forward pass in 3 x --positions). Batch sizes: naive from 1 up (it
 is fastest at small batches on some models: BPNet's wide activations stay in cache), fast from 16 up (below, its
@@ -11,15 +11,34 @@ per-call cost dominates). Each batch size is timed with each --workers count (on
 its share of the cores), naive and fast alike, and each method's best combination is compared. Writes a Markdown
 table and a JSON file (every combination's time) under benchmarks/results/.
 
+The peers, each in a virtual environment of its own that the script makes under benchmarks/ on first use
+(git-ignored), run in a worker process on the same weights, and their batch size is swept
+(benchmarks/batch_sweep.py): --fastism-batch / --tangermeme-batch in ascending order until a size is no faster
+than the best so far or fails (out of memory, say: recorded, and the end of that model's sweep); when the first
+size is the best, it is halved while that helps. The table shows each at its best batch size; the JSON keeps every
+size timed and why the sweep stopped.
+
+- fastISM package (0.5.1, Keras 2, the Keras build): it batches over sequences only, so batch B is timed on
+  max(B, --seqs) sequences, on the central window.
+- tangermeme 1.6.0 ``saturation_mutagenesis`` (PyTorch, the zoo's PyTorch build, in a venv with torch pinned to
+  the CPU release 2.13.0, so on the CPU whatever --device), its fast path (``fast=True``, torch.export) forced: it
+  tries that path only when a job would take more than ``_FAST_MIN_SECONDS`` (30 s) plain and keeps it only when
+  it is not slower than plain on a check batch (``_FAST_MAX_RELATIVE_TIME``); the worker sets both attributes of
+  tangermeme.saturation_mutagenesis (to 0 and infinity) and makes its fallback warning an error, so that a
+  fallback is recorded as a failure, never timed as the fast path. Timed on --fast-seqs whole sequences, as fast is,
+  with ``raw_outputs=True``: the outputs for all 3 alternatives at every position, the quantity onnxism returns
+  (its default form, the centred delta on the observed base, and ``hypothetical=True``'s 4 bases are derived from
+  them). The set-up each call repeats (capture, its own check against ``fast=False``, a first batch run plain) is
+  left out, as fast's set-up is. Sequence 0's deltas are checked against onnxism fast ISM's on the ONNX export of
+  the same PyTorch build: the largest difference is recorded.
+
     python benchmarks/run_ism_benchmark.py                          # the README's configuration
-    python benchmarks/run_ism_benchmark.py --fastism                # + the fastISM package (own venv)
+    python benchmarks/run_ism_benchmark.py --fastism --tangermeme   # + the peer packages (own venvs)
 """
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +50,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 import numpy as np  # noqa: E402
 
 import onnxism  # noqa: E402
+from benchmarks import peers  # noqa: E402
 from benchmarks.inputs import model_entry, random_sequences  # noqa: E402
 from benchmarks.machine import describe_machine  # noqa: E402
 from benchmarks.report import write_report  # noqa: E402
@@ -39,9 +59,9 @@ from onnxism_converters.zoo import export_zoo_model  # noqa: E402
 
 DEFAULT_MODELS = ["basset:1000", "basset:2000", "factorized_basset:1000", "factorized_basset:2000", "bpnet:1000",
                   "bpnet:2000", "beluga:2000"]
-# fastism 0.5.1 declares `tensorflow` (which would pull a Keras 3 release it cannot use): install the Keras 2
-# stack first, then fastism without its declared dependencies.
-FASTISM_PINS = ["tensorflow-cpu==2.15.1", "numpy==1.26.4", "protobuf==4.25.9", "pydot<2"]
+# powers of two up to 512: each peer is swept from its first size up (benchmarks.batch_sweep)
+FASTISM_BATCHES = [4, 8, 16, 32, 64, 128, 256, 512]
+TANGERMEME_BATCHES = [16, 32, 64, 128, 256, 512]
 
 
 def exported_framework(name, framework):
@@ -79,29 +99,6 @@ def time_onnxism(path, seqs, method, batch, window, repeats, device, setup=None,
     return [run() for _ in range(repeats)]
 
 
-def fastism_python():
-    venv = os.path.join(HERE, ".fastism-venv")
-    python = os.path.join(venv, "bin", "python")
-    if not os.path.exists(python):
-        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-        subprocess.run([python, "-m", "pip", "install", "--quiet", *FASTISM_PINS], check=True)
-        subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", "fastism==0.5.1"], check=True)
-    return python
-
-
-def time_fastism(key, length, seqs, batch, window, repeats, folder):
-    path = os.path.join(folder, "seqs.npy")
-    np.save(path, seqs)
-    done = subprocess.run([fastism_python(), os.path.join(HERE, "fastism_worker.py"), key, str(length),
-                           str(window[0]), str(window[1]), path, str(batch), str(repeats)],
-                          capture_output=True, text=True)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if not lines:
-        return [], (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
-    result = json.loads(lines[-1])
-    return result["seconds"], result["error"]
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, help="NAME:LENGTH entries")
@@ -116,7 +113,12 @@ def main():
     parser.add_argument("--pairs", type=int, default=5, help="alternating naive and fast runs at their best batch "
                         "sizes, for the paired ratio")
     parser.add_argument("--fastism", action="store_true", help="also time the fastISM package (own venv)")
-    parser.add_argument("--fastism-batch", type=int, nargs="+", default=[4])
+    parser.add_argument("--fastism-batch", type=int, nargs="+", default=FASTISM_BATCHES, help="batch sizes swept "
+                        "in ascending order until one is no faster (halved below the first while that helps)")
+    parser.add_argument("--tangermeme", action="store_true", help="also time tangermeme's saturation_mutagenesis, "
+                        "its fast path forced, on the PyTorch build (own venv)")
+    parser.add_argument("--tangermeme-batch", type=int, nargs="+", default=TANGERMEME_BATCHES, help="swept as "
+                        "--fastism-batch")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="onnxruntime calls in flight, each "
                         "count timed at each batch size, naive and fast alike")
@@ -132,7 +134,8 @@ def main():
             name, length = model_entry(entry)
             framework = exported_framework(name, args.framework)
             path = export(name, length, framework, folder)
-            seqs = random_sequences(max(args.seqs, args.fast_seqs), length)
+            seqs = random_sequences(max(args.seqs, args.fast_seqs, *(args.fastism_batch if args.fastism else [])),
+                                    length)
             middle = length // 2 - args.positions // 2
             window = (middle, middle + args.positions)
             scale = length / args.positions / args.seqs  # seconds for the window -> seconds per whole sequence
@@ -157,17 +160,41 @@ def main():
                 result["paired"] = paired_ratio(args, path, seqs, window, scale, result["methods"])
                 print(f"{name} {length} paired fast / naive: {result['paired']['ratio']:.1f}x "
                       f"({min(result['paired']['ratios']):.1f}x to {max(result['paired']['ratios']):.1f}x)", flush=True)
-            if args.fastism:  # fastISM builds the same spec (same weights) in Keras 2
-                for batch in args.fastism_batch:
-                    runs, error = time_fastism(name, length, seqs[:args.seqs], batch, window, args.repeats, folder)
-                    if runs:
-                        result["methods"].setdefault("fastISM", {})[batch] = statistics.median(runs) * scale
-                        print(f"{name} {length} fastISM batch {batch}: {statistics.median(runs) * scale:.3f} s/seq")
-                    else:
-                        result["fastISM_error"] = error
-                        print(f"{name} {length} fastISM failed: {error}")
+            if args.fastism or args.tangermeme:
+                time_peers(args, name, length, framework, path, seqs, window, folder, result)
             rows.append(result)
     write_outputs(args, machine, rows)
+
+
+def time_peers(args, name, length, framework, path, seqs, window, folder, result):
+    """The fastISM package and tangermeme, each at every batch size of its sweep, into ``result``: "methods" gets
+    their seconds per sequence by batch size, "sweeps" every result and why the sweep stopped, and
+    "tangermeme_check" the largest difference between tangermeme's deltas and onnxism's on sequence 0."""
+    seqs_path = os.path.join(folder, "seqs.npy")
+    np.save(seqs_path, seqs)
+    if args.fastism:  # fastISM builds the same spec (same weights) in Keras 2
+        results = peers.fastism_sweep(name, length, window, seqs_path, args.seqs, args.repeats, args.fastism_batch)
+        record_sweep(result, "fastISM", results, scale=length / args.positions)
+    if args.tangermeme:  # the same spec built in PyTorch
+        check_path = os.path.join(folder, f"{name}_{length}-tangermeme.npz")
+        results = peers.tangermeme_sweep(name, length, seqs_path, args.fast_seqs, args.repeats, check_path,
+                                         args.tangermeme_batch)
+        record_sweep(result, "tangermeme", results)
+        if os.path.exists(check_path):
+            torch_path = path if framework == "torch" else export(name, length, "torch", folder)
+            check = peers.compare_deltas(check_path, torch_path, seqs[:1], args.device)
+            result["tangermeme_check"] = check
+            print(f"{name} {length} tangermeme vs onnxism fast, sequence 0: largest difference "
+                  f"{check['max_abs_difference']:.3g} (largest delta {check['max_abs_delta']:.3g})", flush=True)
+
+
+def record_sweep(result, method, results, scale=1.0):
+    times, sweep = peers.summarise(results, scale)
+    if times:
+        result["methods"][method] = times
+    result.setdefault("sweeps", {})[method] = sweep
+    if sweep["error"]:
+        result[f"{method}_error"] = sweep["error"]
 
 
 def config_key(batch, workers):
@@ -197,38 +224,65 @@ def paired_ratio(args, path, seqs, window, scale, methods):
     return {"naive": best["naive"], "fast": best["fast"], "ratios": ratios, "ratio": statistics.median(ratios)}
 
 
+# method (the JSON key), the flag that runs it, its column
+PEERS = (("fastISM", "fastism", "fastISM package"), ("tangermeme", "tangermeme", "tangermeme fast (torch)"))
+
+
 def write_outputs(args, machine, rows):
+    peers_run = [(method, header) for method, flag, header in PEERS if getattr(args, flag)]
     lines = [
         f"Seconds per sequence (all 3 alternatives at every position; median of {args.repeats} runs), best batch "
         f"size in brackets (xW: W onnxruntime calls in flight, each on its share of the cores; workers timed: "
         f"{', '.join(map(str, args.workers))}). fast: {args.fast_seqs} whole sequences. naive and fastISM: "
-        f"{args.positions} central positions x {args.seqs} sequences, scaled to the whole sequence. Speed-ups are "
-        f"ratios of the best times. Paired: naive and fast at those batch sizes and workers run alternately "
+        f"{args.positions} central positions, scaled to the whole sequence, naive on {args.seqs} sequences. Speed-ups "
+        f"are ratios of the best times. Paired: naive and fast at those batch sizes and workers run alternately "
         f"{args.pairs} times, median (range) of the pairs' ratios. Set-up is the one-time cost of a fast-ISM plan "
         "per loaded model (analysis, graph building, onnxruntime sessions), not included.",
-        "",
-        "| model | L | naive | fast | fastISM package | fast / naive | paired fast / naive | fast vs fastISM | "
-        "fast set-up (s) |",
-        "|---|---|---|---|---|---|---|---|---|",
     ]
+    if peers_run:
+        lines.append(peer_caption(args))
+    header = ["model", "L", "naive", "fast", *(header for _, header in peers_run), "fast / naive",
+              "paired fast / naive", *(f"fast vs {m}" for m, _ in peers_run), "fast set-up (s)"]
+    lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         best = {m: min(v.items(), key=lambda kv: kv[1]) for m, v in row["methods"].items()}
 
         def cell(method):
             if method not in best:
-                return row.get("fastISM_error", "not run") if method == "fastISM" else "-"
+                return row.get(f"{method}_error", "not run")
             return f"{best[method][1]:.3f} [{best[method][0]}]"
 
-        ratio = best["naive"][1] / best["fast"][1]
-        versus = f"{best['fastISM'][1] / best['fast'][1]:.1f}x faster" if "fastISM" in best else "-"
+        def versus(method):
+            return f"{best[method][1] / best['fast'][1]:.1f}x faster" if method in best else "-"
+
         paired = row.get("paired")
         pairs = (f"{paired['ratio']:.1f}x ({min(paired['ratios']):.1f}x to {max(paired['ratios']):.1f}x)"
                  if paired else "-")
         label = row["model"] + (" (torch export)" if row["framework"] == "torch" else "")
-        lines.append(f"| {label} | {row['length']} | {cell('naive')} | {cell('fast')} | {cell('fastISM')} | "
-                     f"{ratio:.1f}x | {pairs} | {versus} | {row.get('setup_seconds', {}).get('fast', 0):.1f} |")
+        cells = [label, str(row["length"]), cell("naive"), cell("fast"), *(cell(m) for m, _ in peers_run),
+                 f"{best['naive'][1] / best['fast'][1]:.1f}x", pairs, *(versus(m) for m, _ in peers_run),
+                 f"{row.get('setup_seconds', {}).get('fast', 0):.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    checks = [f"{row['model']} {row['length']} {row['tangermeme_check']['max_abs_difference']:.2g} (of "
+              f"{row['tangermeme_check']['max_abs_delta']:.2g})" for row in rows if "tangermeme_check" in row]
+    if checks:
+        lines += ["", "tangermeme against onnxism fast ISM on sequence 0 (every position, base and output element): "
+                  "largest absolute difference of the deltas (largest absolute delta): " + "; ".join(checks) + "."]
     write_report(args, machine, {"rows": rows}, lines)
 
+
+def peer_caption(args):
+    """How the peers were timed, for the table's caption."""
+    parts = []
+    if args.fastism:
+        parts.append(f"fastISM package 0.5.1 (Keras 2): batch B on max(B, {args.seqs}) sequences, the "
+                     f"{args.positions} central positions scaled to the whole sequence.")
+    if args.tangermeme:
+        parts.append(f"tangermeme 1.6.0 saturation_mutagenesis on the PyTorch build, its fast path forced, "
+                     f"raw_outputs=True, {args.fast_seqs} whole sequences; the set-up it repeats per call "
+                     "(capture, its check against fast=False, a first batch run plain) not included.")
+    return (" ".join(parts) + " Peers' batch sizes swept from the first asked for, doubling until a size is no "
+            "faster or fails (halved below the first while that helps); the JSON keeps every size timed.")
 
 if __name__ == "__main__":
     main()

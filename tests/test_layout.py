@@ -83,7 +83,8 @@ def test_every_package_folder_is_installed():
     import re
 
     text = (PACKAGE.parent / "pyproject.toml").read_text()
-    listed = set(re.findall(r'"([\w.]+)"', text[text.index("packages = ["):text.index("]", text.index("packages = ["))]))
+    start = text.index("packages = [")
+    listed = set(re.findall(r'"([\w.]+)"', text[start:text.index("]", start)]))
     folders = {".".join(path.parent.relative_to(PACKAGE.parent).parts) for path in PACKAGE.rglob("__init__.py")}
     converters = PACKAGE.parent / "converters"
     folders |= {".".join(("onnxism_converters",) + path.parent.relative_to(converters).parts)

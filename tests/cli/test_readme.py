@@ -27,7 +27,7 @@ import shutil
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 README = os.path.join(ROOT, "README.md")
 SKIP = "not run by tests/test_readme.py"
 EXIT_STATUS = re.compile(r"exit status (\d+)")

@@ -163,7 +163,7 @@ def main():
             if args.fastism or args.tangermeme:
                 time_peers(args, name, length, framework, path, seqs, window, folder, result)
             rows.append(result)
-    write_outputs(args, machine, rows)
+            write_outputs(args, machine, rows)  # after each model: an interrupted run keeps what it measured
 
 
 def time_peers(args, name, length, framework, path, seqs, window, folder, result):

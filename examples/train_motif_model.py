@@ -13,20 +13,9 @@ from torch import nn
 
 from onnxism_converters import torch_to_onnx
 
-MOTIF = "TGACTCA"
-LENGTH = 200
+from motif_sequences import LENGTH, MOTIF, random_sequences  # (beside this file)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def random_sequences(rng, count, plant):
-    """(count, LENGTH) base codes; where ``plant`` is true the motif sits at a random position (returned, else -1)."""
-    codes = rng.integers(0, 4, size=(count, LENGTH))
-    sites = np.full(count, -1)
-    motif = np.array(["ACGT".index(base) for base in MOTIF])
-    for n in np.flatnonzero(plant):
-        sites[n] = rng.integers(10, LENGTH - len(MOTIF) - 10)
-        codes[n, sites[n]:sites[n] + len(MOTIF)] = motif
-    return codes, sites
 
 
 class MotifNet(nn.Module):

@@ -15,6 +15,8 @@ from .errors import (
     OnnxismWarning,
     UnsupportedGraphError,
 )
+from .genome import regions_onehot
+from .io.modisco import write_modisco
 from .methods.compile import compile_fast, compile_tism
 from .methods.ism import METHODS, ism, ism_chunks
 from .methods.predict import predict
@@ -23,6 +25,7 @@ from .methods.writing import ism_to_npz, tism_to_npz
 from .model.loading import load
 from .model.sequence_model import SequenceModel
 from .runtime.sessions import cuda_available
+from .sequences.text import onehot_from_strings
 
 __version__ = "0.1.0"
 
@@ -44,8 +47,11 @@ __all__ = [
     "ism_chunks",
     "ism_to_npz",
     "load",
+    "onehot_from_strings",
     "predict",
+    "regions_onehot",
     "tism",
     "tism_chunks",
     "tism_to_npz",
+    "write_modisco",
 ]

@@ -2,6 +2,7 @@
 
 from ..errors import InputError, UnsupportedGraphError
 from ..graph.nodes import default_opset
+from ..methods.compile import compiled_length
 from ..model.loading import load
 from ..model.tokens import TOKENS_HELP
 
@@ -17,12 +18,14 @@ def add_parser(verbs):
                              "on the full length, or why it falls back to naive ISM) and whether every op on the "
                              "sequence path has a gradient rule (builds both graphs: seconds on large models)")
     parser.add_argument("--length", type=int, default=None,
-                        help="sequence length for --methods on a model that takes any length")
+                        help="sequence length, for a model that takes any length: its output shapes, and --methods "
+                             "(on a model of fixed length, it must be that length)")
     parser.set_defaults(handler=handle)
 
 
 def handle(args):
     model = load(args.model, input=args.input, layout=args.layout, tokens=args.tokens)
+    length = compiled_length(model, args.length) if args.length is not None else model.length
     shape = "(N, L, 4)" if model.layout == "NLC" else "(N, 4, L)"
     proto = model.proto
     print(f"model:    {model.source}")
@@ -44,14 +47,14 @@ def handle(args):
         dims = ", ".join("L" if size is None else str(size) for size in extra.shape)
         print(f"extra:    {extra.name}  shape (N{', ' + dims if dims else ''})  {extra.dtype}  "
               "(values per sequence: --extra-inputs NAME=FILE.npy)")
-    length = model.length if model.length is not None else None
     if length is None:
-        print("outputs:  " + ", ".join(model.output_names) + "  (shapes depend on the length)")
+        print("outputs:  " + ", ".join(model.output_names) + "  (shapes depend on the length: give --length)")
     else:
+        at = f" at length {length}" if model.length is None else ""
         for name, out in model.output_shapes(length).items():
-            print(f"output:   {name}  shape (N{''.join(', ' + str(d) for d in out)})")
+            print(f"output:   {name}  shape (N{''.join(', ' + str(d) for d in out)}){at}")
     if args.methods:
-        _methods(model, length if length is not None else args.length)
+        _methods(model, length)
 
 
 def _methods(model, length):

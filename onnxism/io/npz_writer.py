@@ -1,18 +1,22 @@
 """An .npz writer for arrays larger than memory, written chunk by chunk.
 
 Invariant: the output path holds either nothing new or a complete archive. Arrays are filled as memory-mapped
-.npy files in a temporary folder beside the output, zipped (stored, ZIP64) at the end and moved into place with
-one rename; any failure removes the temporary files and leaves no partial output.
+.npy files in a scratch folder beside the output (``scratch.py``: named after this process, each file's blocks
+reserved when it is made, so that a full disk is an error then and never a SIGBUS mid-run), zipped at the end
+(stored, or deflated with ``compress``; ZIP64) and moved into place with one rename; any failure or interruption
+removes the scratch files and leaves no partial output. Scratch folders that a killed run left beside the output
+are removed, with a notice.
 """
 
 import os
 import shutil
-import tempfile
+import warnings
 import zipfile
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, OnnxismWarning
+from .scratch import describe_bytes, make_scratch, remove_abandoned, reserve
 
 
 def check_output_path(path, *, force=False, suffix=".npz"):
@@ -36,26 +40,36 @@ class NpzWriter:
     """Context manager: ``add(name, shape, dtype)`` declares arrays, ``[name][start:stop] = ...`` fills them,
     leaving the block without an error publishes the archive at ``path``."""
 
-    def __init__(self, path, *, force=False):
+    def __init__(self, path, *, force=False, compress=False):
         self.path = check_output_path(path, force=force)
+        self.compress = compress
         self._folder = None
         self._arrays = {}
+        for folder, pid, size in remove_abandoned(os.path.dirname(os.path.abspath(self.path))):
+            warnings.warn(f"removed {folder} ({describe_bytes(size)}), the scratch folder of an onnxism run "
+                          f"(process {pid}) that was killed before it could remove it", OnnxismWarning, stacklevel=3)
 
     def __enter__(self):
         parent = os.path.dirname(os.path.abspath(self.path))
         try:
-            self._folder = tempfile.mkdtemp(prefix=".onnxism-", dir=parent)
+            self._folder = make_scratch(parent)
         except OSError as err:
             raise InputError(f"cannot write {self.path}: {err.strerror or err}") from err
         return self
 
     def add(self, name, shape, dtype=np.float32):
-        """Declare the array ``name`` (a memory map of ``shape``) and return it for filling."""
+        """Declare the array ``name`` (a memory map of ``shape``, its blocks reserved) and return it for filling."""
         if name in self._arrays:
             raise ValueError(f"array {name!r} declared twice")
         file = os.path.join(self._folder, f"{len(self._arrays)}.npy")
-        self._arrays[name] = (file, np.lib.format.open_memmap(file, mode="w+", dtype=dtype, shape=tuple(shape)))
-        return self._arrays[name][1]
+        try:
+            array = np.lib.format.open_memmap(file, mode="w+", dtype=dtype, shape=tuple(shape))
+            with open(file, "r+b") as handle:
+                reserve(handle, os.path.getsize(file), self.path)
+        except OSError as err:
+            raise InputError(f"cannot write {self.path}: {err.strerror or err}") from err
+        self._arrays[name] = (file, array)
+        return array
 
     def put(self, name, value):
         """Store a small in-memory array as is."""
@@ -76,7 +90,8 @@ class NpzWriter:
     def _publish(self):
         staging = os.path.join(self._folder, "archive.npz")
         try:
-            with zipfile.ZipFile(staging, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+            compression = zipfile.ZIP_DEFLATED if self.compress else zipfile.ZIP_STORED
+            with zipfile.ZipFile(staging, "w", compression=compression, allowZip64=True) as archive:
                 for name, (file, array) in self._arrays.items():
                     array.flush()
                     archive.write(file, arcname=f"{name}.npy")

@@ -33,6 +33,7 @@ def read_npy(path, *, mmap=False, expected=None):
         raise InputError(f"cannot read {path}: {err.strerror or err}") from err
     if magic != NPY_MAGIC:
         raise InputError(f"{path} is not a readable .npy array: it has no NPY header (save it with numpy.save)")
+    _check_complete(path)
     try:
         array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
@@ -42,3 +43,23 @@ def read_npy(path, *, mmap=False, expected=None):
     if not isinstance(array, np.ndarray):
         raise InputError(f"{path} is not a single .npy array")
     return array
+
+
+def _check_complete(path):
+    """Refuse a .npy file shorter than its header says (a copy cut short): numpy would say "mmap length is greater
+    than file size" or fail deep in a read. A header numpy cannot parse is left to numpy's own message."""
+    try:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(handle)
+            start = handle.tell()
+    except (ValueError, OSError, EOFError):
+        return
+    if dtype.hasobject:
+        return
+    wanted = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    held = os.path.getsize(path) - start
+    if held < wanted:
+        raise InputError(f"{path} is truncated: its header promises {wanted} bytes of array data, the file holds "
+                         f"{held}; copy or save it again")

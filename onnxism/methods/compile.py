@@ -10,10 +10,10 @@ from .targets import outputs_and_targets
 
 def compiled_length(model, length):
     """The length a graph is compiled at: the model's, or ``length`` (checked) for a model of any length."""
-    if length is not None and model.length is not None and length != model.length:
-        raise InputError(f"--length {length} differs from the model's fixed length {model.length}")
     if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 1):
         raise InputError(f"--length must be a positive integer; got {length}")
+    if length is not None and model.length is not None and length != model.length:
+        raise InputError(f"--length {length} differs from the model's fixed length {model.length}")
     return model.sequence_length(length)
 
 

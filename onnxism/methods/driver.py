@@ -29,6 +29,7 @@ class Plan:
     references: dict
     progress: object  # checked: None, a bool or a callable
     make_scorer: Callable  # () -> a scorer: score(onehot, advance, extras), rows_per_sequence(), batch_size
+    attribution: str = "delta"  # the form the scores are in (``attributions.py``)
 
 
 def run_plan(plan):

@@ -7,23 +7,27 @@ is the target shape: the targets are folded into the graph (``passes/fold_target
 directly.
 """
 
+import math
+
 from ..errors import InputError
 from ..model.extra_inputs import check_extra_inputs
 from ..model.loading import load
 from ..passes.fold_targets import fold_targets
 from ..progress import checked_progress
-from ..runtime.workers import resolve_workers
+from ..runtime.workers import resolve_workers, warn_beyond_cores
+from .attributions import FORMS, AttributedScorer, check_form
 from .driver import Plan, collect, run_plan
 from .fallback import fast_scorer
+from .memory import check_batch_memory
 from .naive import NaiveISM
-from .options import resolve_batch_size, resolve_window
+from .options import resolve_batch_size, resolve_window, sequences_per_chunk
 from .targets import outputs_and_targets
 
 METHODS = ("fast", "naive")
 
 
 def plan_ism(model, seqs, *, method="fast", positions=None, device="cpu", batch_size=None, outputs=None,
-             progress=None, workers=None, extra_inputs=None, targets=None):
+             progress=None, workers=None, extra_inputs=None, targets=None, attribution="delta"):
     """The Plan of an ISM run (arguments as for :func:`ism`), everything checked; no session is built yet."""
     model = load(model)
     sequences = model.sequences(seqs)
@@ -34,10 +38,16 @@ def plan_ism(model, seqs, *, method="fast", positions=None, device="cpu", batch_
     progress = checked_progress(progress)
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; available: {', '.join(sorted(METHODS))}")
+    check_form(attribution, FORMS, "ISM")
     resolve_workers(workers, device)
+    warn_beyond_cores(workers, device)
     rows = resolve_batch_size(batch_size, sequences.length, device)
     result_shapes = dict(shapes, **{name: target.shape for name, target in folded.items()})
     width = window[1] - window[0]
+    if batch_size is not None:  # the rows a batch can hold: at most every substitution of a chunk of sequences
+        values = sum(width * 4 * math.prod(result_shapes[name]) for name in names)
+        chunk = min(len(sequences), sequences_per_chunk(rows, 3 * width, values))
+        check_batch_memory(model, sequences.length, min(rows, chunk * 3 * width), device, asked=rows)
     results = {name: (len(sequences), width, 4) + result_shapes[name] for name in names}
 
     def make_scorer():
@@ -53,11 +63,12 @@ def plan_ism(model, seqs, *, method="fast", positions=None, device="cpu", batch_
                                  default_batch=batch_size is None, **options)
         else:
             scorer = NaiveISM(scored, scored_names, scored_shapes, window, **options)
-        return TargetScorer(scorer, renamed, {name: target.shape for name, target in folded.items()}) if renamed \
-            else scorer
+        if renamed:
+            scorer = TargetScorer(scorer, renamed, {name: target.shape for name, target in folded.items()})
+        return scorer if attribution == "delta" else AttributedScorer(scorer, attribution, window)
 
     references = {name: (len(sequences),) + result_shapes[name] for name in names}
-    return Plan(model, sequences, extras, window, results, references, progress, make_scorer)
+    return Plan(model, sequences, extras, window, results, references, progress, make_scorer, attribution)
 
 
 def ism_chunks(model, seqs, **options):
@@ -70,7 +81,7 @@ def ism_chunks(model, seqs, **options):
 
 
 def ism(model, seqs, *, method="fast", positions=None, device="cpu", batch_size=None, outputs=None,
-        progress=None, workers=None, extra_inputs=None, targets=None):
+        progress=None, workers=None, extra_inputs=None, targets=None, attribution="delta"):
     """In-silico saturation mutagenesis.
 
     Parameters
@@ -99,15 +110,19 @@ def ism(model, seqs, *, method="fast", positions=None, device="cpu", batch_size=
         What f is, per output, as for :func:`onnxism.tism`: every element (default), their sum or mean, one element,
         or weights of the output's shape (one target) or (K, *output_shape) (K targets). A dict picks outputs.
         The targets are computed inside the graph, so a large output is never carried out whole.
+    attribution : {"delta", "centred", "projected"}
+        What each entry holds (``attributions.py``): the delta (default); the delta minus its mean over the 4 bases
+        (hypothetical scores, TF-MoDISco's input); or that centred score at the observed base, 0 elsewhere.
 
     Returns
     -------
     dict of str to ndarray, each float32 of shape (N, W, 4, *output_shape) (or *target_shape)
-        Entry [n, i, b] = f(mutant) - f(reference), mutant = sequence n with position start + i set to base b.
+        Entry [n, i, b] = f(mutant) - f(reference), mutant = sequence n with position start + i set to base b (the
+        delta; ``attribution`` gives another form of it).
     """
     return collect(plan_ism(model, seqs, method=method, positions=positions, device=device, batch_size=batch_size,
                             outputs=outputs, progress=progress, workers=workers, extra_inputs=extra_inputs,
-                            targets=targets))
+                            targets=targets, attribution=attribution))
 
 
 class TargetScorer:

@@ -8,7 +8,7 @@ entry (with the default targets, every output element, the shapes are the same).
 
 import numpy as np
 
-from ..errors import InputError, ModelError, OnnxismError
+from ..errors import ModelError, OnnxismError
 from ..gradients import GRADIENT, build_gradient_model, seed_name
 from ..model.extra_inputs import check_extra_inputs
 from ..model.loading import load
@@ -16,11 +16,13 @@ from ..progress import checked_progress
 from ..runtime.rows import padded_rows, rows_of
 from ..runtime.sessions import make_session, parse_device
 from ..runtime.weights import detached_copy
+from .attributions import check_form
 from .driver import Plan, collect, run_plan
 from .options import resolve_batch_size, resolve_window
 from .targets import outputs_and_targets
 
-ATTRIBUTIONS = ("tism", "gradient", "gradient_x_input", "centred")
+#: TISM's attribution forms (``attributions.py``: "tism" and "delta" are one form, g[b] - g[ref]).
+ATTRIBUTIONS = ("tism", "delta", "centred", "projected", "gradient", "gradient_x_input")
 
 
 def attribute(gradient, onehot, kind):
@@ -29,8 +31,9 @@ def attribute(gradient, onehot, kind):
         return gradient
     if kind == "gradient_x_input":
         return gradient * onehot
-    if kind == "centred":
-        return gradient - gradient.mean(axis=-1, keepdims=True)
+    if kind in ("centred", "projected"):
+        centred = gradient - gradient.mean(axis=-1, keepdims=True)
+        return centred if kind == "centred" else centred * onehot
     return gradient - (gradient * onehot).sum(axis=-1, keepdims=True)
 
 
@@ -116,8 +119,7 @@ def plan_tism(model, seqs, *, targets=None, attribution="tism", positions=None, 
     window = resolve_window(positions, sequences.length)
     resolved = outputs_and_targets(model, outputs, targets, sequences.length, device)[2]
     progress = checked_progress(progress)
-    if attribution not in ATTRIBUTIONS:
-        raise InputError(f"unknown attribution {attribution!r}; available: {', '.join(ATTRIBUTIONS)}")
+    check_form(attribution, ATTRIBUTIONS, "TISM")
     rows = resolve_batch_size(batch_size, sequences.length, device)
     width = window[1] - window[0]
     shapes = {name: (len(sequences), width, 4) + target.shape for name, target in resolved.items()}
@@ -128,7 +130,8 @@ def plan_tism(model, seqs, *, targets=None, attribution="tism", positions=None, 
         return TismScorer(model, resolved, window, length=sequences.length, device=device, batch_size=rows,
                           attribution=attribution)
 
-    return Plan(model, sequences, extras, window, shapes, references, progress, make_scorer)
+    return Plan(model, sequences, extras, window, shapes, references, progress, make_scorer,
+                "delta" if attribution == "tism" else attribution)
 
 
 def tism_chunks(model, seqs, **options):
@@ -150,9 +153,11 @@ def tism(model, seqs, *, targets=None, attribution="tism", positions=None, devic
         The scalars differentiated, per output: every element (default; the result has the output's shape),
         their sum or mean, one element (an int or tuple index), or weights of the output's shape (a scalar) or
         (K, *output_shape) (K targets). A dict picks outputs and gives each its own target.
-    attribution : {"tism", "gradient", "gradient_x_input", "centred"}
-        "tism": g[b] - g[reference base] (zero at the reference; at an N position, g[b]); "gradient": the raw
-        gradient; "gradient_x_input": g * one-hot; "centred": g - mean over the 4 bases (Majdandzic et al. 2023).
+    attribution : {"tism", "delta", "centred", "projected", "gradient", "gradient_x_input"}
+        "tism" (or "delta", its name for ISM): g[b] - g[reference base] (zero at the reference; at an N position,
+        g[b]); "centred": g - mean over the 4 bases (Majdandzic et al. 2023); "projected": that at the observed base,
+        0 elsewhere; "gradient": the raw gradient; "gradient_x_input": g * one-hot. ``attributions.py`` has the
+        formulas, the same as ISM's for the forms both have.
     batch_size : int, optional
         Targets x sequences per onnxruntime call; a default scaled to L when None.
 

@@ -28,6 +28,7 @@ class ModelCache:
     fast_plans: dict = field(default_factory=dict)  # (length, outputs, device, threads) -> fast ISM's plan
     gradient_sessions: dict = field(default_factory=dict)  # (output, length, device) -> gradient graph's session
     folded_targets: dict = field(default_factory=dict)  # the targets' key -> (model with them folded, names)
+    row_bytes: dict = field(default_factory=dict)  # length -> the memory estimate's bytes per model row
 
 
 class SequenceModel:

@@ -8,10 +8,11 @@ in flight, so memory stays bounded and scatters into shared arrays never race.
 """
 
 import os
+import warnings
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
-from ..errors import InputError
+from ..errors import InputError, OnnxismWarning
 from .sessions import parse_device
 
 
@@ -31,6 +32,15 @@ def resolve_workers(workers, device="cpu", cpu_default=1):
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InputError(f"workers must be a positive integer; got {workers!r}")
     return workers
+
+
+def warn_beyond_cores(workers, device="cpu"):
+    """A notice where more calls than cores are asked for on the CPU (they run, each waiting for a core while it
+    holds its memory)."""
+    cores = usable_cores()
+    if workers is not None and workers > cores and parse_device(device)[0] == "cpu":
+        warnings.warn(f"workers={workers} on {cores} core(s): calls beyond one per core wait for a core and hold "
+                      "their memory meanwhile; at most one per core is faster", OnnxismWarning, stacklevel=4)
 
 
 def session_threads(workers, device="cpu"):

@@ -1,4 +1,5 @@
-"""Reading sequences from files: .npy one-hot arrays (memory-mapped) and FASTA (.fa, .fasta, .fna, optionally .gz).
+"""Reading sequences from files: .npy one-hot arrays (memory-mapped) and FASTA (.fa, .fasta, .fna, optionally
+gzipped: told by its first bytes, whatever its name), or either on standard input ("-").
 
 FASTA policy: letters are case-folded (soft-masked lowercase counts as the base), N/n is an all-zero position,
 and any other letter (IUPAC ambiguity codes included) is refused, naming the record and position. All records must
@@ -6,22 +7,27 @@ have the same length.
 """
 
 import gzip
+import io
+import sys
 
 import numpy as np
 
 from ..errors import InputError
-from ..io.user_files import existing_file, read_npy
+from ..io.user_files import NPY_MAGIC, existing_file, read_npy
 from .onehot import Sequences, as_sequences
+from .text import encode
+
+GZIP_MAGIC = b"\x1f\x8b"
+STDIN = "-"
 
 FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".fa.gz", ".fasta.gz", ".fna.gz")
-_CODES = np.full(256, 255, dtype=np.uint8)
-for _code, _letters in enumerate(("Aa", "Cc", "Gg", "Tt", "Nn")):
-    for _letter in _letters:
-        _CODES[ord(_letter)] = _code
 
 
 def read_sequences(path, *, length=None):
-    """Read ``path`` (.npy or FASTA) into checked :class:`Sequences`; ``length`` is the model's, if fixed."""
+    """Read ``path`` (.npy or FASTA, or "-": either on standard input) into checked :class:`Sequences`; ``length``
+    is the model's, if fixed."""
+    if path == STDIN:
+        return _read_stdin(length)
     path = existing_file(path, "sequences file", "a .npy or FASTA file")
     lower = path.lower()
     if lower.endswith(".npy"):
@@ -39,51 +45,61 @@ def _read_npy(path, length):
     return as_sequences(array, length=length, name=path)
 
 
-def _read_fasta(path, length):
-    opener = gzip.open if path.lower().endswith(".gz") else open
+def _read_stdin(length):
+    """Standard input's bytes: an .npy array (by its header) or FASTA text (gzipped or not)."""
+    data = sys.stdin.buffer.read()
+    if not data:
+        raise InputError("no sequences on standard input (-): pipe an .npy array or FASTA text into onnxism")
+    if data.startswith(NPY_MAGIC):
+        try:
+            array = np.load(io.BytesIO(data), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as err:
+            raise InputError(f"standard input is not a readable .npy array: {err}") from err
+        return as_sequences(array, length=length, name="standard input")
+    return _read_fasta(STDIN, length, data)
+
+
+def _read_fasta(path, length, data=None):
+    """FASTA from ``path`` (or the bytes ``data`` read from it), gzipped where its first bytes say so."""
+    name = "standard input" if path == STDIN else path
     ids, rows = [], []
     try:
-        with opener(path, "rb") as handle:
+        if data is None:
+            with open(path, "rb") as handle:
+                zipped = handle.read(2) == GZIP_MAGIC
+            stream = gzip.open(path, "rb") if zipped else open(path, "rb")
+        else:
+            stream = gzip.GzipFile(fileobj=io.BytesIO(data)) if data.startswith(GZIP_MAGIC) else io.BytesIO(data)
+        with stream as handle:
             current = None
             for raw in handle:
                 line = raw.strip()
                 if line.startswith(b">"):
                     if current is not None:
-                        rows.append(_encode(b"".join(current), path, ids[-1]))
+                        rows.append(encode(b"".join(current), f"{name}: record {ids[-1]!r}"))
                     ids.append(line[1:].split(maxsplit=1)[0].decode("utf-8", "replace") if line[1:].strip() else "")
                     current = []
                 elif line:
                     if current is None:
-                        raise InputError(f"{path} is not FASTA: sequence text before the first '>' header")
+                        raise InputError(f"{name} is not FASTA: sequence text before the first '>' header")
                     current.append(line)
             if current is not None:
-                rows.append(_encode(b"".join(current), path, ids[-1]))
-    except (OSError, EOFError, UnicodeDecodeError) as err:
-        raise InputError(f"cannot read FASTA file {path}: {err}") from err
+                rows.append(encode(b"".join(current), f"{name}: record {ids[-1]!r}"))
+    except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as err:
+        raise InputError(f"cannot read FASTA file {name}: {err}") from err
     if not rows:
-        raise InputError(f"{path} holds no FASTA records")
+        raise InputError(f"{name} holds no FASTA records")
     lengths = [len(row) for row in rows]
     if min(lengths) == 0:
-        raise InputError(f"{path}: record {ids[lengths.index(0)]!r} is empty")
+        raise InputError(f"{name}: record {ids[lengths.index(0)]!r} is empty")
     first = lengths[0]
     for index, size in enumerate(lengths):
         if size != first:
             raise InputError(
-                f"{path}: sequences must all have the same length; record {ids[index]!r} (#{index}) has "
+                f"{name}: sequences must all have the same length; record {ids[index]!r} (#{index}) has "
                 f"{size} bases, the first has {first}"
             )
     codes = np.stack(rows)
-    sequences = Sequences(codes=codes, ids=np.array(ids), source=path)
+    sequences = Sequences(codes=codes, ids=np.array(ids), source=name)
     return as_sequences(sequences, length=length)
 
-
-def _encode(text, path, record):
-    codes = _CODES[np.frombuffer(text, dtype=np.uint8)]
-    bad = np.flatnonzero(codes == 255)
-    if bad.size:
-        letter = chr(text[bad[0]])
-        raise InputError(
-            f"{path}: record {record!r} has {letter!r} at position {bad[0]}; only A, C, G, T and N "
-            "(any case) are accepted"
-        )
-    return codes

@@ -7,6 +7,7 @@ first bad sequence and position named, so no score is ever computed on input tha
 import numpy as np
 
 from ..errors import InputError
+from .text import ONEHOT_ROWS
 
 ALPHABET = "ACGT"
 _CHECK_CHUNK_VALUES = 1 << 22  # values validated per step: bounds memory for memory-mapped inputs
@@ -24,6 +25,7 @@ class Sequences:
         self._onehot = onehot
         self._codes = codes
         self.ids = ids
+        self.columns = {}  # per-sequence values the archive carries (name -> (N,) array), as regions' coordinates
         self.source = source
         data = onehot if onehot is not None else codes
         self.count = int(data.shape[0])
@@ -36,8 +38,7 @@ class Sequences:
         """Sequences ``start:stop`` as a float32 (n, L, 4) array."""
         stop = self.count if stop is None else stop
         if self._codes is not None:
-            table = np.vstack([np.eye(4, dtype=np.float32), np.zeros((1, 4), dtype=np.float32)])
-            return table[self._codes[start:stop]]
+            return ONEHOT_ROWS[self._codes[start:stop]]
         return np.asarray(self._onehot[start:stop], dtype=np.float32)
 
     def chunks(self, size):

@@ -19,7 +19,7 @@ def test_run_writes_scores_references_and_positions(tmp_path, example_seqs):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("onnxism: scored 8 sequences x 200 positions") and result.stdout.count("\n") == 1
     with np.load(out) as archive:
-        assert sorted(archive.files) == ["logit", "positions", "reference/logit"]
+        assert sorted(archive.files) == ["attribution", "logit", "onehot", "positions", "reference/logit"]
         import onnxism
 
         expected = onnxism.ism(MODEL, example_seqs)["logit"]
@@ -27,6 +27,8 @@ def test_run_writes_scores_references_and_positions(tmp_path, example_seqs):
         np.testing.assert_allclose(archive["reference/logit"], onnxism.predict(MODEL, example_seqs)["logit"],
                                    rtol=1e-6)
         np.testing.assert_array_equal(archive["positions"], np.arange(200))
+        np.testing.assert_array_equal(archive["onehot"], example_seqs.astype(np.uint8))
+        assert archive["onehot"].dtype == np.uint8 and str(archive["attribution"]) == "delta"
     assert [p.name for p in tmp_path.iterdir()] == ["scores.npz"]  # no temporary files left
 
 
@@ -252,7 +254,8 @@ def test_run_is_ism_to_npz_and_takes_the_old_flag_spellings(tmp_path, example_se
         result = onnxism_cli("run", MODEL, SEQS, "--positions", "100:120", flag, "sum", "-o", out)
         assert result.returncode == 0, result.stderr
         with np.load(out) as cli, np.load(api) as written:
-            assert sorted(cli.files) == sorted(written.files) == ["logit", "positions", "reference/logit"]
+            assert sorted(cli.files) == sorted(written.files) == ["attribution", "logit", "onehot", "positions",
+                                                                   "reference/logit"]
             for key in written.files:
                 np.testing.assert_array_equal(cli[key], written[key])
     with np.load(api) as written:

@@ -13,7 +13,7 @@ on the import path (PYTHONPATH), in fresh processes of the current interpreter:
   wrote (blocks run in the README's order).
 - blocks in other languages, or none (sample output), are not run.
 
-**The skip marker** is a comment ``# not run by tests/test_readme.py: <why>``: on a line of a ```sh block it skips
+**The skip marker** is a comment ``# not run by tests/cli/test_readme.py: <why>``: on a line of a ```sh block it skips
 that command, on the first line of a ```python block the whole block. Use it only for what cannot run in a test
 (``make demo``, ``make test``, ``pip install ...``, GPU commands, converting a file that does not exist); every
 other command must run on the bundled example. Failures are collected and reported together, each with its README
@@ -29,7 +29,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 README = os.path.join(ROOT, "README.md")
-SKIP = "not run by tests/test_readme.py"
+SKIP = "not run by tests/cli/test_readme.py"
 EXIT_STATUS = re.compile(r"exit status (\d+)")
 FENCE = re.compile(r"^```(\S*)\s*$")
 TIMEOUT = 120

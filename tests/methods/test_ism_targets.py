@@ -180,7 +180,7 @@ def test_cli_run_fast_with_a_target(tmp_path):
                           "sum", "--outputs", "profile", "-o", str(out)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     with np.load(out) as archive:
-        assert sorted(archive.files) == ["positions", "profile", "reference/profile"]
+        assert sorted(archive.files) == ["attribution", "onehot", "positions", "profile", "reference/profile"]
         np.testing.assert_allclose(archive["profile"], onnxism.ism(model_path, seqs, method="naive")["profile"]
                                    .sum((3, 4)), atol=1e-4)
         np.testing.assert_allclose(archive["reference/profile"],

@@ -119,7 +119,7 @@ def test_cli_run_tism_writes_the_api_result(tmp_path, example_seqs):
     assert result.returncode == 0, result.stderr
     assert "centred from gradients" in result.stdout
     with np.load(out) as archive:
-        assert sorted(archive.files) == ["logit", "positions", "reference/logit"]
+        assert sorted(archive.files) == ["attribution", "logit", "onehot", "positions", "reference/logit"]
         expected = onnxism.tism(MODEL, example_seqs, attribution="centred")["logit"]
         np.testing.assert_allclose(archive["logit"], expected, atol=1e-6)
         np.testing.assert_allclose(archive["reference/logit"], onnxism.predict(MODEL, example_seqs)["logit"],
@@ -131,7 +131,7 @@ def test_cli_run_tism_writes_the_api_result(tmp_path, example_seqs):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--attribution", "centred"], "applies to --method tism only"),
+    (["--attribution", "gradient"], "unknown attribution 'gradient' for ISM (it is a form of --method tism)"),
     (["--method", "tism", "--targets", "a,b"], "--targets must be"),
     (["--method", "tism", "--targets", "3"], "does not fit output"),
 ])

@@ -319,7 +319,7 @@ def test_cli_run_with_extra_inputs(control_model, tmp_path):
     (tmp_path / "truncated.npy").write_bytes((tmp_path / "seqs.npy").read_bytes()[:200])
     truncated = onnxism_cli("run", path, tmp_path / "seqs.npy", "-o", tmp_path / "x.npz",
                             "--extra-inputs", f"control={tmp_path / 'truncated.npy'}")
-    assert_clean_failure(truncated, f"--extra-inputs control: {tmp_path / 'truncated.npy'} is not a readable .npy")
+    assert_clean_failure(truncated, f"--extra-inputs control: {tmp_path / 'truncated.npy'} is truncated")
     assert not os.path.exists(tmp_path / "x.npz")
     # the compiled fast ISM graph takes the extra inputs as the model does
     fast_graph = tmp_path / "c.onnx"

@@ -21,6 +21,7 @@ from .methods.compile import compile_fast, compile_tism
 from .methods.ism import METHODS, ism, ism_chunks
 from .methods.predict import predict
 from .methods.tism import ATTRIBUTIONS, tism, tism_chunks
+from .methods.variant_table import variants_to_table
 from .methods.writing import ism_to_npz, tism_to_npz
 from .model.loading import load
 from .model.sequence_model import SequenceModel
@@ -53,5 +54,6 @@ __all__ = [
     "tism",
     "tism_chunks",
     "tism_to_npz",
+    "variants_to_table",
     "write_modisco",
 ]

@@ -2,7 +2,7 @@
 
 from ..io.bigwig import VALUES, write_bigwig
 from .help import DefaultsFormatter
-from .modisco import _integers
+from .modisco import add_output_options, parse_index
 
 
 def add_parser(verbs):
@@ -20,15 +20,12 @@ def add_parser(verbs):
     parser.add_argument("--genome", required=True, metavar="FASTA", help="the genome the regions were read from")
     parser.add_argument("-o", "--output-file", required=True, metavar="OUT.bw", help="the bigWig file to write")
     parser.add_argument("--value", default="projected", choices=VALUES, help="the value of each base")
-    parser.add_argument("--output", default=None, help="the output whose scores to take (default: the only one)")
-    parser.add_argument("--index", default=None, metavar="I[,J...]",
-                        help="the element of an output of several per position (a track, a profile position)")
+    add_output_options(parser)
     parser.add_argument("--force", action="store_true", help="overwrite the file")
     parser.set_defaults(handler=handle)
 
 
 def handle(args):
-    index = _integers(args.index, "--index") if args.index is not None else None
-    path = write_bigwig(args.scores, args.genome, args.output_file, output=args.output, index=index,
+    path = write_bigwig(args.scores, args.genome, args.output_file, output=args.output, index=parse_index(args.index),
                         value=args.value, force=args.force)
     print(f"onnxism: wrote {path} ({args.value} value per base)")

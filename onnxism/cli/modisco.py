@@ -18,18 +18,27 @@ def add_parser(verbs):
     )
     parser.add_argument("scores", help="an .npz archive written by onnxism run (--attribution delta or centred)")
     parser.add_argument("-o", "--output-folder", required=True, help="the folder to write ohe.npz and shap.npz in")
-    parser.add_argument("--output", default=None, help="the output whose scores to take (default: the only one)")
-    parser.add_argument("--index", default=None, metavar="I[,J...]",
-                        help="the element of an output of several per position (a track, a profile position)")
+    add_output_options(parser)
     parser.add_argument("--window", default=None, metavar="START:END",
                         help="sequence positions START <= i < END, inside those scored (default: all scored)")
     parser.add_argument("--force", action="store_true", help="overwrite the files")
     parser.set_defaults(handler=handle)
 
 
+def add_output_options(parser):
+    """--output and --index: which scores of an archive a verb reads."""
+    parser.add_argument("--output", default=None, help="the output whose scores to take (default: the only one)")
+    parser.add_argument("--index", default=None, metavar="I[,J...]",
+                        help="the element of an output of several per position (a track, a profile position)")
+
+
+def parse_index(text):
+    """"I[,J...]" -> a tuple of integers, or None."""
+    return _integers(text, "--index") if text is not None else None
+
+
 def handle(args):
-    index = _integers(args.index, "--index") if args.index is not None else None
-    written = write_modisco(args.scores, args.output_folder, output=args.output, index=index,
+    written = write_modisco(args.scores, args.output_folder, output=args.output, index=parse_index(args.index),
                             window=parse_window(args.window), force=args.force)
     print(f"onnxism: wrote {written[0]} and {written[1]}; run: modisco motifs -s {written[0]} -a {written[1]} "
           "-n 2000 -o modisco_results.h5")

@@ -3,7 +3,7 @@ extra)."""
 
 from ..io.pictures import KINDS, draw
 from .help import DefaultsFormatter
-from .modisco import _integers, parse_window
+from .modisco import add_output_options, parse_index, parse_window
 
 
 def add_parser(verbs):
@@ -23,16 +23,14 @@ def add_parser(verbs):
     parser.add_argument("--kind", default="logo", choices=KINDS, help="what to draw")
     parser.add_argument("--window", default=None, metavar="START:END",
                         help="sequence positions START <= i < END, inside those scored (default: all scored)")
-    parser.add_argument("--output", default=None, help="the output whose scores to draw (default: the only one)")
-    parser.add_argument("--index", default=None, metavar="I[,J...]",
-                        help="the element of an output of several per position (a track, a profile position)")
+    add_output_options(parser)
     parser.add_argument("--force", action="store_true", help="overwrite the file")
     parser.set_defaults(handler=handle)
 
 
 def handle(args):
     window = parse_window(args.window)
-    index = _integers(args.index, "--index") if args.index is not None else None
-    draw(args.scores, args.output_file, sequence=args.seq, kind=args.kind, output=args.output, index=index,
+    draw(args.scores, args.output_file, sequence=args.seq, kind=args.kind, output=args.output,
+         index=parse_index(args.index),
          window=window, force=args.force)
     print(f"onnxism: wrote {args.output_file} ({args.kind} of sequence {args.seq})")

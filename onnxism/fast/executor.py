@@ -106,27 +106,51 @@ class FastISM:
         (n, W, 4, *shape)."""
         start, end = self.window
         count, width = len(onehot), end - start
-        plan, compiled = self.plan, self.compiled
+        scores = {name: np.zeros((count, width, 4) + self.shapes[name], dtype=np.float32) for name in self.outputs}
+        seq, pos, base = substitutions(onehot, self.window)
+
+        def put(rows, deltas):
+            for name, value in zip(self.outputs, deltas):
+                scores[name][seq[rows], pos[rows], base[rows]] = value
+
+        reference = self._run_rows(onehot, seq, pos + start, base, put, advance, extras)
+        return reference, scores
+
+    def score_rows(self, onehot, seq, pos, base, extras=None):
+        """The substitutions (seq[k], pos[k], base[k]) of the (n, L, 4) chunk (``pos`` from the sequence's first
+        position) -> (reference outputs, {name: (rows, *shape)} of f(mutant) - f(reference))."""
+        deltas = {name: np.zeros((len(seq),) + self.shapes[name], dtype=np.float32) for name in self.outputs}
+
+        def put(rows, values):
+            for name, value in zip(self.outputs, values):
+                deltas[name][rows] = value
+
+        reference = self._run_rows(onehot, np.asarray(seq), np.asarray(pos), np.asarray(base), put, None, extras)
+        return reference, deltas
+
+    def _run_rows(self, onehot, seq, pos, base, put, advance, extras):
+        """Run the substitutions (absolute positions) in batches that never mix groups; ``put(rows, deltas)`` gets
+        the indices of each batch's substitutions and their deltas. Returns the chunk's reference outputs."""
+        plan, compiled, count = self.plan, self.compiled, len(onehot)
         runner = BoundRunner(plan, compiled.reference, compiled.ism, compiled.weight_rows, self.model.input_name,
                              self.device)
         reference = runner.start_chunk(self.model.to_model_layout(onehot), extras)
-        scores = {name: np.zeros((count, width, 4) + self.shapes[name], dtype=np.float32) for name in self.outputs}
-        seq, pos, base = substitutions(onehot, self.window)
         total = len(seq)
         windows = plan.analysis.windows
         tables = plan.analysis.table_window
-        group = plan.groups(pos + start)
-        order = np.argsort(group, kind="stable")  # batches never mix groups
-        seq, pos, base, group = seq[order], pos[order], base[order], group[order]
+        group = plan.groups(pos)
+        order = np.lexsort((seq, group))  # batches never mix groups; in a batch, sequences are consecutive
+        group = group[order]
 
         def work(batch):
             first, stop = batch
-            s, p, b = seq[first:stop], pos[first:stop] + start, base[first:stop]
+            rows = order[first:stop]
+            s, p, b = seq[rows], pos[rows], base[rows]
             column = np.zeros((len(s), 4), np.float32)
             column[np.arange(len(s)), b] = 1.0
             # the batch's sequences are consecutive: the runner binds their reference rows of the chunk's tables,
             # so the graph's [reference | window | padding] tables grow with the batch, not with the chunk
-            first_seq, seqs_in_batch = int(s[0]), int(s[-1]) - int(s[0]) + 1
+            first_seq, seqs_in_batch = int(s.min()), int(s.max()) - int(s.min()) + 1
             feeds = {plan.input_window: column[:, None, :]}  # the rows layout: (rows, window 1, 4)
             for spec in plan.gathers:
                 feeds[spec.index_name] = gather_indices(spec, tables(spec.source), s - first_seq, p, seqs_in_batch)
@@ -135,12 +159,10 @@ class FastISM:
 
         def consume(batch, deltas):
             first, stop = batch
-            s, p, b = seq[first:stop], pos[first:stop], base[first:stop]
-            for name, value in zip(self.outputs, deltas):
-                scores[name][s, p, b] = value
+            put(order[first:stop], deltas)
             if advance is not None:
-                advance(len(s) * count / max(total, 1))
+                advance((stop - first) * count / max(total, 1))
 
         run_in_order(_batches(group, self.batch_size), work, consume, self.workers)
         runner.end_chunk()
-        return reference, scores
+        return reference

@@ -29,7 +29,7 @@ def import_pysam():
     return pysam
 
 
-def _is_plain_gzip(path):
+def is_plain_gzip(path):
     """True for a gzip file that is not BGZF (random access needs BGZF's blocks)."""
     with open(path, "rb") as handle:
         head = handle.read(18)
@@ -42,7 +42,7 @@ class Genome:
     def __init__(self, path, *, match_chroms=False):
         self.path = existing_file(path, "genome file", "a FASTA file (plain or bgzip-compressed)")
         self.match_chroms = match_chroms
-        if _is_plain_gzip(self.path):
+        if is_plain_gzip(self.path):
             raise InputError(f"{self.path} is gzip-compressed, but random access needs bgzip's blocks: recompress it "
                              f"(gunzip, then bgzip) or give it uncompressed")
         if not os.path.exists(self.path + ".fai"):

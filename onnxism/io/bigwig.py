@@ -23,7 +23,7 @@ import zipfile
 import numpy as np
 
 from ..errors import InputError, MissingExtraError
-from .modisco import _element, open_archive, score_names
+from .modisco import _element, open_archive, pick_output
 from .npz_writer import check_output_path
 
 VALUES = ("projected", "mean")
@@ -125,7 +125,7 @@ def write_bigwig(scores_path, genome, path, *, output=None, index=None, value="p
         if missing:
             raise InputError(f"{scores_path} holds no genome coordinates ({missing[0]}): a bigWig needs an archive of "
                              "onnxism run --bed FILE --genome FASTA")
-        output = _pick_output(archive, scores_path, output)
+        output = pick_output(archive, scores_path, output)
         form, positions = str(archive["attribution"]), archive["positions"]
         chroms, starts = archive["region/chrom"], archive["region/start"]
         ends, strands = archive["region/end"], archive["region/strand"]
@@ -165,17 +165,6 @@ def write_bigwig(scores_path, genome, path, *, output=None, index=None, value="p
         if os.path.exists(scratch):
             os.remove(scratch)
     return path
-
-
-def _pick_output(archive, path, output):
-    names = score_names(archive)
-    if output is None:
-        if len(names) != 1:
-            raise InputError(f"{path} scores {len(names)} outputs ({', '.join(names)}): name one with --output")
-        return names[0]
-    if output not in names:
-        raise InputError(f"{path} has no scores named {output!r}; it has: {', '.join(names)}")
-    return output
 
 
 def _genome_order(chroms, starts, ends, strands, positions, names):

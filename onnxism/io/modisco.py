@@ -41,15 +41,21 @@ def score_names(archive):
     return [key for key in archive.files if key not in NOT_SCORES and not key.startswith(("reference/", "region/"))]
 
 
-def hypothetical_scores(archive, path, output=None, index=None, window=None):
-    """(one-hot (N, W, 4), hypothetical scores (N, W, 4), the positions) of one output of the archive."""
+def pick_output(archive, path, output=None):
+    """The name of the scores to read: ``output`` (checked), or the archive's only one."""
     names = score_names(archive)
     if output is None:
         if len(names) != 1:
             raise InputError(f"{path} scores {len(names)} outputs ({', '.join(names)}): name one with --output")
-        output = names[0]
+        return names[0]
     if output not in names:
         raise InputError(f"{path} has no scores named {output!r}; it has: {', '.join(names)}")
+    return output
+
+
+def hypothetical_scores(archive, path, output=None, index=None, window=None):
+    """(one-hot (N, W, 4), hypothetical scores (N, W, 4), the positions) of one output of the archive."""
+    output = pick_output(archive, path, output)
     form = str(archive["attribution"])
     if form not in CENTRED_FROM:
         raise InputError(f"{path} holds {form} scores, from which hypothetical scores cannot be recovered; rerun "

@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from ..errors import InputError, MissingExtraError
-from .modisco import _element, _window, open_archive, score_names
+from .modisco import _element, _window, open_archive, pick_output
 from .npz_writer import check_output_path
 
 KINDS = ("logo", "heatmap")
@@ -37,14 +37,7 @@ def picture_data(scores_path, sequence, output=None, index=None, window=None):
     """(the archive's form, its positions, the scores (W, 4) of one sequence, its one-hot (W, 4), the output's
     name) for a picture."""
     with open_archive(scores_path) as archive:
-        names = score_names(archive)
-        if output is None:
-            if len(names) != 1:
-                raise InputError(f"{scores_path} scores {len(names)} outputs ({', '.join(names)}): name one with "
-                                 "--output")
-            output = names[0]
-        if output not in names:
-            raise InputError(f"{scores_path} has no scores named {output!r}; it has: {', '.join(names)}")
+        output = pick_output(archive, scores_path, output)
         count = len(archive["onehot"])
         if not -count <= sequence < count:
             raise InputError(f"--seq {sequence} is not a sequence of {scores_path}, which holds {count}")

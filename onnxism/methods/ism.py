@@ -140,6 +140,10 @@ class TargetScorer:
         reference, scores = self.scorer.score(onehot, advance, extras)
         return self._named(reference, 1), self._named(scores, 3)
 
+    def score_rows(self, onehot, seq, pos, base, extras=None):
+        reference, deltas = self.scorer.score_rows(onehot, seq, pos, base, extras)
+        return self._named(reference, 1), self._named(deltas, 1)
+
     def _named(self, values, lead):
         named = {}
         for name, value in values.items():

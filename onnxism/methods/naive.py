@@ -59,3 +59,23 @@ class NaiveISM:
         parts = (slice(first, first + self.batch_size) for first in range(0, total, self.batch_size))
         run_in_order(parts, work, consume, self.workers)
         return reference, scores
+
+    def score_rows(self, onehot, seq, pos, base, extras=None):
+        """The substitutions (seq[k], pos[k], base[k]) of the (n, L, 4) chunk (``pos`` from the sequence's first
+        position) -> (reference outputs, {name: (rows, *shape)} of f(mutant) - f(reference))."""
+        extras = extras or {}
+        seq, pos, base = np.asarray(seq), np.asarray(pos), np.asarray(base)
+        reference = dict(zip(self.outputs, self.model.run(onehot, self.outputs, self.device, self.threads, extras)))
+        deltas = {name: np.zeros((len(seq),) + self.shapes[name], dtype=np.float32) for name in self.outputs}
+
+        def work(part):
+            mutants = build_mutants(onehot, 0, seq[part], pos[part], base[part])
+            return self.model.run(mutants, self.outputs, self.device, self.threads, rows_of(extras, seq[part]))
+
+        def consume(part, values):
+            for name, value in zip(self.outputs, values):
+                deltas[name][part] = value - reference[name][seq[part]]
+
+        parts = (slice(first, first + self.batch_size) for first in range(0, len(seq), self.batch_size))
+        run_in_order(parts, work, consume, self.workers)
+        return reference, deltas

@@ -7,7 +7,10 @@ For each model (a zoo model exported from PyTorch, random weights) and each set 
   two-pass   the reference and the alternative window of every variant through the model (onnxism.predict at its
              default batch; windows cut from the genome as onnxism cuts them), what gReLU, tangermeme and Kipoi do
   naive B    ``onnxism variants --method naive --bin B``: one reference pass per window, a forward pass per variant
-  fast B     ``onnxism variants --bin B``: one reference pass per window, a fast-ISM row per variant
+  fast B     ``onnxism variants --bin B``: one reference pass per window, a fast-ISM row per variant (a window of
+             one variant: naive's two passes)
+  tangermeme ``tangermeme.variant_effect.substitution_effect`` (1.6, --tangermeme) on the same windows as B = 1, a
+             window per variant, its batch size swept (32 to 256), the same spec built in PyTorch in its own venv
 Variant sets: "sparse", SNVs at random positions (one per kb on average, so with B = 1 every variant has its own
 window); "dense", every alternative at consecutive positions (saturation of a region, as an MPRA or a fine-mapped
 locus gives). Each time is the median of --repeats runs after a warm-up (sessions and plans built), seconds for the
@@ -32,6 +35,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 import numpy as np  # noqa: E402
 
 import onnxism  # noqa: E402
+from benchmarks import peers  # noqa: E402
 from benchmarks.inputs import model_entry  # noqa: E402
 from benchmarks.machine import describe_machine  # noqa: E402
 from benchmarks.report import write_report  # noqa: E402
@@ -112,6 +116,25 @@ class _Variant:
         self.start = pos - 1
 
 
+def time_tangermeme(entry, records, genome_path, folder, repeats):
+    """tangermeme's best seconds for the whole set (each variant in its own centred window), and its sweep."""
+    name, length = model_entry(entry)
+    windows, rows = [], []
+    with Genome(genome_path) as genome:
+        for index, (pos, _, alt) in enumerate(records):
+            first = pos - 1 - length // 2
+            windows.append(genome.codes("chr1", first, first + length))
+            rows.append((index, length // 2, "ACGT".index(alt)))
+    windows_path, rows_path = os.path.join(folder, "tm_windows.npy"), os.path.join(folder, "tm_rows.npy")
+    np.save(windows_path, ONEHOT_ROWS[np.stack(windows)].astype(np.uint8))
+    np.save(rows_path, np.array(rows, np.int64))
+    command = [peers.tangermeme_python(), os.path.join(HERE, "tangermeme_variant_worker.py"), name, str(length),
+               windows_path, rows_path, str(repeats), "32", "64", "128", "256"]
+    results = peers.run_sweep(f"{entry} tangermeme", command, unit="s/variant")
+    times, sweep = peers.summarise(results, scale=len(records))
+    return (min(times.values()) if times else None), sweep
+
+
 def largest_difference(fast, naive, names):
     scale = max(abs(float(row[name])) for row in naive for name in names if name.endswith("/ref")) or 1.0
     worst = max(abs(float(a[name]) - float(b[name])) for a, b in zip(fast, naive) for name in names)
@@ -137,6 +160,7 @@ def main():
     parser.add_argument("--bins", type=int, nargs="+", default=[1, 100])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rss", type=int, nargs="*", default=[1000, 10000, 100000])
+    parser.add_argument("--tangermeme", action="store_true", help="also time tangermeme's substitution_effect")
     parser.add_argument("--rss-model", default="examples/motif_model.onnx",
                         help="an .onnx file, or a NAME:LENGTH zoo entry")
     parser.add_argument("--out", default=os.path.join(HERE, "results", "variants_cpu"))
@@ -160,6 +184,9 @@ def main():
                 row = {"model": entry, "set": kind, "variants": len(records),
                        "two_pass": time_two_pass(model, records, genome, args.repeats)}
                 print(f"{entry} {kind} two-pass: {len(records) / row['two_pass']:.1f} variants/s", flush=True)
+                if args.tangermeme:
+                    row["tangermeme"], row["tangermeme_sweep"] = time_tangermeme(entry, records, genome, folder,
+                                                                                 args.repeats)
                 for bin_size in args.bins:
                     out = os.path.join(folder, "effects.tsv")
                     seconds = {}
@@ -189,12 +216,13 @@ def write_outputs(args, machine, rows, memory):
         "through the model (what peers do). naive B / fast B: `onnxism variants --method naive|fast --bin B` (one "
         "reference pass per window; a forward pass, or a fast-ISM row, per variant). Check: largest |fast - naive| "
         "on the same windows, relative to the largest |reference output|.", "",
-        "| model | set | variants | two-pass | " + " | ".join(
+        "| model | set | variants | two-pass | tangermeme | " + " | ".join(
             f"naive B={b} | fast B={b} | fast B={b} / two-pass | check B={b}" for b in args.bins) + " |",
-        "|---|---|---|---|" + "---|---|---|---|" * len(args.bins),
+        "|---|---|---|---|---|" + "---|---|---|---|" * len(args.bins),
     ]
     for row in rows:
-        cells = [row["model"], row["set"], str(row["variants"]), f"{row['variants'] / row['two_pass']:.1f}"]
+        peer = f"{row['variants'] / row['tangermeme']:.1f}" if row.get("tangermeme") else "not run"
+        cells = [row["model"], row["set"], str(row["variants"]), f"{row['variants'] / row['two_pass']:.1f}", peer]
         for b in args.bins:
             result = row[f"bin {b}"]
             cells += [f"{row['variants'] / result['naive']:.1f}", f"{row['variants'] / result['fast']:.1f}",

@@ -5,7 +5,9 @@ Windows (L, the model's length; ``start``, REF's first base, 0-based):
   SNV          the window [c - L // 2, c - L // 2 + L) with c = start (``bin_size`` 1), or the middle of start's bin
                of ``bin_size`` bases (c = start // B * B + B // 2): variants in one bin share a window. The
                reference runs once per window, each variant is one substitution row of fast ISM's graph (or of naive
-               ISM's: a forward pass per variant, what peers do).
+               ISM's: a forward pass per variant, what peers do). A window that holds one variant only goes through
+               naive ISM's rows: fast ISM's reference pass, which also keeps its tables, would cost more than the
+               one forward pass it saves.
   indel, MNV   the window [start - L // 2, start - L // 2 + L) for REF, REF's first base at L // 2; the alternative
                window keeps the bases before the variant in place, then ALT, then the genome after REF, cut to L
                (left-anchored); both run through the model (two forward passes). So do SNVs to or from N.
@@ -36,6 +38,7 @@ class VariantPlan:
 
     model: object
     scorer: object
+    single: object  # the scorer of windows holding one variant: naive ISM's (a fast-ISM reference pass costs more)
     shapes: dict  # result name -> shape of one variant's value
     length: int
     bin_size: int
@@ -61,7 +64,10 @@ def plan_variants(model, *, method="fast", outputs=None, targets=None, device="c
     plan = plan_ism(model, placeholder, method=method, outputs=outputs, targets=targets, device=device,
                     batch_size=batch_size, workers=workers)
     shapes = {name: shape[1:] for name, shape in plan.references.items()}
-    return VariantPlan(plan.model, plan.make_scorer(), shapes, length, int(bin_size), bool(rc),
+    scorer = plan.make_scorer()
+    single = scorer if method == "naive" else plan_ism(model, placeholder, method="naive", outputs=outputs,
+                                                       targets=targets, device=device).make_scorer()
+    return VariantPlan(plan.model, scorer, single, shapes, length, int(bin_size), bool(rc),
                        resolve_batch_size(None, length, device))
 
 
@@ -106,19 +112,23 @@ def _score_snvs(plan, genome, variants, where, results):
         pos.append(offset)
         base.append(BASES.index(variant.alt))
     keys, seq, pos, base = list(windows), np.array(seq), np.array(pos), np.array(base)
-    where = np.asarray(where)
-    for low in range(0, len(keys), plan.windows_per_call):
-        high = min(low + plan.windows_per_call, len(keys))
-        rows = np.flatnonzero((seq >= low) & (seq < high))
-        onehot = np.stack([ONEHOT_ROWS[genome.codes(contig, first, first + plan.length)]
-                           for contig, first in keys[low:high]])
-        values = _substituted(plan, onehot, seq[rows] - low, pos[rows], base[rows])
-        for name, arrays in results.items():
-            for array, value in zip(arrays, values[name]):
-                array[where[rows]] = value
+    where, counts = np.asarray(where), np.bincount(seq, minlength=len(keys))
+    for scorer, chosen in ((plan.single, counts == 1), (plan.scorer, counts > 1)):
+        ids = np.flatnonzero(chosen)
+        for low in range(0, len(ids), plan.windows_per_call):
+            group = ids[low:low + plan.windows_per_call]
+            local = np.full(len(keys), -1)
+            local[group] = np.arange(len(group))
+            rows = np.flatnonzero(local[seq] >= 0)
+            onehot = np.stack([ONEHOT_ROWS[genome.codes(keys[i][0], keys[i][1], keys[i][1] + plan.length)]
+                               for i in group])
+            values = _substituted(plan, scorer, onehot, local[seq[rows]], pos[rows], base[rows])
+            for name, arrays in results.items():
+                for array, value in zip(arrays, values[name]):
+                    array[where[rows]] = value
 
 
-def _substituted(plan, onehot, seq, pos, base):
+def _substituted(plan, scorer, onehot, seq, pos, base):
     """{name: (ref, alt, diff)} of substitution rows of the windows ``onehot`` (both strands' mean with ``rc``)."""
     count, rows = len(onehot), len(seq)
     if plan.rc:
@@ -126,7 +136,7 @@ def _substituted(plan, onehot, seq, pos, base):
         seq = np.concatenate([seq, seq + count])
         pos = np.concatenate([pos, plan.length - 1 - pos])
         base = np.concatenate([base, 3 - base])
-    reference, deltas = plan.scorer.score_rows(onehot, seq, pos, base)
+    reference, deltas = scorer.score_rows(onehot, seq, pos, base)
     values = {}
     for name in plan.shapes:
         ref, diff = reference[name][seq], deltas[name]

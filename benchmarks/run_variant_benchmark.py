@@ -77,12 +77,13 @@ def write_vcf(path, records):
     return path
 
 
-def time_table(model, vcf, genome, out, method, bin_size, repeats):
-    onnxism.variants_to_table(model, vcf, genome, out, method=method, bin_size=bin_size, force=True)  # warm-up
+def time_table(model, vcf, genome, out, method, bin_size, repeats, targets=None):
+    options = dict(method=method, bin_size=bin_size, targets=targets, force=True)
+    onnxism.variants_to_table(model, vcf, genome, out, **options)  # warm-up
     runs = []
     for _ in range(repeats):
         began = time.perf_counter()
-        onnxism.variants_to_table(model, vcf, genome, out, method=method, bin_size=bin_size, force=True)
+        onnxism.variants_to_table(model, vcf, genome, out, **options)
         runs.append(time.perf_counter() - began)
     with open(out) as handle:
         table = list(csv.DictReader(handle, delimiter="\t"))
@@ -161,6 +162,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rss", type=int, nargs="*", default=[1000, 10000, 100000])
     parser.add_argument("--tangermeme", action="store_true", help="also time tangermeme's substitution_effect")
+    parser.add_argument("--targets", default=None, help="onnxism's targets (e.g. sum: one column per output "
+                        "instead of one per element; the two-pass and tangermeme columns compute every element)")
     parser.add_argument("--rss-model", default="examples/motif_model.onnx",
                         help="an .onnx file, or a NAME:LENGTH zoo entry")
     parser.add_argument("--out", default=os.path.join(HERE, "results", "variants_cpu"))
@@ -193,7 +196,7 @@ def main():
                     tables = {}
                     for method in ("naive", "fast"):
                         seconds[method], tables[method] = time_table(model, vcf, genome, out, method, bin_size,
-                                                                     args.repeats)
+                                                                     args.repeats, args.targets)
                         print(f"{entry} {kind} {method} bin {bin_size}: {len(records) / seconds[method]:.1f} "
                               "variants/s", flush=True)
                     names = [column for column in tables["fast"][0] if "/" in column]

@@ -167,3 +167,14 @@ def test_bad_genomes_and_options_fail_cleanly(genome, bed, tmp_path):
                          "genome file")
     assert_clean_failure(onnxism_cli("run", MODEL, "--bed", bed, "--genome", fasta, "--length", "100"),
                          "--length 100 differs from the model's fixed length 200")
+
+
+def test_a_genome_without_index_in_a_folder_that_cannot_be_written(genome, monkeypatch):
+    from onnxism.genome import Genome
+    from onnxism.genome import fasta as fasta_module
+
+    _, path = genome
+    monkeypatch.setattr(fasta_module.os, "access", lambda *args: False)  # root may write anywhere: ask os.access
+    with pytest.raises(InputError, match="has no .fai index and its folder is not writable to make one: run "
+                                         "samtools faidx"):
+        Genome(path)

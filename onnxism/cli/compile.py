@@ -42,6 +42,9 @@ def add_parser(verbs):
     parser.add_argument("--input", default=None, help="name of the sequence input (default: detected)")
     parser.add_argument("--layout", default=None, choices=["NLC", "NCL"], help="input layout (default: detected)")
     parser.add_argument("--tokens", default=None, metavar="SPEC", help=TOKENS_HELP)
+    parser.add_argument("--positions-per-sequence", action="store_true",
+                        help="fast: positions (n, P), each sequence's own, batch-first as a server's batcher wants "
+                             "(default: one (P,) for every sequence)")
     parser.add_argument("--force", action="store_true", help="overwrite the output file")
     parser.set_defaults(handler=handle)
 
@@ -51,10 +54,13 @@ def handle(args):
     check_output_path(args.output, force=args.force, suffix=".onnx")
     if args.targets is not None and args.method != "fast":
         raise InputError("--targets applies to --method fast; the TISM graph takes its targets as seed inputs")
+    if args.positions_per_sequence and args.method != "fast":
+        raise InputError("--positions-per-sequence applies to --method fast")
     model = load(args.model, input=args.input, layout=args.layout, tokens=args.tokens)
     if args.method == "fast":
         proto = compile_fast(model, length=args.length, outputs=args.outputs,
-                             targets=parse_target(args.targets or "all"))
+                             targets=parse_target(args.targets or "all"),
+                             positions_per_sequence=args.positions_per_sequence)
         what = "fast ISM graph"
     else:
         proto = compile_tism(model, length=args.length, outputs=args.outputs)

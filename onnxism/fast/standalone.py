@@ -34,10 +34,11 @@ def ism_output_name(name):
     return f"{name}__ism"
 
 
-def build_standalone_fast_model(model, outputs, length, folded=None):
+def build_standalone_fast_model(model, outputs, length, folded=None, per_sequence=False):
     """One ONNX model computing fast ISM at the given positions of ``outputs`` of ``model`` (a SequenceModel) at
     ``length``; ``folded``: {output name: Target} of the outputs scored as targets (``methods/targets.py``
-    resolves them), none of them every element."""
+    resolves them), none of them every element. With ``per_sequence``, ``positions`` is (n, P): sequence k's own P
+    positions in row k (batch-first, so that a server can concatenate requests)."""
     if model.fixed_batch is not None:
         raise UnsupportedGraphError(f"fast ISM cannot compile a graph with a fixed batch size ({model.fixed_batch})")
     clash = [name for name in model.output_names if ism_output_name(name) in model.output_names]
@@ -49,13 +50,13 @@ def build_standalone_fast_model(model, outputs, length, folded=None):
     outputs = [back.get(name, name) for name in outputs]
     public = {name: renamed.get(name, name) for name in outputs}  # scored output -> the compiled graph's name for it
     result_shapes = {folded_name: folded[name].shape for folded_name, name in renamed.items()}
-    proto = _build(scored, outputs, length, public, result_shapes)
+    proto = _build(scored, outputs, length, public, result_shapes, per_sequence)
     if folded:
         _publish_targets(proto, public, result_shapes, model.output_names)
     return proto
 
 
-def _build(model, outputs, length, public, result_shapes):
+def _build(model, outputs, length, public, result_shapes, per_sequence=False):
     """The standalone graph of ``outputs`` of ``model``; output NAME's ISM is named ``public[NAME]__ism`` and
     shaped (n, P, 4, *result_shapes.get(NAME, NAME's shape))."""
     try:
@@ -69,15 +70,19 @@ def _build(model, outputs, length, public, result_shapes):
     x = model.input_name
 
     n = e.op("Slice", [e.op("Shape", [x]), e.ints([0]), e.ints([1])])
-    p = e.op("Shape", [POSITIONS])
+    shape = e.op("Shape", [POSITIONS])
+    p = e.op("Slice", [shape, e.ints([1]), e.ints([2])]) if per_sequence else shape
     # negative positions count from the end (numpy's convention), once here for every use below: a Gather from
     # 0 .. L - 1, which also refuses a position outside [-L, L)
     positions = e.op("Gather", [e.const(np.arange(length, dtype=np.int64)), POSITIONS], axis=0)
     grid = e.op("Concat", [n, p, e.ints([4])], axis=0)
+    # (n, P, 1) or (1, P, 1): each row's position, broadcast over the 4 bases (and, shared, over the sequences)
+    per_row = e.op("Unsqueeze", [positions, e.ints([2])]) if per_sequence else \
+        e.op("Reshape", [positions, e.ints([1, -1, 1])])
     rows_count = e.op("Mul", [e.op("Mul", [n, p]), e.ints([4])])
     arange_n = e.op("Range", [e.const(np.int64(0)), e.op("Squeeze", [n]), e.const(np.int64(1))])
     seq = e.op("Reshape", [e.op("Expand", [e.op("Reshape", [arange_n, e.ints([-1, 1, 1])]), grid]), e.ints([-1])])
-    pos = e.op("Reshape", [e.op("Expand", [e.op("Reshape", [positions, e.ints([1, -1, 1])]), grid]), e.ints([-1])])
+    pos = e.op("Reshape", [e.op("Expand", [per_row, grid]), e.ints([-1])])
     base = e.op("Reshape", [e.op("Expand", [e.ints([0, 1, 2, 3]), grid]), e.ints([-1])])
     row = e.op("Range", [e.const(np.int64(0)), e.op("Squeeze", [rows_count]), e.const(np.int64(1))])
 
@@ -98,7 +103,10 @@ def _build(model, outputs, length, public, result_shapes):
     # deltas against the reference prediction, shaped (n, P, 4, *shape), exactly 0 at the reference base
     start = len(e.nodes)
     onehot = x if model.layout == "NLC" else e.op("Transpose", [x], perm=[0, 2, 1])
-    at_positions = e.op("Gather", [onehot, positions], axis=1)  # (n, P, 4)
+    if per_sequence:  # (n, P, 4): row k's bases at its own positions
+        at_positions = e.op("GatherElements", [onehot, e.op("Expand", [per_row, grid])], axis=1)
+    else:
+        at_positions = e.op("Gather", [onehot, positions], axis=1)
     keep = e.op("Sub", [e.const(np.float32(1.0)), at_positions])
     shapes = model.output_shapes(length)
     results = []
@@ -119,7 +127,8 @@ def _build(model, outputs, length, public, result_shapes):
     extras = {extra.name for extra in model.extra_inputs}
     inputs = [value for value in reference.graph.input if value.name == x]
     inputs += [value for value in reference.graph.input if value.name in extras]
-    inputs.append(helper.make_tensor_value_info(POSITIONS, onnx.TensorProto.INT64, ["positions"]))
+    inputs.append(helper.make_tensor_value_info(POSITIONS, onnx.TensorProto.INT64,
+                                                ["n", "positions"] if per_sequence else ["positions"]))
     model_outputs = [value for value in model.proto.graph.output if value.name in outputs]
     graph = helper.make_graph(nodes, "onnxism_fast_ism_standalone", inputs, model_outputs + results, initializers)
     proto = helper.make_model(graph, opset_imports=list(model.proto.opset_import))

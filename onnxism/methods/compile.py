@@ -17,15 +17,16 @@ def compiled_length(model, length):
     return model.sequence_length(length)
 
 
-def compile_fast(model, *, length=None, outputs=None, targets=None):
+def compile_fast(model, *, length=None, outputs=None, targets=None, positions_per_sequence=False):
     """The fast-ISM graph as one ONNX model: inputs the model's sequence input (n sequences), its extra inputs and
-    ``positions`` (P,) int64; outputs the model's outputs and, per output NAME, ``NAME__ism`` (n, P, 4, *shape):
-    f(mutant) - f(reference), 0 at the reference base. ``targets`` as for :func:`onnxism.ism` (NAME is then the
-    target on the sequences and NAME__ism (n, P, 4, *target_shape))."""
+    ``positions`` (P,) int64 (with ``positions_per_sequence``: (n, P), each sequence's own, every input batch-first
+    as an inference server's batcher wants them); outputs the model's outputs and, per output NAME, ``NAME__ism``
+    (n, P, 4, *shape): f(mutant) - f(reference), 0 at the reference base. ``targets`` as for :func:`onnxism.ism`
+    (NAME is then the target on the sequences and NAME__ism (n, P, 4, *target_shape))."""
     model = load(model)
     length = compiled_length(model, length)
     names, _, folded = outputs_and_targets(model, outputs, targets, length, "cpu", skip_whole=True)
-    return build_standalone_fast_model(model, names, length, folded)
+    return build_standalone_fast_model(model, names, length, folded, per_sequence=positions_per_sequence)
 
 
 def compile_tism(model, *, length=None, outputs=None):

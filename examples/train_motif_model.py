@@ -60,8 +60,9 @@ def main():
         accuracy = ((model(test_x)[:, 0] > 0).numpy() == test_labels).mean()
     print(f"held-out accuracy: {accuracy:.3f}")
 
-    torch_to_onnx(model, torch.zeros(2, 4, LENGTH), os.path.join(HERE, "motif_model.onnx"),
-                  output_names=["logit"])
+    path = os.path.join(HERE, "motif_model.onnx")
+    torch_to_onnx(model, torch.zeros(2, 4, LENGTH), path, output_names=["logit"])
+    without_stack_traces(path)
     example_codes, sites = random_sequences(rng, 8, np.ones(8, dtype=bool))
     np.save(os.path.join(HERE, "seqs.npy"), np.eye(4, dtype=np.float32)[example_codes])
     with open(os.path.join(HERE, "seqs.fa"), "w") as fasta, open(os.path.join(HERE, "motif_sites.tsv"), "w") as tsv:
@@ -69,6 +70,19 @@ def main():
         for n, (row, site) in enumerate(zip(example_codes, sites)):
             fasta.write(f">seq{n} {MOTIF}@{site}\n{''.join('ACGT'[c] for c in row)}\n")
             tsv.write(f"seq{n}\t{MOTIF}\t{site}\n")
+
+
+def without_stack_traces(path):
+    """Drop the exporter's per-node stack traces, which name the files (and folders) of the machine that exported the
+    model; the computation is unchanged."""
+    import onnx
+
+    proto = onnx.load(path)
+    for node in proto.graph.node:
+        kept = [prop for prop in node.metadata_props if prop.key != "pkg.torch.onnx.stack_trace"]
+        del node.metadata_props[:]
+        node.metadata_props.extend(kept)
+    onnx.save(proto, path)
 
 
 if __name__ == "__main__":

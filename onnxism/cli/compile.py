@@ -1,11 +1,11 @@
 """``onnxism compile``: write a method's graph as a standalone ONNX model that plain onnxruntime runs."""
 
-import os
 
 import onnx
 
 from ..errors import InputError
 from ..io.npz_writer import check_output_path
+from ..io.scratch import published
 from ..methods.compile import compile_fast, compile_tism
 from ..model.loading import load
 from ..model.tokens import TOKENS_HELP
@@ -65,13 +65,8 @@ def handle(args):
     else:
         proto = compile_tism(model, length=args.length, outputs=args.outputs)
         what = "gradient graph"
-    partial = f"{args.output}.partial"
-    try:
-        onnx.save(proto, partial)
-        os.replace(partial, args.output)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+    with published(args.output) as scratch:
+        onnx.save(proto, scratch)
     names = ", ".join(model.select_outputs(args.outputs))
     of = names if args.targets in (None, "all") else f"the {args.targets} target of {names}"
     print(f"onnxism: wrote {args.output} ({what} of {of} at length {model.sequence_length(args.length)})")

@@ -6,13 +6,12 @@ that says what the genome calls its chromosomes (and, where the names differ by 
 maps them).
 """
 
-import gzip
 import os
 
 import numpy as np
 
 from ..errors import InputError, MissingExtraError
-from ..io.user_files import existing_file
+from ..io.user_files import GZIP_MAGIC, existing_file
 from ..sequences.text import N_CODE, encode
 
 #: The option that maps "1" to "chr1" (and back, and MT to chrM) where the genome names them otherwise.
@@ -33,7 +32,7 @@ def is_plain_gzip(path):
     """True for a gzip file that is not BGZF (random access needs BGZF's blocks)."""
     with open(path, "rb") as handle:
         head = handle.read(18)
-    return head[:2] == b"\x1f\x8b" and not (len(head) >= 14 and head[3] & 4 and head[12:14] == b"BC")
+    return head[:2] == GZIP_MAGIC and not (len(head) >= 14 and head[3] & 4 and head[12:14] == b"BC")
 
 
 class Genome:
@@ -107,10 +106,3 @@ def _alternative_names(name):
         bare = name[3:]
         return [bare] + (["MT"] if bare in ("M", "m") else [])
     return ["chr" + name] + (["chrM"] if name in ("MT", "M") else [])
-
-
-def open_text(path):
-    """A text stream of ``path``, gunzipped (gzip or bgzip) where its first bytes say so."""
-    with open(path, "rb") as handle:
-        zipped = handle.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rt") if zipped else open(path)

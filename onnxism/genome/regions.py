@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
-from ..io.user_files import existing_file
+from ..io.user_files import existing_file, open_maybe_gzipped
 from ..sequences.onehot import Sequences
 from ..sequences.text import ONEHOT_ROWS, onehot_from_strings, reverse_complement
-from .fasta import Genome, open_text
+from .fasta import Genome
 
 SKIPPED_PREFIXES = ("#", "track", "browser")
 
@@ -45,7 +45,7 @@ def read_bed(path):
     peaks = ".narrowpeak" in path.lower()
     chrom, start, end, name, strand, summit, lines = [], [], [], [], [], [], []
     try:
-        with open_text(path) as handle:
+        with open_maybe_gzipped(path, "rt") as handle:
             for number, line in enumerate(handle, 1):
                 if not line.strip() or line.startswith(SKIPPED_PREFIXES):
                     continue

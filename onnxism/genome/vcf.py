@@ -10,9 +10,9 @@ end. A record with no alternative allele (ALT ".") gives no variant and is count
 from dataclasses import dataclass
 
 from ..errors import InputError
-from ..io.user_files import existing_file
+from ..io.user_files import existing_file, open_maybe_gzipped
 from ..sequences.text import encode
-from .fasta import import_pysam, is_plain_gzip, open_text
+from .fasta import import_pysam, is_plain_gzip
 
 CHECK_REF = ("error", "skip")
 
@@ -117,7 +117,7 @@ def _header_lines(path):
     """The number of header lines of a text VCF (plain or bgzip), or None for a BCF (binary)."""
     count = 0
     try:
-        with open_text(path) as handle:
+        with open_maybe_gzipped(path, "rt") as handle:
             for line in handle:
                 if not line.startswith("#"):
                     break

@@ -17,7 +17,6 @@ archive a sequence at a time (memory-mapped where the archive is uncompressed). 
 scratch name, then renamed), or not at all.
 """
 
-import os
 import zipfile
 
 import numpy as np
@@ -25,6 +24,8 @@ import numpy as np
 from ..errors import InputError, MissingExtraError
 from .modisco import _element, open_archive, pick_output
 from .npz_writer import check_output_path
+from .scratch import published
+from .user_files import read_npy_header
 
 VALUES = ("projected", "mean")
 REGION_KEYS = ("region/chrom", "region/start", "region/end", "region/strand")
@@ -66,9 +67,7 @@ def stored_rows(path, key):
         local = handle.read(30)
         name_length, extra_length = int.from_bytes(local[26:28], "little"), int.from_bytes(local[28:30], "little")
         handle.seek(info.header_offset + 30 + name_length + extra_length)
-        version = np.lib.format.read_magic(handle)
-        header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = header(handle)
+        shape, fortran, dtype = read_npy_header(handle)
         offset = handle.tell()
     return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
 
@@ -141,29 +140,26 @@ def write_bigwig(scores_path, genome, path, *, output=None, index=None, value="p
                          "genome the regions were read from")
     scores, onehot = stored_rows(scores_path, output), stored_rows(scores_path, "onehot")
     order = _genome_order(chroms, starts, ends, strands, positions, list(sizes))
-    scratch = os.path.join(os.path.dirname(os.path.abspath(path)), f".onnxism-{os.getpid()}-{os.path.basename(path)}")
-    try:
+    with published(path) as scratch:
         bigwig = pybigwig.open(scratch, "w")
-        bigwig.addHeader(list(sizes.items()), maxZooms=10)
-        track = _Track(bigwig)
-        for n in order:
-            values = base_values(form, _element(np.asarray(scores[n:n + 1, :]), index, output)[0],
-                                 np.asarray(onehot[n, positions], np.float64))
-            if value == "mean":
-                values = values * (-4 / 3)
-            if strands[n] == "-":  # window position j is genome base end - 1 - j
-                first = int(ends[n]) - 1 - int(positions[-1])
-                values = values[::-1]
-            else:
-                first = int(starts[n]) + int(positions[0])
-            inside = max(0, -first), max(0, first + len(values) - sizes[str(chroms[n])])
-            track.add(str(chroms[n]), first + inside[0], values[inside[0]:len(values) - inside[1]])
-        track.flush(None)
-        bigwig.close()
-        os.replace(scratch, path)
-    finally:
-        if os.path.exists(scratch):
-            os.remove(scratch)
+        try:
+            bigwig.addHeader(list(sizes.items()), maxZooms=10)
+            track = _Track(bigwig)
+            for n in order:
+                values = base_values(form, _element(np.asarray(scores[n:n + 1, :]), index, output)[0],
+                                     np.asarray(onehot[n, positions], np.float64))
+                if value == "mean":
+                    values = values * (-4 / 3)
+                if strands[n] == "-":  # window position j is genome base end - 1 - j
+                    first = int(ends[n]) - 1 - int(positions[-1])
+                    values = values[::-1]
+                else:
+                    first = int(starts[n]) + int(positions[0])
+                inside = max(0, -first), max(0, first + len(values) - sizes[str(chroms[n])])
+                track.add(str(chroms[n]), first + inside[0], values[inside[0]:len(values) - inside[1]])
+            track.flush(None)
+        finally:
+            bigwig.close()
     return path
 
 

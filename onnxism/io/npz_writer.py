@@ -10,13 +10,12 @@ are removed, with a notice.
 
 import os
 import shutil
-import warnings
 import zipfile
 
 import numpy as np
 
-from ..errors import InputError, OnnxismWarning
-from .scratch import describe_bytes, make_scratch, remove_abandoned, reserve
+from ..errors import InputError
+from .scratch import clear_abandoned, make_scratch, reserve
 
 
 def check_output_path(path, *, force=False, suffix=".npz"):
@@ -45,9 +44,7 @@ class NpzWriter:
         self.compress = compress
         self._folder = None
         self._arrays = {}
-        for folder, pid, size in remove_abandoned(os.path.dirname(os.path.abspath(self.path))):
-            warnings.warn(f"removed {folder} ({describe_bytes(size)}), the scratch folder of an onnxism run "
-                          f"(process {pid}) that was killed before it could remove it", OnnxismWarning, stacklevel=3)
+        clear_abandoned(os.path.dirname(os.path.abspath(self.path)))
 
     def __enter__(self):
         parent = os.path.dirname(os.path.abspath(self.path))

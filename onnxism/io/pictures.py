@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import InputError, MissingExtraError
 from .modisco import _element, _window, open_archive, pick_output
 from .npz_writer import check_output_path
+from .scratch import published
 
 KINDS = ("logo", "heatmap")
 FORMATS = (".png", ".svg", ".pdf")
@@ -67,9 +68,8 @@ def draw(scores_path, path, *, sequence=0, kind="logo", output=None, index=None,
             drawn = _heatmap(figure, axes, form, positions, scores, onehot)
         axes.set_title(f"{output}: sequence {sequence}, positions {positions[0]}-{positions[-1]} ({form} scores)")
         figure.tight_layout()
-        scratch = f"{path}.partial{os.path.splitext(str(path))[1]}"
-        figure.savefig(scratch, dpi=150)
-        os.replace(scratch, path)
+        with published(path) as scratch:  # (its name keeps the suffix, which picks the format)
+            figure.savefig(scratch, dpi=150)
     finally:
         plt.close(figure)
     return drawn

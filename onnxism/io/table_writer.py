@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import InputError, MissingExtraError
 from .npz_writer import check_output_path
+from .scratch import clear_abandoned, scratch_file
 
 SUFFIXES = (".tsv", ".tsv.gz", ".parquet")
 
@@ -38,8 +39,8 @@ class TableWriter:
                 import pyarrow  # noqa: F401 - checked before any work
             except ImportError as err:
                 raise MissingExtraError("Parquet output needs pyarrow: pip install 'onnxism[parquet]'") from err
-        folder, name = os.path.split(os.path.abspath(self.path))
-        self.scratch = os.path.join(folder, f".onnxism-{os.getpid()}-{name}")
+        clear_abandoned(os.path.dirname(os.path.abspath(self.path)))
+        self.scratch = scratch_file(self.path)
         self.columns, self._handle, self._parquet = None, None, None
         self.rows = 0
 

@@ -1,5 +1,6 @@
 """Reading files given by the user: every failure is one InputError line naming the file."""
 
+import gzip
 import os
 
 import numpy as np
@@ -50,9 +51,7 @@ def _check_complete(path):
     than file size" or fail deep in a read. A header numpy cannot parse is left to numpy's own message."""
     try:
         with open(path, "rb") as handle:
-            version = np.lib.format.read_magic(handle)
-            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, _, dtype = read(handle)
+            shape, _, dtype = read_npy_header(handle)
             start = handle.tell()
     except (ValueError, OSError, EOFError):
         return
@@ -63,3 +62,23 @@ def _check_complete(path):
     if held < wanted:
         raise InputError(f"{path} is truncated: its header promises {wanted} bytes of array data, the file holds "
                          f"{held}; copy or save it again")
+
+
+def read_npy_header(handle):
+    """(shape, fortran order, dtype) of the .npy array starting at ``handle``'s position, which is left at the
+    array's data; numpy's ValueError where the header is not one."""
+    version = np.lib.format.read_magic(handle)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    return read(handle)
+
+
+#: The first bytes of a gzip (and so of a bgzip) file.
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def open_maybe_gzipped(path, mode="rb"):
+    """``path`` opened for reading in ``mode`` ("rb" or "rt"), gunzipped (gzip or bgzip) where its first bytes say
+    so, whatever its name."""
+    with open(path, "rb") as handle:
+        zipped = handle.read(2) == GZIP_MAGIC
+    return gzip.open(path, mode) if zipped else open(path, mode)

@@ -34,6 +34,13 @@ class Plan:
 
 def run_plan(plan):
     """Yield ``(start, stop, reference, scores)`` per chunk of the plan's sequences, in order."""
+    for start, stop, _, reference, scores in plan_chunks(plan):
+        yield start, stop, reference, scores
+
+
+def plan_chunks(plan):
+    """Yield ``(start, stop, onehot, reference, scores)`` per chunk, ``onehot`` the chunk's sequences as scored (read
+    once: a genome's windows are not read again to be written)."""
     scorer = plan.make_scorer()
     result_values = sum(math.prod(shape[1:]) for shape in plan.shapes.values())
     chunk = sequences_per_chunk(scorer.batch_size, scorer.rows_per_sequence(), result_values)
@@ -42,8 +49,9 @@ def run_plan(plan):
     try:
         for start, stop in sequences.chunks(chunk):
             extras = rows_of(plan.extras, slice(start, stop))
-            reference, scores = scorer.score(sequences.onehot(start, stop), bar.advance, extras)
-            yield start, stop, reference, scores
+            onehot = sequences.onehot(start, stop)
+            reference, scores = scorer.score(onehot, bar.advance, extras)
+            yield start, stop, onehot, reference, scores
     finally:
         bar.close()
 

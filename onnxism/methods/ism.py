@@ -144,6 +144,9 @@ class TargetScorer:
         reference, deltas = self.scorer.score_rows(onehot, seq, pos, base, extras)
         return self._named(reference, 1), self._named(deltas, 1)
 
+    def predict(self, onehot, extras=None):
+        return self._named(self.scorer.predict(onehot, extras), 1)
+
     def _named(self, values, lead):
         named = {}
         for name, value in values.items():

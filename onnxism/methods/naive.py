@@ -33,49 +33,55 @@ class NaiveISM:
         """Model rows evaluated per sequence (used for chunking and progress): 3 per position."""
         return 3 * (self.window[1] - self.window[0])
 
+    def predict(self, onehot, extras=None):
+        """The outputs on the (n, L, 4) sequences as given: {name: (n, *shape)}."""
+        return dict(zip(self.outputs, self.model.run(onehot, self.outputs, self.device, self.threads, extras or {})))
+
     def score(self, onehot, advance=None, extras=None):
         """(n, L, 4) chunk (and its rows of the extra inputs) -> (reference outputs, scores) dicts; scores are
         (n, W, 4, *shape)."""
         start, end = self.window
         count, width = len(onehot), end - start
-        extras = extras or {}
-        reference = dict(zip(self.outputs, self.model.run(onehot, self.outputs, self.device, self.threads, extras)))
         scores = {
             name: np.zeros((count, width, 4) + self.shapes[name], dtype=np.float32) for name in self.outputs
         }
         seq, pos, base = substitutions(onehot, self.window)
-        total = len(seq)
 
-        def work(part):
-            mutants = build_mutants(onehot, start, seq[part], pos[part], base[part])
-            return self.model.run(mutants, self.outputs, self.device, self.threads, rows_of(extras, seq[part]))
+        def put(part, deltas):
+            for name, value in zip(self.outputs, deltas):
+                scores[name][seq[part], pos[part], base[part]] = value
 
-        def consume(part, values):
-            for name, value in zip(self.outputs, values):
-                scores[name][seq[part], pos[part], base[part]] = value - reference[name][seq[part]]
-            if advance is not None:
-                advance(len(seq[part]) * count / max(total, 1))
-
-        parts = (slice(first, first + self.batch_size) for first in range(0, total, self.batch_size))
-        run_in_order(parts, work, consume, self.workers)
+        reference = self._run_rows(onehot, seq, pos + start, base, put, advance, extras)
         return reference, scores
 
     def score_rows(self, onehot, seq, pos, base, extras=None):
         """The substitutions (seq[k], pos[k], base[k]) of the (n, L, 4) chunk (``pos`` from the sequence's first
         position) -> (reference outputs, {name: (rows, *shape)} of f(mutant) - f(reference))."""
-        extras = extras or {}
-        seq, pos, base = np.asarray(seq), np.asarray(pos), np.asarray(base)
-        reference = dict(zip(self.outputs, self.model.run(onehot, self.outputs, self.device, self.threads, extras)))
         deltas = {name: np.zeros((len(seq),) + self.shapes[name], dtype=np.float32) for name in self.outputs}
+
+        def put(part, values):
+            for name, value in zip(self.outputs, values):
+                deltas[name][part] = value
+
+        reference = self._run_rows(onehot, np.asarray(seq), np.asarray(pos), np.asarray(base), put, None, extras)
+        return reference, deltas
+
+    def _run_rows(self, onehot, seq, pos, base, put, advance, extras):
+        """Run the mutants of the substitutions (absolute positions) in batches; ``put(part, deltas)`` gets each
+        batch's slice of the substitutions and their f(mutant) - f(reference). Returns the reference outputs."""
+        extras = extras or {}
+        reference = self.predict(onehot, extras)
+        count, total = len(onehot), len(seq)
 
         def work(part):
             mutants = build_mutants(onehot, 0, seq[part], pos[part], base[part])
             return self.model.run(mutants, self.outputs, self.device, self.threads, rows_of(extras, seq[part]))
 
         def consume(part, values):
-            for name, value in zip(self.outputs, values):
-                deltas[name][part] = value - reference[name][seq[part]]
+            put(part, [value - reference[name][seq[part]] for name, value in zip(self.outputs, values)])
+            if advance is not None:
+                advance(len(seq[part]) * count / max(total, 1))
 
-        parts = (slice(first, first + self.batch_size) for first in range(0, len(seq), self.batch_size))
+        parts = (slice(first, first + self.batch_size) for first in range(0, total, self.batch_size))
         run_in_order(parts, work, consume, self.workers)
-        return reference, deltas
+        return reference

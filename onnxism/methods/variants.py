@@ -26,7 +26,7 @@ from ..errors import InputError
 from ..methods.compile import compiled_length
 from ..model.loading import load
 from ..sequences.text import ONEHOT_ROWS, encode
-from .ism import TargetScorer, plan_ism
+from .ism import plan_ism
 from .options import resolve_batch_size
 
 BASES = "ACGT"
@@ -38,7 +38,7 @@ class VariantPlan:
 
     model: object
     scorer: object
-    single: object  # the scorer of windows holding one variant: naive ISM's (a fast-ISM reference pass costs more)
+    single: object  # naive ISM's scorer: windows of one variant (a fast-ISM reference pass costs more), two passes
     shapes: dict  # result name -> shape of one variant's value
     length: int
     bin_size: int
@@ -155,18 +155,10 @@ def _score_two_pass(plan, genome, variants, where, results):
         onehot = ONEHOT_ROWS[np.stack([window for pair in pairs for window in pair])]  # ref0, alt0, ref1, ...
         if plan.rc:
             onehot = np.concatenate([onehot, onehot[:, ::-1, ::-1]])
-        values = forward(plan.scorer, onehot)
+        values = plan.single.predict(onehot)
         for name, (ref, alt, diff) in results.items():
             value = values[name]
             if plan.rc:
                 value = (value[: len(value) // 2] + value[len(value) // 2:]) / 2
             rows = where[low:low + step]
             ref[rows], alt[rows], diff[rows] = value[0::2], value[1::2], value[1::2] - value[0::2]
-
-
-def forward(scorer, onehot):
-    """The scorer's outputs (targets folded) on (n, L, 4) sequences, under the result names."""
-    inner = scorer.scorer if isinstance(scorer, TargetScorer) else scorer
-    values = dict(zip(inner.outputs, inner.model.run(onehot, inner.outputs, inner.device,
-                                                     getattr(inner, "threads", None))))
-    return scorer._named(values, 1) if isinstance(scorer, TargetScorer) else values

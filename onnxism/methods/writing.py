@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import InputError, OnnxismWarning
 from ..io import NpzWriter
 from ..io.scratch import check_free_space, describe_bytes
-from .driver import run_plan
+from .driver import plan_chunks
 from .ism import plan_ism
 from .tism import plan_tism
 
@@ -94,8 +94,8 @@ def _write(plan, writer, path):
             archive.put("ids", plan.sequences.ids)
         for key, values in plan.sequences.columns.items():
             archive.put(key, values)
-        for start, stop, reference, scores in run_plan(plan):
-            onehot[start:stop] = plan.sequences.onehot(start, stop)
+        for start, stop, chunk, reference, scores in plan_chunks(plan):
+            onehot[start:stop] = chunk
             for name in plan.shapes:
                 archive[name][start:stop] = scores[name]
                 archive[f"reference/{name}"][start:stop] = reference[name]

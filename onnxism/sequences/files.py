@@ -13,11 +13,10 @@ import sys
 import numpy as np
 
 from ..errors import InputError
-from ..io.user_files import NPY_MAGIC, existing_file, read_npy
+from ..io.user_files import GZIP_MAGIC, NPY_MAGIC, existing_file, open_maybe_gzipped, read_npy
 from .onehot import Sequences, as_sequences
 from .text import encode
 
-GZIP_MAGIC = b"\x1f\x8b"
 STDIN = "-"
 
 FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".fa.gz", ".fasta.gz", ".fna.gz")
@@ -65,9 +64,7 @@ def _read_fasta(path, length, data=None):
     ids, rows = [], []
     try:
         if data is None:
-            with open(path, "rb") as handle:
-                zipped = handle.read(2) == GZIP_MAGIC
-            stream = gzip.open(path, "rb") if zipped else open(path, "rb")
+            stream = open_maybe_gzipped(path)
         else:
             stream = gzip.GzipFile(fileobj=io.BytesIO(data)) if data.startswith(GZIP_MAGIC) else io.BytesIO(data)
         with stream as handle:

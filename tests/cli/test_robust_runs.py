@@ -219,3 +219,19 @@ def test_a_venv_of_a_python_too_old_is_refused_with_how_to_start_again(tmp_path)
                             text=True, timeout=60)
     assert result.returncode != 0
     assert "was made with Python 3.8.10; onnxism needs Python >= 3.10: run make clean" in result.stdout
+
+
+def test_a_killed_run_s_scratch_file_is_removed_by_the_next_writer_beside_it(tmp_path):
+    """Outputs written whole by a library (a picture, a bigWig, a table, a compiled model) use scratch files named
+    after their process; one left by a process that is gone goes, one of a living process stays."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    abandoned = tmp_path / f".onnxism-{gone.pid}-old.onnx"
+    abandoned.write_bytes(b"x" * 10)
+    living = tmp_path / f".onnxism-{os.getpid()}-busy.onnx"
+    living.write_bytes(b"y")
+    result = onnxism_cli("compile", MODEL, "--method", "fast", "-o", tmp_path / "motif.ism.onnx")
+    assert result.returncode == 0, result.stderr
+    assert f"onnxism: notice: removed {abandoned} (10 B)" in result.stderr and f"(process {gone.pid})" in result.stderr
+    assert not abandoned.exists() and living.exists()
+    assert sorted(_scratch(tmp_path)) == [living.name] and (tmp_path / "motif.ism.onnx").exists()

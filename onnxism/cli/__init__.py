@@ -12,9 +12,9 @@ import warnings
 
 from .. import __version__
 from ..errors import OnnxismError, OnnxismWarning
-from . import bigwig, compile, convert, info, modisco, plot, run, variants
+from . import bigwig, compile, convert, export, info, modisco, plot, run, serve, variants
 
-VERBS = (run, variants, compile, info, modisco, plot, bigwig, convert)
+VERBS = (run, variants, compile, export, serve, info, modisco, plot, bigwig, convert)
 #: Options whose value may begin with "-" (a negative number), which argparse would read as another option.
 VALUE_OPTIONS = ("--positions",)
 

@@ -1,6 +1,6 @@
 """Clients of the serving benchmark, run in the server's environment (tritonclient): ``concurrency`` threads, each
-with its own HTTP client, each sending ``requests`` requests of ``size`` random sequences (every position) to
-``model`` at ``positions`` positions each (the first P); prints JSON with every request's latency in seconds and the wall time of the whole."""
+with its own HTTP client, each sending ``requests`` requests of ``size`` random sequences to ``model`` at their
+first ``count`` positions; prints JSON with every request's latency in seconds and the wall time of the whole."""
 
 import json
 import sys

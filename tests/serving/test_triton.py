@@ -217,3 +217,18 @@ def test_a_client_leaving_mid_request_does_not_stop_the_server(server):
                                        "runpy.run_path(sys.argv[0], run_name='__main__')", QUERIES, "bad",
                                        http_url, grpc_url, SEQS))
     assert all(answer["then_served"] == [2, 200, 4, 1] for answer in report.values())
+
+
+def test_readmes_client_gets_the_scores_of_onnxism_run(server, tmp_path):
+    http_url, grpc_url, python = server
+    archive = tmp_path / "scores.npz"
+    ran = subprocess.run([sys.executable, "-m", "onnxism", "run", MODEL, SEQS, "-o", str(archive)],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert ran.returncode == 0, ran.stderr
+    for url, protocol in ((http_url, []), (grpc_url, ["--grpc"])):
+        asked = subprocess.run([python, os.path.join(ROOT, "examples", "triton_client.py"), SEQS, "--model",
+                                "served_fast", "--url", url, *protocol, "--batch", "3", "-o",
+                                str(tmp_path / "served.npz"), "--compare", str(archive)],
+                               capture_output=True, text=True, timeout=300)
+        assert asked.returncode == 0, asked.stdout + asked.stderr
+        assert "logit__ism: identical to" in asked.stdout

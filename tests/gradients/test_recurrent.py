@@ -107,3 +107,61 @@ def test_danq_tism_matches_torch_autograd(recurrent, dynamo, tmp_path):
     expected = grads - (grads * seqs[..., None]).sum(axis=2, keepdims=True)
     assert np.abs(expected).max() > 1e-3
     np.testing.assert_allclose(got, expected, atol=1e-5 * np.abs(expected).max(), rtol=0)
+
+
+def _keras_danq(recurrent):
+    keras = pytest.importorskip("keras")
+    from keras import layers
+
+    from architectures import LENGTH as LONG
+
+    keras.utils.set_random_seed(0)
+    x = keras.Input((LONG, 4))
+    h = layers.MaxPooling1D(4)(layers.Conv1D(6, 9, padding="same", activation="relu")(x))
+    h = layers.Bidirectional(recurrent(4, return_sequences=True))(h)
+    return keras.Model(x, layers.Dense(2)(layers.Flatten()(h)))
+
+
+def test_keras_lstm_gradient_matches_tensorflow(tmp_path):
+    """tf2onnx writes a Keras Bidirectional(LSTM) as one LSTM node with its activations named and initial states
+    of zeros expanded to the batch: the gradient graph against tf.GradientTape within 1e-5."""
+    keras = pytest.importorskip("keras")
+    tf = pytest.importorskip("tensorflow")
+    from onnxism_converters import keras_to_onnx
+
+    module = _keras_danq(keras.layers.LSTM)
+    proto = keras_to_onnx(module)
+    assert "LSTM" in [node.op_type for node in proto.graph.node]
+    seqs = np.eye(4, dtype=np.float32)[np.random.default_rng(9).integers(0, 4, (3, module.input_shape[1]))]
+    got = onnxism.tism(proto, seqs, attribution="gradient")
+    got = next(iter(got.values()))  # (N, L, 4, 2)
+    x = tf.constant(seqs)
+    rows = []
+    for k in range(2):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            target = tf.reduce_sum(module(x)[:, k])
+        rows.append(tape.gradient(target, x).numpy())
+    expected = np.stack(rows, axis=-1)
+    np.testing.assert_allclose(got, expected, atol=1e-5 * np.abs(expected).max(), rtol=0)
+
+
+def test_a_loop_reading_the_sequence_is_refused_not_skipped():
+    """tf2onnx leaves a Keras 3 GRU as a Loop whose body reads the sequence from the outer scope; its gradient was
+    once silently zero (the path looked at explicit inputs only). Now it is refused, naming the Loop."""
+    from onnx import TensorProto, helper
+
+    from gradient_cases import Case
+
+    c = Case(18)
+    x = c.ncl()
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Tanh", [x], ["step"])], "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("step", TensorProto.FLOAT, None)])
+    looped = c.op("Loop", [c.const(np.int64(1)), c.const(np.bool_(True))], body=body)
+    proto = c.model(c.op("Squeeze", [looped, c.ints([0])]))
+    with pytest.raises(UnsupportedGraphError, match="no gradient rule for Loop node"):
+        build_gradient_model(onnxism.load(proto), ["y"], LENGTH)

@@ -307,6 +307,8 @@ def modern():
                           "d": nn.Linear(8 * (length // 4), 2)}, danq),
         "danq_gru": Net({"a": conv(4, 6, 9, padding=4), "r": nn.GRU(6, 4, batch_first=True, bidirectional=True),
                          "d": nn.Linear(8 * (length // 4), 2)}, danq),
+        "danq_rnn": Net({"a": conv(4, 6, 9, padding=4), "r": nn.RNN(6, 4, batch_first=True, bidirectional=True),
+                         "d": nn.Linear(8 * (length // 4), 2)}, danq),  # (not in MODERN: tests/gradients only)
         "instance_norm": Net({"a": conv(4, 6, 5, padding=2), "i": nn.InstanceNorm1d(6, affine=True),
                               "d": nn.Linear(6 * length, 2)},
                              lambda b, x: b["d"](b["i"](F.relu(b["a"](x))).flatten(1))),

@@ -89,11 +89,11 @@ HIDDEN = 3
 
 def recurrent_case(op="GRU", direction="bidirectional", reset_after=1, bias=True, initial=False,
                    outputs=("Y", "Y_h"), lengths=None, **extra):
-    """x (N, L, 4) -> time first -> a GRU or LSTM (attributes ``extra``) -> its ``outputs``, batch first,
+    """x (N, L, 4) -> time first -> an RNN, GRU or LSTM (attributes ``extra``) -> its ``outputs``, batch first,
     flattened and concatenated. ``initial``: initial states given (a row per direction expanded to the batch);
     ``lengths``: sequence_lens, this value for every row."""
     c = Case(18)
-    gates, count = (3 if op == "GRU" else 4) * HIDDEN, 2 if direction == "bidirectional" else 1
+    gates, count = {"RNN": 1, "GRU": 3, "LSTM": 4}[op] * HIDDEN, 2 if direction == "bidirectional" else 1
     x = c.op("Transpose", ["x"], perm=[1, 0, 2])
     rows = c.op("Slice", [c.op("Shape", ["x"]), c.ints([0]), c.ints([1])])
     inputs = [x, c.w(count, gates, 4), c.w(count, gates, HIDDEN), c.w(count, 2 * gates) if bias else "",
@@ -276,6 +276,7 @@ CASES = {
     # recurrent layers, bidirectional, every output used (more forms in tests/gradients/test_recurrent.py)
     "gru_bidirectional": recurrent_case,
     "lstm_bidirectional": lambda: recurrent_case("LSTM", outputs=("Y", "Y_h", "Y_c")),
+    "rnn_bidirectional": lambda: recurrent_case("RNN"),
     "shape_gather_chain": _build(lambda c, x: c.op("Reshape", [x, c.op("Concat", [
         c.op("Unsqueeze", [c.op("Gather", [c.op("Shape", [x]), c.const(np.int64(0))], axis=0), c.ints([0])]),
         c.ints([-1])], axis=0)])),

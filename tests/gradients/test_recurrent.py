@@ -1,13 +1,15 @@
-"""GRU and LSTM gradients (``onnxism/gradients/rules/recurrent.py``) against independent oracles.
+"""RNN, GRU and LSTM gradients (``onnxism/gradients/rules/recurrent.py``) against independent oracles.
 
-- Every supported form (GRU with ``linear_before_reset`` 0 and 1, LSTM; forward, reverse and bidirectional;
-  with and without bias and initial states; every output used) against central finite
-  differences in float64 of onnx's reference evaluator, itself first checked against onnxruntime's forward pass: the
-  gradient graph in float64 (reference evaluator) within 1e-6, in float32 (onnxruntime) within 2e-4, relative to
-  the largest entry.
-- DanQ-like torch models (Conv1d, ReLU, MaxPool1d, bidirectional batch-first LSTM or GRU, Linear) through both
-  torch exporters: ``onnxism.tism`` against the Taylor term built from torch autograd's gradient, within 1e-5.
-- The forms the rule does not compute are refused by name.
+- Every supported form (GRU with ``linear_before_reset`` 0 and 1, LSTM, RNN; forward, reverse and bidirectional;
+  with and without bias and initial states; Y, Y_h and Y_c each used or not) against central finite differences in
+  float64 of onnx's reference evaluator, itself first checked against onnxruntime's forward pass: the gradient
+  graph in float64 (reference evaluator) within 1e-6, in float32 (onnxruntime) within 2e-4, relative to the largest
+  entry.
+- DanQ-like torch models (Conv1d, ReLU, MaxPool1d, bidirectional batch-first LSTM, GRU or RNN, Linear) through
+  the legacy torch exporter (the dynamo one in ``test_gradients``' architecture suite): ``onnxism.tism`` against
+  the Taylor term built from torch autograd's gradient, within 1e-5.
+- Keras's Bidirectional(LSTM) through tf2onnx against tf.GradientTape, within 1e-5.
+- The forms the rule does not compute are refused by name, and so is a Loop whose body reads the sequence.
 """
 
 import numpy as np
@@ -35,6 +37,8 @@ FORMS = {
     "lstm_forward_initial": {"op": "LSTM", "direction": "forward", "initial": True,
                                      "outputs": ("Y", "Y_c")},
     "lstm_reverse_no_bias": {"op": "LSTM", "direction": "reverse", "bias": False, "outputs": ("Y_h",)},
+    "rnn_bidirectional_initial": {"op": "RNN", "initial": True},
+    "rnn_reverse_last_state": {"op": "RNN", "direction": "reverse", "outputs": ("Y_h",), "activations": ["Tanh"]},
 }
 
 
@@ -82,11 +86,11 @@ def test_unsupported_recurrent_forms_are_refused(form, why):
 
 
 
-@pytest.mark.parametrize("recurrent", ["danq_lstm", "danq_gru"])
-@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "legacy"])
-def test_danq_tism_matches_torch_autograd(recurrent, dynamo, tmp_path):
-    """``onnxism.tism`` of a DanQ-like model (both exporters: the legacy one writes no layout attribute, the dynamo
-    one layout=0; torch's GRU is linear_before_reset=1) equals the Taylor term of torch autograd's gradient."""
+@pytest.mark.parametrize("recurrent", ["danq_lstm", "danq_gru", "danq_rnn"])
+def test_danq_tism_matches_torch_autograd(recurrent, tmp_path):
+    """``onnxism.tism`` of a DanQ-like model through the legacy exporter (torch's GRU is linear_before_reset=1)
+    equals the Taylor term of torch autograd's gradient. (The dynamo exports of the LSTM and GRU models, which
+    write layout=0, are in the architecture suite of ``test_gradients``.)"""
     torch = pytest.importorskip("torch")
     from onnxism_converters import torch_to_onnx
 
@@ -96,7 +100,7 @@ def test_danq_tism_matches_torch_autograd(recurrent, dynamo, tmp_path):
     torch.manual_seed(2)
     module = modern()[recurrent].eval()
     path = tmp_path / "danq.onnx"
-    torch_to_onnx(module, torch.zeros(2, 4, LONG), path, dynamo=dynamo, output_names=["out"])
+    torch_to_onnx(module, torch.zeros(2, 4, LONG), path, dynamo=False, output_names=["out"])
     seqs = np.eye(4, dtype=np.float32)[np.random.default_rng(8).integers(0, 4, (3, LONG))]
     got = onnxism.tism(path, seqs)["out"]  # (N, L, 4, 2)
 

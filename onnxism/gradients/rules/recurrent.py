@@ -1,4 +1,4 @@
-"""Vector-Jacobian rules of the recurrent layers GRU and LSTM, with respect to the sequence X alone.
+"""Vector-Jacobian rules of the recurrent layers RNN, GRU and LSTM, with respect to the sequence X alone.
 
 Each direction is two Scans over time: a forward Scan recomputes the cell (from X, the weights and the initial
 state) and keeps, per step, what the derivative reads (gates, previous state); a backward Scan runs the reverse
@@ -24,14 +24,15 @@ from ...graph.nodes import attributes
 from .common import optional_input
 from .registry import rule
 
-_GATES = {"GRU": 3, "LSTM": 4}
-_DEFAULT_ACTIVATIONS = {"GRU": ["sigmoid", "tanh"], "LSTM": ["sigmoid", "tanh", "tanh"]}
+_GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
+_STATES = {"RNN": 1, "GRU": 1, "LSTM": 2}
+_DEFAULT_ACTIVATIONS = {"RNN": ["tanh"], "GRU": ["sigmoid", "tanh"], "LSTM": ["sigmoid", "tanh", "tanh"]}
 
 
-@rule("GRU", "LSTM")
+@rule("RNN", "GRU", "LSTM")
 def _recurrent(ctx, node, gouts):
-    """Cotangent of X (input 0) through a GRU or LSTM: per direction, a forward Scan re-running the cell, then a
-    backward Scan running the reverse recurrence."""
+    """Cotangent of X (input 0) through an RNN, GRU or LSTM: per direction, a forward Scan re-running the cell, then
+    a backward Scan running the reverse recurrence."""
     if not ctx.needs(node.input[0]) or all(g is None for g in gouts):
         return {}
     attrs = _checked(ctx, node)
@@ -49,7 +50,7 @@ def _recurrent(ctx, node, gouts):
         processed = _reversed(ctx, projected) if reverse else projected
         saved = _forward_scan(ctx, op, attrs, weights, processed)  # per step, in processing order
         ct_steps = _ct_of_steps(ctx, gouts[0], d, steps, ct_state_shape)  # (T, S, N, H), time order
-        last = (list(gouts[1:]) + [None, None])[:_GATES[op] - 2]  # Y_h (and Y_c): absent outputs have none
+        last = (list(gouts[1:]) + [None, None])[:_STATES[op]]  # Y_h (and Y_c): absent outputs have none
         ct_last = [_ct_of_state(ctx, g, d, ct_state_shape) for g in last]
         # the backward Scan walks the processing order backwards: time order for the reverse direction
         ct_pre = _backward_scan(ctx, op, attrs, weights, [_reversed(ctx, s) for s in saved],
@@ -106,7 +107,7 @@ class _Weights:
             self.w_bias = ctx.slice(both, 0, gates, 0, "rnn_w_bias")
             self.r_bias = ctx.slice(both, gates, 2 * gates, 0, "rnn_r_bias")
         self.initial = []
-        for slot in (5, 6)[:2 if node.op_type == "LSTM" else 1]:
+        for slot in (5, 6)[:_STATES[node.op_type]]:
             name = optional_input(node, slot)
             self.initial.append(ctx.op("Expand", [ctx.scalar(0.0), state_shape], stem="rnn_zero_state")
                                 if name is None else pick(name))
@@ -165,9 +166,15 @@ def _gates(e, value, count, size):
 
 
 def _forward_scan(ctx, op, attrs, weights, processed):
-    """Per step (processing order): GRU (z, r, n, h_prev[, R_h h_prev + Rb_h]), LSTM (i, o, f, g, c_prev,
+    """Per step (processing order): RNN (h), GRU (z, r, n, h_prev[, R_h h_prev + Rb_h]), LSTM (i, o, f, g, c_prev,
     tanh c)."""
     hidden, reset_after = attrs["hidden_size"], attrs.get("linear_before_reset", 0)
+
+    def rnn(e, states, steps):
+        (h_prev,), (xw,) = states, steps
+        a = e.op("Add", [xw, e.op("MatMul", [h_prev, weights.r_t])])
+        h = e.op("Tanh", [a if weights.r_bias is None else e.op("Add", [a, weights.r_bias])])
+        return [h], [h]
 
     def gru(e, states, steps):
         (h_prev,), (xw,) = states, steps
@@ -198,7 +205,7 @@ def _forward_scan(ctx, op, attrs, weights, processed):
         tanh_c = e.op("Tanh", [c])
         return [e.op("Mul", [o, tanh_c]), c], [i, o, f, g, c_prev, tanh_c]
 
-    return _scan(ctx, weights.initial, [processed], gru if op == "GRU" else lstm, "rnn_forward")
+    return _scan(ctx, weights.initial, [processed], {"RNN": rnn, "GRU": gru, "LSTM": lstm}[op], "rnn_forward")
 
 
 def _backward_scan(ctx, op, attrs, weights, saved, ct_steps, ct_last):
@@ -212,6 +219,11 @@ def _backward_scan(ctx, op, attrs, weights, saved, ct_steps, ct_last):
 
     def tanh_grad(e, g, t):  # g * (1 - t^2)
         return e.op("Mul", [g, e.op("Sub", [one, e.op("Mul", [t, t])])])
+
+    def rnn(e, states, steps):
+        (carried,), (ct_y, h) = states, steps
+        da = tanh_grad(e, e.op("Add", [ct_y, carried]), h)
+        return [e.op("MatMul", [da, weights.r])], [da]
 
     def gru(e, states, steps):
         (carried,), (ct_y, z, r, n, h_prev, *hh) = states, steps
@@ -240,4 +252,5 @@ def _backward_scan(ctx, op, attrs, weights, saved, ct_steps, ct_last):
                   axis=-1)
         return [e.op("MatMul", [da, weights.r]), e.op("Mul", [dc, f])], [da]
 
-    return _scan(ctx, ct_last, [ct_steps] + list(saved), gru if op == "GRU" else lstm, "rnn_backward")[0]
+    body = {"RNN": rnn, "GRU": gru, "LSTM": lstm}[op]
+    return _scan(ctx, ct_last, [ct_steps] + list(saved), body, "rnn_backward")[0]

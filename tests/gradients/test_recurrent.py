@@ -13,6 +13,7 @@
 """
 
 import numpy as np
+import onnx
 import pytest
 from onnx.reference import ReferenceEvaluator
 
@@ -89,8 +90,9 @@ def test_unsupported_recurrent_forms_are_refused(form, why):
 @pytest.mark.parametrize("recurrent", ["danq_lstm", "danq_gru", "danq_rnn"])
 def test_danq_tism_matches_torch_autograd(recurrent, tmp_path):
     """``onnxism.tism`` of a DanQ-like model through the legacy exporter (torch's GRU is linear_before_reset=1)
-    equals the Taylor term of torch autograd's gradient. (The dynamo exports of the LSTM and GRU models, which
-    write layout=0, are in the architecture suite of ``test_gradients``.)"""
+    equals the Taylor term of torch autograd's gradient; its compiled TISM graph passes onnx's full check. (The
+    dynamo exports of the LSTM and GRU models, which write layout=0, are in ``test_gradients``' architecture
+    suite.)"""
     torch = pytest.importorskip("torch")
     from onnxism_converters import torch_to_onnx
 
@@ -111,6 +113,7 @@ def test_danq_tism_matches_torch_autograd(recurrent, tmp_path):
     expected = grads - (grads * seqs[..., None]).sum(axis=2, keepdims=True)
     assert np.abs(expected).max() > 1e-3
     np.testing.assert_allclose(got, expected, atol=1e-5 * np.abs(expected).max(), rtol=0)
+    onnx.checker.check_model(onnxism.compile_tism(path), full_check=True)  # its Scans' bodies are valid ONNX
 
 
 def _keras_danq(recurrent):

@@ -61,8 +61,10 @@ def _recurrent(ctx, node, gouts):
 
 
 def _checked(ctx, node):
-    """The node's attributes, after refusing what the rule does not compute."""
+    """The node's attributes (``hidden_size`` read off R where not given), after refusing what the rule does not
+    compute."""
     attrs = attributes(node)
+    attrs.setdefault("hidden_size", ctx.shape(node.input[2])[2])  # R: (D, G*H, H)
     op = node.op_type
     if attrs.get("layout", 0):
         ctx.refuse(node, "layout=1 (batch first) is not supported; onnxruntime runs recurrent ops time first only")

@@ -3,7 +3,8 @@
 Every module takes (N, 4, L) and is exported with the dynamo exporter at L = ``LENGTH``. ``ARCHITECTURES``: the
 suite broader than fastISM's own tests (fast ISM windows every node of them). ``MODERN``: layers of newer models
 that are global or mix channels and length (attention, group and instance normalisation, running sums, sorting,
-squeeze-excitation), where fast ISM computes in full what it must, and comparison ops on windowed tensors.
+squeeze-excitation, DanQ's bidirectional LSTM or GRU), where fast ISM computes in full what it must, and comparison
+ops on windowed tensors.
 """
 
 import numpy as np
@@ -278,6 +279,10 @@ def modern():
         top = h.cumsum(-1).topk(3, dim=-1).values.flatten(1)
         return b["d"](torch.cat([top, F.normalize(h, dim=1).flatten(1)], dim=1))
 
+    def danq(b, x):  # DanQ: a convolution, max-pooling, a bidirectional recurrent layer over the pooled length
+        h = F.max_pool1d(F.relu(b["a"](x)), 4).transpose(1, 2)
+        return b["d"](b["r"](h)[0].flatten(1))
+
     def softplus_where_head(b, x):  # Softplus exported with its threshold (Greater, Where), masks of two depths
         h1 = b["a"](x)
         h2 = b["b"](F.mish(h1))
@@ -298,6 +303,12 @@ def modern():
                                      sorted_and_normalised),
         "softplus_where_head": Net({"a": conv(4, 6, 5, padding=2), "b": conv(6, 6, 5, padding=2)},
                                    softplus_where_head),
+        "danq_lstm": Net({"a": conv(4, 6, 9, padding=4), "r": nn.LSTM(6, 4, batch_first=True, bidirectional=True),
+                          "d": nn.Linear(8 * (length // 4), 2)}, danq),
+        "danq_gru": Net({"a": conv(4, 6, 9, padding=4), "r": nn.GRU(6, 4, batch_first=True, bidirectional=True),
+                         "d": nn.Linear(8 * (length // 4), 2)}, danq),
+        "danq_rnn": Net({"a": conv(4, 6, 9, padding=4), "r": nn.RNN(6, 4, batch_first=True, bidirectional=True),
+                         "d": nn.Linear(8 * (length // 4), 2)}, danq),  # (not in MODERN: tests/gradients only)
         "instance_norm": Net({"a": conv(4, 6, 5, padding=2), "i": nn.InstanceNorm1d(6, affine=True),
                               "d": nn.Linear(6 * length, 2)},
                              lambda b, x: b["d"](b["i"](F.relu(b["a"](x))).flatten(1))),
@@ -305,7 +316,7 @@ def modern():
 
 
 MODERN = ["attention", "einsum_attention", "group_and_instance_norm", "squeeze_excitation", "sorted_and_normalised",
-          "softplus_where_head", "instance_norm"]
+          "softplus_where_head", "instance_norm", "danq_lstm", "danq_gru"]
 
 
 def keras_modern(name):

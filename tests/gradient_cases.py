@@ -84,6 +84,32 @@ def _attention(c, x):
     return c.op("Einsum", [scores, q], equation="nlm,nmd->nld")
 
 
+HIDDEN = 3
+
+
+def recurrent_case(op="GRU", direction="bidirectional", reset_after=1, bias=True, initial=False,
+                   outputs=("Y", "Y_h"), lengths=None, **extra):
+    """x (N, L, 4) -> time first -> an RNN, GRU or LSTM (attributes ``extra``) -> its ``outputs``, batch first,
+    flattened and concatenated. ``initial``: initial states given (a row per direction expanded to the batch);
+    ``lengths``: sequence_lens, this value for every row."""
+    c = Case(18)
+    gates, count = {"RNN": 1, "GRU": 3, "LSTM": 4}[op] * HIDDEN, 2 if direction == "bidirectional" else 1
+    x = c.op("Transpose", ["x"], perm=[1, 0, 2])
+    rows = c.op("Slice", [c.op("Shape", ["x"]), c.ints([0]), c.ints([1])])
+    inputs = [x, c.w(count, gates, 4), c.w(count, gates, HIDDEN), c.w(count, 2 * gates) if bias else "",
+              "" if lengths is None else c.op("Expand", [c.const(np.int32([lengths])), rows])]
+    if initial:
+        shape = c.op("Concat", [c.ints([count]), rows, c.ints([HIDDEN])], axis=0)
+        inputs += [c.op("Expand", [c.w(count, 1, HIDDEN), shape]) for _ in range(2 if op == "LSTM" else 1)]
+    attrs = {"hidden_size": HIDDEN, "direction": direction, **extra}
+    if op == "GRU":
+        attrs["linear_before_reset"] = reset_after
+    names = c.op(op, inputs, outputs=3 if op == "LSTM" else 2, **attrs)
+    kept = [c.op("Flatten", [c.op("Transpose", [out], perm=[2, 0, 1, 3] if name == "Y" else [1, 0, 2])], axis=1)
+            for name, out in zip(("Y", "Y_h", "Y_c"), names) if name in outputs]
+    return c.model(kept[0] if len(kept) == 1 else c.op("Concat", kept, axis=1))
+
+
 def _build(fn, opset=17):
     def build():
         c = Case(opset)
@@ -247,6 +273,10 @@ CASES = {
     "trilu": _build(lambda c, x: c.op("Trilu", [x, c.const(np.int64(1))], upper=1)),
     "trilu_nothing_kept": _build(lambda c, x: c.op("Add", [x, c.op("Trilu", [x, c.const(np.int64(99))], upper=1)])),
     "center_crop_pad": _build(lambda c, x: c.op("CenterCropPad", [x, c.ints([6, 9])], axes=[1, 2]), opset=18),
+    # recurrent layers, bidirectional, every output used (more forms in tests/gradients/test_recurrent.py)
+    "gru_bidirectional": recurrent_case,
+    "lstm_bidirectional": lambda: recurrent_case("LSTM", outputs=("Y", "Y_h", "Y_c")),
+    "rnn_bidirectional": lambda: recurrent_case("RNN"),
     "shape_gather_chain": _build(lambda c, x: c.op("Reshape", [x, c.op("Concat", [
         c.op("Unsqueeze", [c.op("Gather", [c.op("Shape", [x]), c.const(np.int64(0))], axis=0), c.ints([0])]),
         c.ints([-1])], axis=0)])),

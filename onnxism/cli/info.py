@@ -75,8 +75,9 @@ def _methods(model, length):
         full = [notice for notice in by_nature if notice not in heads]
         print("fast ISM: windowed"
               + (f"; updated incrementally (linear in a window): {_listed(heads)}" if heads else "")
-              + f"; computed on the full length: {_listed(full, 'nothing global')}"
-              + (f"; without a local rule (exact, slower): {_listed(no_rule)}" if no_rule else ""))
+              + f"; global by nature, computed on the full length: {_listed(full, 'nothing global')}"
+              + (f"; no local rule, computed on the full length (exact, slower): {_listed(no_rule)}" if no_rule
+                 else ""))
     try:
         build_gradient_model(model, model.output_names, length)
         print("TISM:     supported (every op on the sequence path has a gradient rule)")

@@ -14,9 +14,10 @@ Invariant: every windowed tensor's window contains all positions that any substi
 import numpy as np
 
 from ..graph.constants import graph_constants
+from ..graph.nodes import reads
 from ..graph.ops import ELEMENTWISE, RECURRENT_OPS
 from ..graph.probe import shape_arithmetic
-from .rules import LocalRule, PointwiseRule, global_along, rule_for
+from .rules import LocalRule, PointwiseRule, global_along, mixes_positions, rule_for
 from .windows import Analysis, Mode, Notice, Reason, Window, make_window
 
 
@@ -118,10 +119,11 @@ class _Analyser:
             reason = Reason.JOINS_FULL if varies else Reason.JOINS_SHAPES
         else:
             reason = Reason.NO_RULE
-        by_nature = ((joined and varies and not moved)
+        length_axes = {slot: self.windows[name].axis for slot, name in enumerate(node.input) if name in self.windows}
+        by_nature = ((joined and varies and not moved) or mixes_positions(node, length_axes)
                      or global_along(node, self.windows[windowed[0]].axis, self.shapes, self.constants, self.opset))
-        before = _recurrent_after(self.graph, index) if moved else ""
-        self.notices.append(Notice(key, node.op_type, reason, bool(by_nature), before))
+        before = _global_after(self.graph, index) if moved else ""
+        self.notices.append(Notice(key, node.op_type, reason, bool(by_nature or before), before))
 
     def _windowed(self, key, node, rule, windowed):
         """Records a windowed node's rule and its output's window (FULL where a merging Reshape's windows do not
@@ -170,14 +172,23 @@ class _Analyser:
         return rule
 
 
-def _recurrent_after(graph, index):
-    """The first recurrent node computed from node ``index``'s outputs ("GRU node 'name'"), or ""."""
+def _global_after(graph, index):
+    """The first node global by nature computed from node ``index``'s outputs, which move the batch off the first
+    axis ("GRU node 'name'"), or "": a recurrent layer reading them as its sequence (exporters move the time axis
+    first before one), a loop over them (tf2onnx writes a Keras 3 GRU as a Loop whose body reads them), or a
+    MatMul or Einsum of two operands both computed from them (attention's query-key product, after torch's
+    nn.MultiheadAttention moves the length first). Everything between them is computed in full for want of a
+    batch-first layout, not of a rule, and would gain nothing windowed: what follows mixes every position."""
     reached = set(graph.node[index].output)
     for node in graph.node[index + 1:]:
-        if any(name in reached for name in node.input):
-            if node.op_type in RECURRENT_OPS:
-                return f"{node.op_type} node {node.name!r}"
-            reached.update(node.output)
+        read = [name for name in reads(node) if name in reached]
+        if not read:
+            continue
+        products = node.op_type in ("MatMul", "Einsum") and sum(name in reached for name in node.input) >= 2
+        recurrent = node.op_type in RECURRENT_OPS and node.input[0] in reached
+        if recurrent or products or node.op_type in ("Loop", "Scan"):
+            return f"{node.op_type} node {node.name!r}"
+        reached.update(node.output)
     return ""
 
 

@@ -16,7 +16,7 @@ import onnx
 from onnx import helper
 
 from ..errors import UnsupportedGraphError
-from ..graph.nodes import default_opset
+from ..graph.nodes import default_opset, reads
 from ..graph.probe import probe_graph, probe_shapes, shape_arithmetic
 from ..passes.base import run_pipeline
 from ..passes.pipeline import GRADIENT_PREP, ProbeContext
@@ -69,7 +69,7 @@ def build_gradient_model(model, outputs, length, *, standalone=True):
         cotangents[name] = [ctx.expand_like(spread, name)]
     for node in reversed(list(graph.node)):
         gouts = [ctx.sum(cotangents[name]) if cotangents.get(name) else None for name in node.output]
-        if all(g is None for g in gouts) or not any(ctx.needs(name) for name in node.input):
+        if all(g is None for g in gouts) or not any(ctx.needs(name) for name in reads(node)):
             continue
         vjp = RULES.get(node.op_type)
         if vjp is None:
@@ -104,10 +104,11 @@ def build_gradient_model(model, outputs, length, *, standalone=True):
 
 
 def _on_sequence_path(graph, input_name):
-    """Names of the tensors that depend on the sequence input through differentiable ops."""
+    """Names of the tensors that depend on the sequence input through differentiable ops (a node's subgraphs'
+    reads from the outer scope count: tf2onnx's Loop of a Keras GRU reads the sequence there)."""
     active = {input_name}
     for node in graph.node:
-        if any(name in active for name in node.input):
+        if any(name in active for name in reads(node)):
             for index, name in enumerate(node.output):
                 if name and carries_derivative(node, index):
                     active.add(name)

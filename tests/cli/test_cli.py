@@ -89,7 +89,7 @@ def test_info_methods_says_how_fast_ism_and_tism_run_the_model(tmp_path):
 
     result = onnxism_cli("info", MODEL, "--methods")
     assert result.returncode == 0, result.stderr
-    assert "fast ISM: windowed; computed on the full length: ReduceMax node" in result.stdout
+    assert "fast ISM: windowed; global by nature, computed on the full length: ReduceMax node" in result.stdout
     assert "TISM:     supported" in result.stdout
 
     onnx.save(conv_model(batch=2, baked_batch=True), tmp_path / "fixed.onnx")
@@ -101,7 +101,7 @@ def test_info_methods_says_how_fast_ism_and_tism_run_the_model(tmp_path):
     onnx.save(c.model(c.op("MeanVarianceNormalization", [c.op("Relu", [c.ncl()])], axes=[1])), tmp_path / "mvn.onnx")
     result = onnxism_cli("info", tmp_path / "mvn.onnx", "--methods")
     assert result.returncode == 0, result.stderr
-    assert "without a local rule (exact, slower): MeanVarianceNormalization node" in result.stdout
+    assert "no local rule, computed on the full length (exact, slower): MeanVarianceNormalization node" in result.stdout
     assert "TISM:     not supported: no gradient rule for MeanVarianceNormalization" in result.stdout
 
     onnx.save(conv_model(length="L"), tmp_path / "any_length.onnx")

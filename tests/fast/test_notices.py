@@ -182,3 +182,108 @@ def test_softmax_axes_by_opset(op_type, opset, axis):
     global along the length, unlike the same node from opset 13 on."""
     model = _after_conv(op_type, opset=opset, **({} if axis is None else {"axis": axis}))
     assert_fast_equals_naive(model, random_onehot(2, 12, seed=6))
+
+
+def _analysis(model, length=12):
+    loaded = onnxism.load(model)
+    return build_plan(loaded, length, loaded.output_names).plan.analysis
+
+
+@pytest.mark.parametrize("equation, by_nature", [
+    ("ncl,ncm->nlm", True),  # the scores of every pair of positions (attention's query-key product)
+    ("nlm,ncm->ncl", True),  # a weighted sum over positions (attention's output): the length summed over
+    ("...l,...l->...l", False),  # point-wise along the length, but written with an ellipsis the rule does not read
+])
+def test_an_einsum_is_global_by_nature_where_it_mixes_positions(equation, by_nature):
+    """An Einsum of windowed operands that multiplies entries of different positions is global by nature whichever
+    exporter wrote it (no notice); one that keeps each position apart but has no rule is announced."""
+    from gradient_cases import Case
+
+    c = Case(18)
+    conv = c.op("Relu", [c.op("Conv", [c.ncl(), c.w(3, 4, 3), c.w(3)], pads=[1, 1])])
+    first = c.op("Einsum", [conv, conv], equation="ncl,ncm->nlm") if equation.startswith("nlm") else conv
+    node = c.op("Einsum", [first, conv], equation=equation)
+    c.nodes[-1].name = "under_test"
+    model = c.model(c.op("Flatten", [c.op("Tanh", [node])], axis=1))
+    expected, no_rule = _analysis(model).split_notices()
+    assert ("under_test" in [notice.node for notice in expected]) == by_nature
+    assert ("under_test" in [notice.node for notice in no_rule]) == (not by_nature)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert_fast_equals_naive(model, random_onehot(2, 12, seed=3))
+    announced = [str(w.message) for w in caught if issubclass(w.category, onnxism.OnnxismWarning)]
+    assert bool(announced) == (not by_nature), announced
+
+
+@pytest.mark.parametrize("feeds, by_nature", [("GRU", True), ("LSTM", True), ("Conv", False)])
+def test_a_batch_moved_before_a_recurrent_layer_is_global_by_nature(feeds, by_nature):
+    """The time-major Transpose exporters put before a GRU or LSTM moves the batch off the first axis: computed in
+    full, as the recurrent layer after it is anyway (no notice). The same Transpose with a convolution after it
+    (moved back first) is announced: a batch-first graph would have windowed it."""
+    from gradient_cases import Case
+
+    c = Case(18)
+    trunk = c.op("Relu", [c.op("Conv", [c.ncl(), c.w(3, 4, 3), c.w(3)], pads=[1, 1])])
+    time_major = c.op("Relu", [c.op("Transpose", [trunk], perm=[2, 0, 1])])  # (L, N, C)
+    c.nodes[-2].name = "moved"
+    if feeds == "Conv":
+        out = c.op("Conv", [c.op("Transpose", [time_major], perm=[1, 2, 0]), c.w(2, 3, 3)], pads=[1, 1])
+    else:
+        gates = (3 if feeds == "GRU" else 4) * 2
+        y = c.op(feeds, [time_major, c.w(1, gates, 3), c.w(1, gates, 2)], outputs=2, hidden_size=2)[0]
+        out = c.op("Transpose", [c.op("Squeeze", [y, c.ints([1])])], perm=[1, 0, 2])
+    model = c.model(c.op("Flatten", [out], axis=1))
+    expected, no_rule = _analysis(model).split_notices()
+    moved = [notice for notice in expected + no_rule if notice.node == "moved"]
+    assert len(moved) == 1 and moved[0].by_nature == by_nature
+    assert (f"before the {feeds} node" in str(moved[0])) == by_nature
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert_fast_equals_naive(model, random_onehot(2, 12, seed=5))
+    announced = [str(w.message) for w in caught if issubclass(w.category, onnxism.OnnxismWarning)]
+    assert bool(announced) != by_nature and all("no local rule for Transpose node 'moved'" in m for m in announced)
+
+
+@pytest.mark.parametrize("name", ["einsum_attention", "danq_gru", "danq_lstm"])
+def test_legacy_torch_attention_and_recurrent_layers_announce_no_missing_rule(name, tmp_path):
+    """Attention in Einsums and DanQ's bidirectional GRU or LSTM as the legacy torch exporter writes them: global by
+    nature, no "no local rule" notice (so no warning); the convolutional trunk before them stays windowed. (The
+    dynamo exports, nn.MultiheadAttention's too, in ``test_exactness``; the gradients of both exports in
+    ``tests/gradients/test_recurrent.py``.)"""
+    import torch
+
+    from onnxism_converters import torch_to_onnx
+
+    from architectures import LENGTH, modern
+
+    torch.manual_seed(1)
+    path = tmp_path / f"{name}.onnx"
+    torch_to_onnx(modern()[name].eval(), torch.zeros(2, 4, LENGTH), path, dynamo=False)
+    analysis = _analysis(path, LENGTH)
+    expected, no_rule = analysis.split_notices()
+    assert no_rule == [] and expected
+    assert "windowed" in analysis.modes.values()  # the trunk
+
+
+@pytest.mark.parametrize("recurrent", ["GRU", "LSTM"])
+def test_keras_recurrent_layers_announce_no_missing_rule(recurrent):
+    """Keras's Bidirectional(LSTM) through tf2onnx is an LSTM node, its GRU a Loop over time (whose body reads the
+    time-major sequence): either is global by nature, announced as such and not as a missing rule, and fast ISM
+    equals naive ISM."""
+    keras = pytest.importorskip("keras")
+    from keras import layers
+
+    from onnxism_converters import keras_to_onnx
+
+    keras.utils.set_random_seed(0)
+    x = keras.Input((16, 4))
+    h = layers.MaxPooling1D(2)(layers.Conv1D(4, 5, padding="same", activation="relu")(x))
+    h = layers.Bidirectional(getattr(layers, recurrent)(3, return_sequences=True))(h)
+    proto = keras_to_onnx(keras.Model(x, layers.Dense(2)(layers.Flatten()(h))))
+    expected, no_rule = _analysis(proto, 16).split_notices()
+    assert no_rule == []
+    assert any(f"before the {'LSTM' if recurrent == 'LSTM' else 'Loop'} node" in str(n) for n in expected)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert_fast_equals_naive(proto, random_onehot(2, 16, seed=6))
+    assert not [w for w in caught if issubclass(w.category, onnxism.OnnxismWarning)]

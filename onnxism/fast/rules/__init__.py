@@ -3,19 +3,21 @@
 A rule for a node whose sequence-dependent input carries the length on axis ``axis`` is a PointwiseRule (output
 position j depends on input position j only: ``pointwise.py``, ``reshape.py``), a LocalRule (a bounded input range:
 ``local.py``, ``reshape.py``), or None: the op is treated as global along the length, computed on full tensors.
-``global_along`` says whether an op without a rule is global by what it does (or for want of a rule).
+``global_along`` and ``mixes_positions`` say whether an op without a rule is global by what it does (or for want of
+a rule).
 ``RULES`` maps each op type to its rule; ``rule_for`` checks what every rule needs, then asks it.
 """
 
 import numpy as np
 
 from ...graph.nodes import attributes
-from ...graph.ops import ELEMENTWISE, REDUCTIONS, UNARY_POINTWISE, normalised_axes
+from ...graph.ops import ELEMENTWISE, RECURRENT_OPS, REDUCTIONS, UNARY_POINTWISE, einsum_terms, normalised_axes
 from . import local, pointwise
 from .reshape import reshape
 from .types import LocalRule, PointwiseRule, RuleFacts
 
-__all__ = ["GLOBAL_BY_NAME", "LocalRule", "PointwiseRule", "RULES", "RuleFacts", "global_along", "rule_for"]
+__all__ = ["GLOBAL_BY_NAME", "LocalRule", "PointwiseRule", "RULES", "RuleFacts", "global_along", "mixes_positions",
+           "rule_for"]
 
 #: op type -> rule(node, axis, facts) -> PointwiseRule, LocalRule or None
 RULES = {
@@ -69,9 +71,10 @@ def rule_for(node, axis, shapes, constants, dependent, opset=18):
 
 
 #: Ops that mix every position along the length whenever they have no rule: a Flatten or Reshape that merges the
-#: length with other axes, a Dense over it (Gemm, MatMul), global pooling, a tensor's shape.
+#: length with other axes, a Dense over it (Gemm, MatMul), global pooling, a tensor's shape, a recurrent layer (its
+#: output at every step depends on every step before it, or on all of them).
 GLOBAL_BY_NAME = {"Flatten", "Reshape", "Gemm", "MatMul", "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool",
-                  "Shape", "Size"}
+                  "Shape", "Size", *RECURRENT_OPS}
 
 
 def global_along(node, axis, shapes, constants, opset=18):
@@ -101,3 +104,19 @@ def global_along(node, axis, shapes, constants, opset=18):
     else:
         return False
     return covered is not None and axis in covered
+
+
+def mixes_positions(node, length_axes):
+    """Whether an Einsum multiplies entries of different positions along the length, given ``length_axes``
+    ({input index: its length axis} of the operands that carry it): one operand's length index is summed over (a
+    weighted sum over positions, a Dense over the length) or two carry it as different indices (the scores of every
+    pair of positions: attention's query-key product). Such a product is global by nature; an Einsum that keeps
+    the length as one output index is point-wise and has its rule."""
+    parsed = einsum_terms(node) if node.op_type == "Einsum" else None
+    if parsed is None or not length_axes:
+        return False
+    terms, output = parsed
+    if any(axis >= len(terms[index]) for index, axis in length_axes.items()):
+        return False
+    letters = {terms[index][axis] for index, axis in length_axes.items()}
+    return len(letters) > 1 or any(letter not in output for letter in letters)

@@ -20,6 +20,7 @@ sequence path is its first. The rules are split by op family, one module each:
 - ``data_movement``: Identity, Dropout, Cast, the Reshape family, Transpose, Concat, Split, Slice, Pad;
 - ``scans``: CumSum and TopK;
 - ``resize``: Resize;
+- ``recurrent``: GRU and LSTM (two Scans over time per direction);
 - the selections (Gather and its kin, Tile, ...: ops whose outputs copy input entries) are one rule, in
   ``onnxism.gradients.selection``, which strided Slices, non-constant Pads and nearest Resizes also take.
 
@@ -31,7 +32,18 @@ from onnx import TensorProto
 
 from ...graph.nodes import attr
 from .. import selection  # noqa: F401 - registers the selections
-from . import data_movement, elementwise, linear, normalisation, pointwise, pooling, reductions, resize, scans  # noqa: F401
+from . import (  # noqa: F401
+    data_movement,
+    elementwise,
+    linear,
+    normalisation,
+    pointwise,
+    pooling,
+    recurrent,
+    reductions,
+    resize,
+    scans,
+)
 from .registry import RULES, rule, unary
 
 __all__ = ["NON_DIFFERENTIABLE", "RULES", "carries_derivative", "rule", "unary"]

@@ -196,7 +196,9 @@ def start_actors(ray, model, load_options, kind, options, actors, pending):
     reserve = dict(num_gpus=1, num_cpus=0) if cuda else dict(num_cpus=1)
     remote = ray.remote(ShardScorer).options(max_restarts=MAX_RETRIES, max_task_retries=MAX_RETRIES, **reserve)
     # each actor sees its one GPU as device 0 (Ray sets CUDA_VISIBLE_DEVICES)
-    actor_options = dict(options, device="cuda") if cuda else dict(options)
+    actor_options = {name: value for name, value in options.items() if name != "extra_inputs"}  # sent per shard
+    if cuda:
+        actor_options["device"] = "cuda"
     return [remote.remote(model, load_options, kind, actor_options) for _ in range(count)]
 
 

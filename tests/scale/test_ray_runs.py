@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import onnxism
-from onnxism.scale import ism_on_ray, iter_shards, merge_shards, read_shards
+from onnxism.scale import ism_on_ray, iter_shards, merge_shards, read_shards, tism_on_ray
 
 from cli_helpers import MODEL, SEQS, assert_clean_failure, onnxism_cli
 
@@ -65,6 +65,13 @@ def test_the_merged_shards_equal_the_single_process_run(cluster, seqs, tmp_path)
     assert ranges == [(start, start + SHARD) for start in range(0, COUNT, SHARD)]
     with np.load(merge_shards(folder, tmp_path / "merged.npz")) as merged:
         assert_identical({key: merged[key] for key in merged.files}, single)
+
+
+def test_tism_on_ray_equals_the_single_process_run(cluster, seqs, tmp_path):
+    onehot = np.load(seqs[0])[:40]
+    folder = tism_on_ray(MODEL, onehot, tmp_path / "run", shard_size=15, attribution="gradient_x_input")
+    with np.load(onnxism.tism_to_npz(MODEL, onehot, tmp_path / "single.npz", attribution="gradient_x_input")) as one:
+        assert_identical(read_shards(folder), {key: one[key] for key in one.files})
 
 
 def test_a_rerun_scores_only_the_missing_shards_and_refuses_another_run(cluster, seqs, tmp_path):

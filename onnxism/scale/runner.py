@@ -149,8 +149,8 @@ def _score(ray, model, load_options, kind, options, actors, sequences, manifest,
 
 def connect(ray, address):
     """Connect to the cluster at ``address`` (or ``RAY_ADDRESS``), else start a local Ray on this machine's
-    cores; quiet (warnings only, the workers' logs not echoed)."""
-    quiet = dict(logging_level=logging.WARNING, log_to_driver=False)
+    cores; quiet (errors only, the workers' logs not echoed)."""
+    quiet = dict(logging_level=logging.ERROR, log_to_driver=False)
     given = address or os.environ.get("RAY_ADDRESS")
     if given and given != "auto":
         check_reachable(given)

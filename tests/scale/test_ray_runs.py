@@ -129,12 +129,13 @@ def wait_for(condition, timeout=60):
 
 def test_a_worker_killed_mid_shard_loses_nothing(cluster, seqs, tmp_path):
     """SIGKILL to an actor's process while it scores a shard: Ray restarts it, retries the shard, and the merged
-    archive is complete and identical, and written by two actors, neither of them the killed process."""
+    archive is complete and identical, and the restarted actor (a new process) wrote shards."""
     path, single = seqs
     output = tmp_path / "out.npz"
     run = start_cli(cluster, path, output, "--keep-shards")
     try:
         busy = wait_for(lambda: ray_workers("ray::ShardScorer.score"))
+        actors = set(ray_workers("ray::ShardScorer"))
         os.kill(busy[0], signal.SIGKILL)
         assert wait_for(lambda: busy[0] not in ray_workers("ray::"))
         _, stderr = run.communicate(timeout=120)
@@ -147,8 +148,8 @@ def test_a_worker_killed_mid_shard_loses_nothing(cluster, seqs, tmp_path):
         completed = json.load(handle)["completed"]
     assert len(completed) == COUNT // SHARD
     writers = {report["pid"] for report in completed.values()}
-    # killed in its first shard, the actor wrote none: its shard was written by the actor restarted in its place
-    assert busy[0] not in writers and len(writers) == 2, (busy, writers)
+    # the shard it was scoring was written by the actor Ray restarted in its place, a process not there before
+    assert writers - actors, (busy, actors, writers)
 
 
 def test_a_killed_driver_resumes_from_the_complete_shards(cluster, seqs, tmp_path):

@@ -28,7 +28,7 @@ from ..runtime.sessions import parse_device
 from ..runtime.workers import usable_cores
 from .actors import ShardScorer
 from .reader import merge_shards
-from .shards import describe_options, file_digest, open_manifest, sequences_digest, shard_ranges
+from .shards import describe_options, file_digest, open_manifest, resolve_shard_size, sequences_digest
 
 #: Times Ray restarts a dead actor, and retries the shard it was scoring, before the run gives up.
 MAX_RETRIES = 3
@@ -114,7 +114,7 @@ def _on_ray(kind, model, seqs, folder, *, address=None, actors=None, shard_size=
     run = json.loads(json.dumps({
         "kind": kind, "options": describe_options(dict(options, **load_options)), "model": file_digest(model),
         "input": sequences_digest(sequences, extras), "count": len(sequences), "length": sequences.length,
-        "shards": shard_ranges(len(sequences), shard_size),
+        "shards": {"count": len(sequences), "size": resolve_shard_size(shard_size)},
     }))
     ray = import_ray()
     started = not ray.is_initialized()
@@ -145,6 +145,7 @@ def _score(ray, model, load_options, kind, options, actors, sequences, manifest,
         bar.close()
         for handle in handles:
             ray.kill(handle)
+        manifest.save()
 
 
 def connect(ray, address):

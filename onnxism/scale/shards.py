@@ -2,7 +2,7 @@
 
 A shard is a range ``start:stop`` of the sequences, scored into its own archive ``shard-NNNNN.npz`` in the run's
 folder (the same archive ``onnxism run`` writes, for those sequences). The folder's ``manifest.json`` records the
-shard ranges, the run's options, and fingerprints of the model and of the input (their bytes hashed), so that a
+shard size, the run's options, and fingerprints of the model and of the input (their bytes hashed), so that a
 rerun over the same folder with other options or other sequences is refused rather than mixed in; and the shards
 completed so far.
 
@@ -14,6 +14,7 @@ all, and a shard is complete exactly when its archive is there; the manifest is 
 import hashlib
 import json
 import os
+import time
 
 import numpy as np
 
@@ -24,15 +25,23 @@ MANIFEST = "manifest.json"
 VERSION = 1
 #: Sequences per shard by default: small enough to retry cheaply, large enough that a shard's fixed cost is small.
 DEFAULT_SHARD_SIZE = 1000
+#: Seconds between rewrites of the manifest while shards complete.
+SAVE_EVERY = 1.0
 _HASH_VALUES = 1 << 22  # values hashed per step: bounds memory for inputs larger than memory
+
+
+def resolve_shard_size(shard_size):
+    """``shard_size`` checked, or DEFAULT_SHARD_SIZE for None."""
+    size = DEFAULT_SHARD_SIZE if shard_size is None else shard_size
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise InputError(f"shard_size must be a positive integer; got {shard_size!r}")
+    return int(size)
 
 
 def shard_ranges(count, shard_size=None):
     """[(start, stop), ...] covering ``count`` sequences in order, ``shard_size`` each (the last may be shorter)."""
-    size = DEFAULT_SHARD_SIZE if shard_size is None else shard_size
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise InputError(f"shard_size must be a positive integer; got {shard_size!r}")
-    return [(start, min(count, start + int(size))) for start in range(0, count, int(size))]
+    size = resolve_shard_size(shard_size)
+    return [(start, min(count, start + size)) for start in range(0, count, size)]
 
 
 def shard_name(index):
@@ -84,14 +93,14 @@ def describe_options(options):
 
 class Manifest:
     """The manifest of the run in ``folder``: ``run`` (what must match for a shard to be reused: options, model,
-    input, shards) and ``completed`` ({shard index: what its actor reported})."""
+    input, and ``shards``: {"count": sequences, "size": per shard}) and ``completed`` ({shard index: what its actor
+    reported}). Rewritten at most every SAVE_EVERY seconds while shards complete (a run of many shards does not
+    rewrite it per shard) and by ``save``; the archives, not this record, say which shards are complete."""
 
     def __init__(self, folder, run, completed=None):
         self.folder, self.run, self.completed = folder, run, dict(completed or {})
-
-    @property
-    def shards(self):
-        return [tuple(pair) for pair in self.run["shards"]]
+        self.shards = shard_ranges(run["shards"]["count"], run["shards"]["size"])
+        self._saved = time.monotonic()
 
     def path(self, index):
         return os.path.join(self.folder, shard_name(index))
@@ -103,14 +112,16 @@ class Manifest:
     def complete(self, index, report):
         """Record shard ``index`` as complete (its archive already published) and rewrite the manifest."""
         self.completed[index] = report
-        self.save()
+        if time.monotonic() - self._saved >= SAVE_EVERY:
+            self.save()
 
     def save(self):
         text = json.dumps({"version": VERSION, "run": self.run,
                            "completed": {str(key): value for key, value in sorted(self.completed.items())}},
-                          indent=1)
+                          separators=(",", ":"))
         with published(os.path.join(self.folder, MANIFEST)) as scratch, open(scratch, "w") as handle:
             handle.write(text + "\n")
+        self._saved = time.monotonic()
 
     @classmethod
     def load(cls, folder):

@@ -43,7 +43,7 @@ def test_options_are_described_exactly():
 
 def test_a_folder_of_another_run_is_refused_and_force_starts_again(tmp_path):
     folder = tmp_path / "run"
-    run = {"kind": "ism", "options": {"method": "fast"}, "shards": [[0, 4], [4, 8]]}
+    run = {"kind": "ism", "options": {"method": "fast"}, "shards": {"count": 8, "size": 4}}
     manifest = open_manifest(folder, run)
     open(manifest.path(0), "wb").close()
     assert manifest.pending() == [1]
@@ -69,7 +69,7 @@ def test_shards_written_by_the_actor_merge_into_the_single_process_archive(tmp_p
             handle.write(f">{name}\n{''.join('ACGT'[base] for base in row.argmax(axis=1))}\n")
     sequences = read_sequences(str(fasta))
     single = onnxism.ism_to_npz(MODEL, sequences, tmp_path / "single.npz")
-    manifest = open_manifest(tmp_path / "run", {"shards": shard_ranges(len(sequences), 3)})
+    manifest = open_manifest(tmp_path / "run", {"shards": {"count": len(sequences), "size": 3}})
     scorer = ShardScorer(MODEL, {}, "ism", {"method": "fast"})
     for index, (start, stop) in enumerate(manifest.shards):
         onehot_rows = sequences.onehot(start, stop).astype(np.uint8)

@@ -29,7 +29,7 @@ demo: python-check
 
 # Everything the tests need (converters' frameworks included), then the whole suite, slow tests included.
 test: python-check
-	$(BIN)/python -m pip install --quiet -e '.[cpu,keras,torch,plot,genome,parquet,test]'
+	$(BIN)/python -m pip install --quiet -e '.[cpu,keras,torch,plot,genome,parquet,ray,test]'
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 # The suite without the slow (full-size model) tests.

@@ -16,6 +16,7 @@ from ..methods.tism import ATTRIBUTIONS
 from ..methods.writing import ism_to_npz, tism_to_npz
 from ..model.loading import load
 from ..model.tokens import TOKENS_HELP
+from ..scale import ism_to_npz_on_ray
 from ..sequences import read_sequences
 from .help import DefaultsFormatter
 from .targets import TARGET_HELP, parse_target
@@ -72,7 +73,20 @@ def add_parser(verbs):
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bar on stderr (default: when stderr is a terminal)")
     add_region_options(parser)
+    add_ray_options(parser)
     parser.set_defaults(handler=handle)
+
+
+def add_ray_options(parser):
+    """--ray and its options: the run split into shards over a Ray cluster's actors (the [ray] extra)."""
+    group = parser.add_argument_group("scale-out on a Ray cluster (needs the [ray] extra)")
+    group.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                       help="score shards of the sequences on Ray actors (one per GPU with --device cuda, one per CPU "
+                            "otherwise) at ADDRESS (what `ray start --head` prints; none: RAY_ADDRESS or a local "
+                            "Ray); shards go to OUTPUT.shards/ and are merged into OUTPUT; rerun to resume")
+    group.add_argument("--actors", type=int, default=None, help="--ray: actors at once (default: one per GPU/CPU)")
+    group.add_argument("--shard-size", type=int, default=None, help="--ray: sequences per shard (default: 1000)")
+    group.add_argument("--keep-shards", action="store_true", help="--ray: keep OUTPUT.shards/ after the merge")
 
 
 def add_region_options(parser):
@@ -180,17 +194,33 @@ def _run(args, stack):
                    extra_inputs=read_extra_inputs(args.extra_inputs), targets=parse_target(args.targets or "all"))
     if args.method == "tism":
         attribution = args.attribution or "tism"
-        tism_to_npz(model, sequences, args.output, attribution=attribution, **options)
+        options.update(attribution=attribution)
         what = f"{attribution} from gradients"
     else:
         attribution = args.attribution or "delta"
-        ism_to_npz(model, sequences, args.output, method=args.method, workers=args.workers,
-                   attribution=attribution, **options)
+        options.update(method=args.method, workers=args.workers, attribution=attribution)
         what = f"{args.method} ISM" + ("" if attribution == "delta" else f" ({attribution})")
+    write(args, model, sequences, options)
     seconds = time.perf_counter() - began
+    what += "" if args.ray is None else " on Ray"
     count, width = len(sequences), window[1] - window[0]
     scored = len(model.select_outputs(args.outputs))
     print(
         f"onnxism: scored {count} sequences x {width} positions x 3 alternatives on {scored} output(s) "
         f"with {what} on {args.device} in {seconds:.2f} s ({count / seconds:.3g} seq/s) -> {args.output}"
     )
+
+
+def write(args, model, sequences, options):
+    """``ism_to_npz`` or ``tism_to_npz``, or with --ray the same run sharded over a Ray cluster."""
+    kind = "tism" if args.method == "tism" else "ism"
+    if args.ray is None:
+        for flag, given in (("--actors", args.actors is not None), ("--shard-size", args.shard_size is not None),
+                            ("--keep-shards", args.keep_shards)):
+            if given:
+                raise InputError(f"{flag} applies to --ray only")
+        (tism_to_npz if kind == "tism" else ism_to_npz)(model, sequences, args.output, **options)
+        return
+    ism_to_npz_on_ray(args.model, sequences, args.output, kind=kind, address=args.ray or None, actors=args.actors,
+                      shard_size=args.shard_size, keep_shards=args.keep_shards, input=args.input,
+                      layout=args.layout, tokens=args.tokens, **options)

@@ -4,12 +4,12 @@ ONNX against torch, fast ISM against naive ISM."""
 
 import numpy as np
 import pytest
-from lab_models import enformer_attention
 
 import onnxism
 
 from conftest import random_onehot
 from fast_checks import assert_fast_equals_naive
+from lab_models import enformer_attention
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxscript")

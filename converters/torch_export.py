@@ -1,8 +1,12 @@
 """PyTorch module -> ONNX through ``torch.onnx.export``, batch axis dynamic, weights embedded, then checked against
 the module's own predictions (``checking.py``)."""
 
+import contextlib
+import logging
 import os
+import re
 import tempfile
+import warnings
 
 import onnx
 
@@ -50,7 +54,10 @@ def torch_to_onnx(module, example_input, path=None, *, dynamo=True, opset=18, in
     torch = require("torch", "torch")
     from .torch_ops import register_legacy_symbolics, translation_table
 
-    module = module.eval()
+    try:
+        module = module.eval()
+    except (NotImplementedError, RuntimeError):  # a torch.export program's module() has no train mode to leave
+        pass
     extra_inputs = dict(extra_inputs or {})
     examples = (example_input,) + tuple(extra_inputs.values())
     names = [input_name] + list(extra_inputs)
@@ -64,7 +71,7 @@ def torch_to_onnx(module, example_input, path=None, *, dynamo=True, opset=18, in
         axes[0][length_axis] = "length"
     with tempfile.TemporaryDirectory() as folder:
         target = os.path.join(folder, "model.onnx")
-        with torch.no_grad():
+        with torch.no_grad(), _quiet_exporters():
             try:
                 if dynamo:
                     require("onnxscript", "torch")
@@ -119,5 +126,29 @@ def _batch_like(value, batch, torch):
 
 
 def _first_line(err):
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[0] if lines else type(err).__name__
+    """The first line of the innermost cause of ``err`` (the exporters wrap the error that names the op or shape in
+    errors of their own that say which step failed), without terminal colours."""
+    while err.__cause__ is not None:
+        err = err.__cause__
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(err).splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    return lines[0] if len(lines[0]) <= 160 else lines[0].split(". ")[0]
+
+
+@contextlib.contextmanager
+def _quiet_exporters():
+    """The exporters' and loaders' warnings and log lines (skipped torchvision ops, training-mode notices, the
+    traceback torch.export.load logs before raising) kept off stderr: what matters is whether the export fails, and
+    the check that follows it."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.export")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)

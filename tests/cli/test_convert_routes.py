@@ -1,0 +1,150 @@
+"""``onnxism convert`` by route, from files the tests write: a torch.export program (.pt2), a TorchScript file,
+CREsted's LegNet as a .keras file; each output against the framework's predictions, fast ISM against naive; bad
+files and options as one line."""
+
+import numpy as np
+import pytest
+
+import onnxism
+
+from cli_helpers import assert_clean_failure, onnxism_cli
+from conftest import random_onehot
+from fast_checks import assert_fast_equals_naive
+from lab_models import enformer_attention, legnet
+
+
+def _torch_predict(module, seqs, layout="NCL"):
+    import torch
+
+    x = seqs.transpose(0, 2, 1) if layout == "NCL" else seqs
+    with torch.no_grad():
+        return module(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+
+
+def _conv_net(torch, layout="NCL"):
+    """conv -> ReLU -> conv -> mean over the length: takes any length."""
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv1d(4, 6, 5, padding=2), nn.Conv1d(6, 3, 3, padding=1)
+            self.channels_last = layout == "NLC"
+
+        def forward(self, x):
+            if self.channels_last:
+                x = x.transpose(1, 2)
+            return self.b(torch.relu(self.a(x))).mean(-1)
+
+    torch.manual_seed(0)
+    return Net().eval()
+
+
+def _only_output(path, seqs):
+    (value,) = onnxism.predict(path, seqs).values()
+    return value
+
+
+def test_pt2_program_fixed_and_any_length(tmp_path):
+    torch = pytest.importorskip("torch")
+    module = _conv_net(torch)
+    length = torch.export.Dim("length", min=8)
+    program = torch.export.export(module, (torch.zeros(2, 4, 30),), dynamic_shapes=({2: length},))
+    torch.export.save(program, tmp_path / "net.pt2")
+    for flags, out in (([], "any.onnx"), (["--length", "30", "--batch", "2"], "fixed.onnx")):
+        result = onnxism_cli("convert", tmp_path / "net.pt2", "-o", tmp_path / out, *flags)
+        assert result.returncode == 0, result.stderr
+    for length in (30, 57):
+        seqs = random_onehot(3, length, seed=length)
+        np.testing.assert_allclose(_only_output(tmp_path / "any.onnx", seqs), _torch_predict(module, seqs),
+                                   rtol=0, atol=1e-5)
+    fixed = onnxism.load(tmp_path / "fixed.onnx")
+    assert fixed.length == 30
+    seqs = random_onehot(2, 30, seed=1)
+    np.testing.assert_allclose(_only_output(fixed, seqs), _torch_predict(module, seqs), rtol=0, atol=1e-5)
+
+
+def test_pt2_enformer_attention_then_fast_ism(tmp_path):
+    """A user's route for Enformer: torch.export.save, then onnxism convert; lgamma and xlogy are translated."""
+    torch = pytest.importorskip("torch")
+    module, example = enformer_attention(length=24)
+    torch.export.save(torch.export.export(module, (example,)), tmp_path / "enformer.pt2")
+    result = onnxism_cli("convert", tmp_path / "enformer.pt2", "-o", tmp_path / "enformer.onnx")
+    assert result.returncode == 0, result.stderr
+    seqs = random_onehot(2, 24, seed=6)
+    want = _torch_predict(module, seqs)
+    np.testing.assert_allclose(_only_output(tmp_path / "enformer.onnx", seqs), want, rtol=0,
+                               atol=2e-5 * max(1.0, np.abs(want).max()))
+    assert_fast_equals_naive(tmp_path / "enformer.onnx", seqs)
+    assert_clean_failure(onnxism_cli("convert", tmp_path / "enformer.pt2", "-o", tmp_path / "any.onnx",
+                                     "--length", "any"), "was exported for length 24 only")
+    assert_clean_failure(onnxism_cli("convert", tmp_path / "enformer.pt2", "-o", tmp_path / "b.onnx",
+                                     "--batch", "3"), "was exported for batch size 2, not 3")
+
+
+@pytest.mark.parametrize("layout", ["NCL", "NLC"])
+def test_torchscript_file(tmp_path, layout):
+    torch = pytest.importorskip("torch")
+    module = _conv_net(torch, layout)
+    torch.jit.save(torch.jit.script(module), tmp_path / "net.pt")
+    result = onnxism_cli("convert", tmp_path / "net.pt", "-o", tmp_path / "net.onnx", "--length", "any",
+                         "--layout", layout)
+    assert result.returncode == 0, result.stderr
+    model = onnxism.load(tmp_path / "net.onnx")
+    assert model.layout == layout
+    for length in (20, 41):
+        seqs = random_onehot(2, length, seed=length)
+        np.testing.assert_allclose(_only_output(model, seqs), _torch_predict(module, seqs, layout), rtol=0,
+                                   atol=1e-5)
+    assert_clean_failure(onnxism_cli("convert", tmp_path / "net.pt", "-o", tmp_path / "x.onnx"),
+                         "give --length")
+
+
+def test_legnet_keras_file(tmp_path):
+    pytest.importorskip("tf2onnx")
+    model = legnet(length=32)
+    model.save(tmp_path / "legnet.keras")
+    result = onnxism_cli("convert", tmp_path / "legnet.keras", "-o", tmp_path / "legnet.onnx")
+    assert result.returncode == 0, result.stderr
+    seqs = random_onehot(3, 32, seed=8)
+    want = np.asarray(model(seqs, training=False))
+    np.testing.assert_allclose(_only_output(tmp_path / "legnet.onnx", seqs), want, rtol=0,
+                               atol=2e-5 * max(1.0, np.abs(want).max()))
+
+
+def test_bad_files_and_options_are_one_line(tmp_path):
+    torch = pytest.importorskip("torch")
+    (tmp_path / "junk.pt2").write_bytes(b"not a zip")
+    (tmp_path / "junk.pt").write_bytes(b"not a zip")
+    torch.save(_conv_net(torch).state_dict(), tmp_path / "weights.pth")
+    (tmp_path / "model.onnx").write_bytes(b"")
+    out = tmp_path / "o.onnx"
+    cases = [
+        (("junk.pt2",), "cannot load junk.pt2 as a torch.export program"),
+        (("junk.pt", "--length", "20"), "cannot load junk.pt as TorchScript"),
+        (("weights.pth", "--length", "20"), "a state dict needs its module's code"),
+        (("missing.pt2",), "not found"),
+        (("model.onnx",), "cannot convert"),
+        (("junk.pt", "--length", "-3"), "--length takes a length, or 'any', not '-3'"),
+        (("junk.pt", "--length", "20", "--batch", "some"), "--batch takes 'dynamic', or a batch size"),
+    ]
+    for args, message in cases:
+        assert_clean_failure(onnxism_cli("convert", *(tmp_path / args[0],) + args[1:], "-o", out), message)
+        assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".onnxism")] == []
+
+
+def test_torchscript_enformer_attention_through_the_legacy_exporter(tmp_path):
+    """Traced to TorchScript, Enformer's attention goes through the legacy exporter with its lgamma and xlogy
+    translations."""
+    torch = pytest.importorskip("torch")
+    module, example = enformer_attention(length=24)
+    with pytest.warns(torch.jit.TracerWarning):
+        traced = torch.jit.trace(module, example)
+    torch.jit.save(traced, tmp_path / "enformer.pt")
+    result = onnxism_cli("convert", tmp_path / "enformer.pt", "-o", tmp_path / "enformer.onnx", "--length", "24")
+    assert result.returncode == 0, result.stderr
+    seqs = random_onehot(3, 24, seed=9)
+    want = _torch_predict(module, seqs)
+    np.testing.assert_allclose(_only_output(tmp_path / "enformer.onnx", seqs), want, rtol=0,
+                               atol=2e-5 * max(1.0, np.abs(want).max()))

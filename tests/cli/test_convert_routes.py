@@ -2,6 +2,8 @@
 CREsted's LegNet as a .keras file; each output against the framework's predictions, fast ISM against naive; bad
 files and options as one line."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -148,3 +150,16 @@ def test_torchscript_enformer_attention_through_the_legacy_exporter(tmp_path):
     want = _torch_predict(module, seqs)
     np.testing.assert_allclose(_only_output(tmp_path / "enformer.onnx", seqs), want, rtol=0,
                                atol=2e-5 * max(1.0, np.abs(want).max()))
+
+
+def test_without_torch_the_pip_command_is_the_one_line(tmp_path):
+    """torch hidden from the subprocess (a package named torch that fails to import, first on its path)."""
+    hidden = tmp_path / "hide" / "torch"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError(\"No module named 'torch'\")\n")
+    (tmp_path / "net.pt2").write_bytes(b"not read")
+    path = os.pathsep.join(filter(None, [str(tmp_path / "hide"), os.environ.get("PYTHONPATH")]))
+    result = onnxism_cli("convert", tmp_path / "net.pt2", "-o", tmp_path / "net.onnx",
+                         env={**os.environ, "PYTHONPATH": path})
+    assert_clean_failure(result, "pip install 'onnxism[torch]'")
+    assert not (tmp_path / "net.onnx").exists()

@@ -113,6 +113,8 @@ def keras_file_to_onnx(source, path, *, opset=17, length=None, batch_size=None):
 
 
 def _saved_model_to_onnx(tf, folder, path, opset):
+    """A SavedModel's serving signature through tf2onnx: its inputs in the signature's order, its outputs in the
+    order of their names; checked against the signature itself."""
     tf2onnx = require("tf2onnx", "keras")
     try:
         loaded = tf.saved_model.load(folder)
@@ -120,13 +122,33 @@ def _saved_model_to_onnx(tf, folder, path, opset):
     except Exception as err:  # TensorFlow raises many types for unreadable folders
         raise ModelError(f"cannot load SavedModel {folder}: {str(err).splitlines()[0]}") from err
     _, inputs = function.structured_input_signature
+    names, outputs = list(inputs), sorted(function.structured_outputs)
     signature = tuple(tf.TensorSpec(spec.shape, spec.dtype, name=name) for name, spec in inputs.items())
+
+    def serve(*args):  # the signature takes keyword arguments and returns a dict: positional in, a list out
+        result = function(**dict(zip(names, args)))
+        return [tf.identity(result[name], name=name) for name in outputs]
+
+    source = os.path.basename(os.path.normpath(folder))
     with _quiet_tf2onnx():
-        proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=opset)
+        proto, _ = tf2onnx.convert.from_function(tf.function(serve), input_signature=signature, opset=opset)
+    _rename_outputs(proto, outputs)
     proto = repair(proto, source=folder)
     _refuse_unconverted(proto, folder)
+    _check(proto, lambda values, training: serve(*(values if isinstance(values, list) else [values])),
+           signature, source)
     onnx.save(proto, os.fspath(path))
     return proto
+
+
+def _rename_outputs(proto, names):
+    """The graph's outputs renamed to ``names`` (tf2onnx names a function's outputs Identity:0, ...)."""
+    renames = {output.name: name for output, name in zip(proto.graph.output, names)}
+    for node in proto.graph.node:
+        node.output[:] = [renames.get(value, value) for value in node.output]
+        node.input[:] = [renames.get(value, value) for value in node.input]
+    for output in proto.graph.output:
+        output.name = renames[output.name]
 
 
 @contextlib.contextmanager

@@ -114,6 +114,24 @@ def test_legnet_keras_file(tmp_path):
                                atol=2e-5 * max(1.0, np.abs(want).max()))
 
 
+def test_savedmodel_folder_with_two_outputs(tmp_path):
+    """A Keras 3 export (``model.export``): the serving signature's outputs keep their names."""
+    pytest.importorskip("tf2onnx")
+    import keras
+
+    inputs = keras.Input((20, 4))
+    h = keras.layers.Flatten()(keras.layers.Conv1D(4, 3, activation="relu", bias_initializer="ones")(inputs))
+    model = keras.Model(inputs, [keras.layers.Dense(2)(h), keras.layers.Dense(3)(h)])
+    model.export(tmp_path / "saved", verbose=False)
+    result = onnxism_cli("convert", tmp_path / "saved", "-o", tmp_path / "saved.onnx")
+    assert result.returncode == 0, result.stderr
+    seqs = random_onehot(3, 20, seed=10)
+    got = onnxism.predict(tmp_path / "saved.onnx", seqs)
+    assert list(got) == ["output_0", "output_1"]
+    for value, want in zip(got.values(), model(seqs)):
+        np.testing.assert_allclose(value, np.asarray(want), rtol=0, atol=1e-5)
+
+
 def test_bad_files_and_options_are_one_line(tmp_path):
     torch = pytest.importorskip("torch")
     (tmp_path / "junk.pt2").write_bytes(b"not a zip")

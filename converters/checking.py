@@ -1,5 +1,5 @@
-"""The check every converter ends with: the converted ONNX model, run by onnxruntime on random one-hot sequences,
-gives the framework's own predictions.
+"""The check every converter ends with: the converted ONNX model, run by onnxruntime on random one-hot sequences
+(token ids for a model of tokens), gives the framework's own predictions.
 
 Tolerance: each output within ``ATOL`` x max(1, largest magnitude of the framework's output), no relative part;
 NaN only where the framework has NaN. A failed check raises ModelError (the converter then writes no file).
@@ -20,6 +20,15 @@ def random_onehot_like(shape, channel_axis, seed=0):
     moved = shape[:channel_axis] + shape[channel_axis + 1:] + (shape[channel_axis],)
     onehot = np.eye(shape[channel_axis], dtype=np.float32)[rng.integers(0, shape[channel_axis], size=moved[:-1])]
     return np.moveaxis(onehot, -1, channel_axis)
+
+
+def random_sequences(shape, dtype, seed=0):
+    """Random sequences for an input of ``shape`` and numpy ``dtype``: one-hot along the channels where it is a float
+    input (N, 4, L) or (N, L, 4), else token ids 0-3 (an embedding's input, (N, L))."""
+    shape = tuple(int(size) for size in shape)
+    if np.issubdtype(dtype, np.floating) and len(shape) == 3 and 4 in shape[1:]:
+        return random_onehot_like(shape, 1 if shape[1] == 4 else 2, seed).astype(dtype)
+    return np.random.default_rng(seed).integers(0, 4, size=shape).astype(dtype)
 
 
 def check_against_framework(proto, feeds, expected, *, source):

@@ -12,7 +12,7 @@ from onnxism.errors import InputError, ModelError
 from onnxism.model.reading import repair
 
 from ._extras import require
-from .checking import CHECK_BATCH, check_against_framework, random_onehot_like
+from .checking import CHECK_BATCH, check_against_framework, random_sequences
 from .keras_groups import ungroup
 
 CHECK_LENGTH = 64  # the length a model that takes any length is checked at (and at twice it)
@@ -81,7 +81,7 @@ def _check(proto, model, spec, source):
             shape = [CHECK_BATCH if tensor.shape[0] is None else tensor.shape[0]] + list(tensor.shape[1:])
             if index == 0:
                 shape[1] = length
-                feeds[tensor.name] = random_onehot_like(shape, len(shape) - 1)
+                feeds[tensor.name] = random_sequences(shape, tensor.dtype.as_numpy_dtype)
             else:
                 feeds[tensor.name] = rng.standard_normal([size or length for size in shape]).astype(np.float32)
         values = list(feeds.values())

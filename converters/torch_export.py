@@ -14,7 +14,7 @@ from onnxism.errors import ModelError
 from onnxism.model.reading import repair
 
 from ._extras import require
-from .checking import CHECK_BATCH, check_against_framework, random_onehot_like
+from .checking import CHECK_BATCH, check_against_framework, random_sequences
 
 
 def torch_to_onnx(module, example_input, path=None, *, dynamo=True, opset=18, input_name="seqs",
@@ -61,8 +61,7 @@ def torch_to_onnx(module, example_input, path=None, *, dynamo=True, opset=18, in
     extra_inputs = dict(extra_inputs or {})
     examples = (example_input,) + tuple(extra_inputs.values())
     names = [input_name] + list(extra_inputs)
-    channel_axis = 1 if example_input.shape[1] == 4 else example_input.ndim - 1
-    length_axis = 2 if channel_axis == 1 else 1
+    length_axis = 2 if example_input.ndim == 3 and example_input.shape[1] == 4 else 1  # else (N, L, 4) or tokens
     axes = [{} for _ in names]
     if dynamic_batch:
         for named in axes:
@@ -102,7 +101,7 @@ def torch_to_onnx(module, example_input, path=None, *, dynamo=True, opset=18, in
         lengths = [shape[length_axis]] + ([2 * shape[length_axis]] if dynamic_length else [])
         for length in lengths:  # at a second length too: a length folded in where it should not be is caught
             shape[length_axis] = length
-            seqs = random_onehot_like(shape, channel_axis)
+            seqs = random_sequences(shape, example_input.numpy().dtype)
             extras = {name: _batch_like(value, shape[0], torch) for name, value in extra_inputs.items()}
             try:
                 with torch.no_grad():

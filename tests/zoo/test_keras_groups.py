@@ -1,5 +1,6 @@
 """Grouped Keras convolutions through the Keras converter (``keras_groups.py``): CREsted's LegNet, whose depthwise
-convolutions are Conv1D with groups, and grouped convolutions of every kind, against Keras; fast ISM against naive."""
+convolutions are Conv1D with groups, and grouped convolutions of every kind, against Keras; fast ISM against
+naive ISM against ISM run in Keras."""
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ import onnxism
 from conftest import random_onehot
 from fast_checks import assert_fast_equals_naive
 from lab_models import legnet
+from test_zoo import framework_ism
 
 pytest.importorskip("tf2onnx")
 
@@ -34,7 +36,11 @@ def test_legnet_converts_and_fast_ism_is_exact(tmp_path):
                for node in proto.graph.node)  # the depthwise convolution is one grouped ONNX Conv
     seqs = random_onehot(3, 32, seed=3)
     _assert_matches_keras(path, model, seqs)
-    assert_fast_equals_naive(path, seqs[:2])
+    naive, _ = assert_fast_equals_naive(path, seqs[:2])
+    (want_ism,) = framework_ism("keras", model, seqs[:2])  # every mutant run by the framework itself
+    (got_ism,) = naive.values()
+    np.testing.assert_allclose(got_ism, want_ism.reshape(got_ism.shape), rtol=0,
+                               atol=1e-4 * max(1.0, np.abs(want_ism).max()))
 
 
 @pytest.mark.parametrize("groups, padding, dilation, strides, filters", [

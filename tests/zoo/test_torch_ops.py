@@ -1,6 +1,6 @@
 """The translations of ``lgamma``, ``xlogy`` and ``amax`` given to both torch exporters (``torch_ops.py``), against
 torch itself, and enformer-pytorch's attention with its gamma positional features through the public converter:
-ONNX against torch, fast ISM against naive ISM."""
+ONNX against torch, fast ISM against naive ISM against ISM run in torch."""
 
 import numpy as np
 import pytest
@@ -10,6 +10,7 @@ import onnxism
 from conftest import random_onehot
 from fast_checks import assert_fast_equals_naive
 from lab_models import enformer_attention
+from test_zoo import framework_ism
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxscript")
@@ -99,7 +100,11 @@ def test_enformer_attention_exports_and_fast_ism_is_exact(tmp_path, dynamo):
     got = onnxism.predict(path, seqs)["tracks"]
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-5 * max(1.0, np.abs(want).max()))
     assert np.abs(want).max() > 0.1  # the attention is live: its zero-initialised projection was moved
-    assert_fast_equals_naive(path, seqs[:2])
+    naive, _ = assert_fast_equals_naive(path, seqs[:2])
+    (want_ism,) = framework_ism("torch", module, seqs[:2])  # every mutant run by the framework itself
+    (got_ism,) = naive.values()
+    np.testing.assert_allclose(got_ism, want_ism.reshape(got_ism.shape), rtol=0,
+                               atol=1e-4 * max(1.0, np.abs(want_ism).max()))
 
 
 def test_enformer_attention_refuses_any_length(tmp_path):

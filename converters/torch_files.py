@@ -52,9 +52,13 @@ def torch_file_to_onnx(source, path, *, opset=18, length=None, batch_size=None, 
                              "length (torch.export.Dim) to convert it for any length, or leave --length out")
         elif length != "any" and not dynamic and length != shape[length_axis]:
             raise InputError(f"{name} was exported for length {shape[length_axis]}, not {length}: leave --length out")
-        if batch_size is not None and isinstance(shape[0], int) and batch_size != shape[0]:
-            raise InputError(f"{name} was exported for batch size {shape[0]}, not {batch_size}: leave --batch out "
-                             "(a dynamic batch)")
+        if isinstance(shape[0], int) and batch_size is None:
+            raise InputError(f"{name} was exported for batch size {shape[0]} only: pass --batch {shape[0]}, or "
+                             "export it with a dynamic batch (dynamic_shapes={0: torch.export.Dim('batch')}) for "
+                             "a dynamic batch")
+        if isinstance(shape[0], int) and batch_size != shape[0]:
+            raise InputError(f"{name} was exported for batch size {shape[0]}, not {batch_size}: pass --batch "
+                             f"{shape[0]}")
         dynamo = True
     elif source.endswith(TORCHSCRIPT_SUFFIXES):
         if length is None:

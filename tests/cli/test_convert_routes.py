@@ -1,6 +1,7 @@
 """``onnxism convert`` by route, from files the tests write: a torch.export program (.pt2), a TorchScript file,
-CREsted's LegNet as a .keras file; each output against the framework's predictions, fast ISM against naive; bad
-files and options as one line."""
+CREsted's LegNet as a .keras file, a SavedModel folder; each output against the framework's predictions, fast ISM
+against naive; bad files and options as one line. Each route runs once through a subprocess; the bad cases run
+in-process through the same entry point (``onnxism.cli.main``), one of them through a subprocess too."""
 
 import os
 
@@ -42,6 +43,16 @@ def _conv_net(torch, layout="NCL"):
     return Net().eval()
 
 
+def _fails_in_process(capsys, message, *args):
+    """``onnxism convert ARGS`` in this process: a non-zero exit and one line on stderr naming ``message``."""
+    from onnxism.cli import main
+
+    capsys.readouterr()
+    assert main(["convert", *map(str, args)]) != 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("onnxism: error: ") and message in lines[0], lines
+
+
 def _only_output(path, seqs):
     (value,) = onnxism.predict(path, seqs).values()
     return value
@@ -51,9 +62,10 @@ def test_pt2_program_fixed_and_any_length(tmp_path):
     torch = pytest.importorskip("torch")
     module = _conv_net(torch)
     length = torch.export.Dim("length", min=8)
-    program = torch.export.export(module, (torch.zeros(2, 4, 30),), dynamic_shapes=({2: length},))
+    batch = torch.export.Dim("batch")
+    program = torch.export.export(module, (torch.zeros(2, 4, 30),), dynamic_shapes=({0: batch, 2: length},))
     torch.export.save(program, tmp_path / "net.pt2")
-    for flags, out in (([], "any.onnx"), (["--length", "30", "--batch", "2"], "fixed.onnx")):
+    for flags, out in (([], "any.onnx"), (["--length", "30", "--batch", "3"], "fixed.onnx")):
         result = onnxism_cli("convert", tmp_path / "net.pt2", "-o", tmp_path / out, *flags)
         assert result.returncode == 0, result.stderr
     for length in (30, 57):
@@ -61,31 +73,40 @@ def test_pt2_program_fixed_and_any_length(tmp_path):
         np.testing.assert_allclose(_only_output(tmp_path / "any.onnx", seqs), _torch_predict(module, seqs),
                                    rtol=0, atol=1e-5)
     fixed = onnxism.load(tmp_path / "fixed.onnx")
-    assert fixed.length == 30
-    seqs = random_onehot(2, 30, seed=1)
+    assert fixed.length == 30 and 3 in (fixed.fixed_batch, fixed.exported_batch)
+    seqs = random_onehot(3, 30, seed=1)
     np.testing.assert_allclose(_only_output(fixed, seqs), _torch_predict(module, seqs), rtol=0, atol=1e-5)
 
 
-def test_pt2_enformer_attention_then_fast_ism(tmp_path):
-    """A user's route for Enformer: torch.export.save, then onnxism convert; lgamma and xlogy are translated."""
+def test_pt2_enformer_attention_then_fast_ism(tmp_path, capsys):
+    """A user's route for Enformer: torch.export.save, then onnxism convert; lgamma and xlogy are translated. A
+    program of one batch size converts for that batch size only."""
     torch = pytest.importorskip("torch")
     module, example = enformer_attention(length=24)
-    torch.export.save(torch.export.export(module, (example,)), tmp_path / "enformer.pt2")
+    batch = torch.export.Dim("batch")
+    torch.export.save(torch.export.export(module, (example,), dynamic_shapes=({0: batch},)), tmp_path / "enformer.pt2")
+    torch.export.save(torch.export.export(module, (example,)), tmp_path / "one_batch.pt2")
     result = onnxism_cli("convert", tmp_path / "enformer.pt2", "-o", tmp_path / "enformer.onnx")
     assert result.returncode == 0, result.stderr
     seqs = random_onehot(2, 24, seed=6)
     want = _torch_predict(module, seqs)
     np.testing.assert_allclose(_only_output(tmp_path / "enformer.onnx", seqs), want, rtol=0,
                                atol=2e-5 * max(1.0, np.abs(want).max()))
+    assert onnxism.load(tmp_path / "enformer.onnx").fixed_batch is None  # fast ISM can batch it (no fallback)
     assert_fast_equals_naive(tmp_path / "enformer.onnx", seqs)
-    assert_clean_failure(onnxism_cli("convert", tmp_path / "enformer.pt2", "-o", tmp_path / "any.onnx",
-                                     "--length", "any"), "was exported for length 24 only")
-    assert_clean_failure(onnxism_cli("convert", tmp_path / "enformer.pt2", "-o", tmp_path / "b.onnx",
-                                     "--batch", "3"), "was exported for batch size 2, not 3")
+    _fails_in_process(capsys, "was exported for length 24 only", tmp_path / "enformer.pt2", "-o",
+                      tmp_path / "any.onnx", "--length", "any")
+    _fails_in_process(capsys, "was exported for batch size 2 only: pass --batch 2", tmp_path / "one_batch.pt2",
+                      "-o", tmp_path / "b.onnx")
+    _fails_in_process(capsys, "was exported for batch size 2, not 3", tmp_path / "one_batch.pt2", "-o",
+                      tmp_path / "b.onnx", "--batch", "3")
+    assert onnxism_cli("convert", tmp_path / "one_batch.pt2", "-o", tmp_path / "b.onnx", "--batch", "2").returncode == 0
+    one_batch = onnxism.load(tmp_path / "b.onnx")
+    assert 2 in (one_batch.fixed_batch, one_batch.exported_batch)
 
 
 @pytest.mark.parametrize("layout", ["NCL", "NLC"])
-def test_torchscript_file(tmp_path, layout):
+def test_torchscript_file(tmp_path, capsys, layout):
     torch = pytest.importorskip("torch")
     module = _conv_net(torch, layout)
     torch.jit.save(torch.jit.script(module), tmp_path / "net.pt")
@@ -98,8 +119,7 @@ def test_torchscript_file(tmp_path, layout):
         seqs = random_onehot(2, length, seed=length)
         np.testing.assert_allclose(_only_output(model, seqs), _torch_predict(module, seqs, layout), rtol=0,
                                    atol=1e-5)
-    assert_clean_failure(onnxism_cli("convert", tmp_path / "net.pt", "-o", tmp_path / "x.onnx"),
-                         "give --length")
+    _fails_in_process(capsys, "give --length", tmp_path / "net.pt", "-o", tmp_path / "x.onnx")
 
 
 def test_legnet_keras_file(tmp_path):
@@ -132,7 +152,7 @@ def test_savedmodel_folder_with_two_outputs(tmp_path):
         np.testing.assert_allclose(value, np.asarray(want), rtol=0, atol=1e-5)
 
 
-def test_bad_files_and_options_are_one_line(tmp_path):
+def test_bad_files_and_options_are_one_line(tmp_path, capsys):
     torch = pytest.importorskip("torch")
     (tmp_path / "junk.pt2").write_bytes(b"not a zip")
     (tmp_path / "junk.pt").write_bytes(b"not a zip")
@@ -148,8 +168,9 @@ def test_bad_files_and_options_are_one_line(tmp_path):
         (("junk.pt", "--length", "-3"), "--length takes a length, or 'any', not '-3'"),
         (("junk.pt", "--length", "20", "--batch", "some"), "--batch takes 'dynamic', or a batch size"),
     ]
+    assert_clean_failure(onnxism_cli("convert", tmp_path / "junk.pt2", "-o", out), cases[0][1])
     for args, message in cases:
-        assert_clean_failure(onnxism_cli("convert", *(tmp_path / args[0],) + args[1:], "-o", out), message)
+        _fails_in_process(capsys, message, tmp_path / args[0], *args[1:], "-o", out)
         assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".onnxism")] == []
 

@@ -94,7 +94,6 @@ def torch_to_onnx(module, example_input, path=None, *, dynamo=True, opset=18, in
                 raise ModelError(f"torch could not export {source}: {_first_line(err)}") from err
         proto = onnx.load(target)
     proto = repair(proto, source="exported model")
-    _refuse_specialised(proto, {0: dynamic_batch, length_axis: dynamic_length}, source)
     if check:
         shape = list(example_input.shape)
         if dynamic_batch:
@@ -117,17 +116,6 @@ def torch_to_onnx(module, example_input, path=None, *, dynamo=True, opset=18, in
     if path is not None:
         onnx.save(proto, os.fspath(path))
     return proto
-
-
-def _refuse_specialised(proto, wanted, source):
-    """ModelError where an axis asked to be dynamic came out fixed (the exporter specialised it: a module with the
-    size baked in, such as a torch.export program's module exported for one batch size)."""
-    dims = proto.graph.input[0].type.tensor_type.shape.dim
-    for axis, dynamic in wanted.items():
-        if dynamic and axis < len(dims) and dims[axis].HasField("dim_value"):
-            what = "batch size" if axis == 0 else "length"
-            raise ModelError(f"torch exported {source} for {what} {dims[axis].dim_value} only although a dynamic "
-                             f"{what} was asked: the model fixes it; export it for that {what}")
 
 
 def _batch_like(value, batch, torch):

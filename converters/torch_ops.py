@@ -49,6 +49,11 @@ def xlogy_graph(ops, x, y):
     return ops.where(ops.isnan(y), y, ops.where(ops.equal(x, ops.cast_like(ops.const32(0.0), x)), zero, product))
 
 
+# the adapters' element-wise ops: method name -> ONNX op
+_OPS = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "log": "Log", "sin": "Sin", "abs": "Abs",
+        "less": "Less", "equal": "Equal", "floor": "Floor", "where": "Where", "and_": "And", "isnan": "IsNaN"}
+
+
 class _ScriptOps:
     """The adapter over onnxscript's opset 18 (traced by the dynamo exporter)."""
 
@@ -70,12 +75,9 @@ class _ScriptOps:
         return self.op.CastLike(x, like)
 
     def __getattr__(self, name):
-        names = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "log": "Log", "sin": "Sin", "abs": "Abs",
-                 "less": "Less", "equal": "Equal", "floor": "Floor", "where": "Where", "and_": "And",
-                 "isnan": "IsNaN"}
-        if name not in names:
+        if name not in _OPS:
             raise AttributeError(name)
-        return getattr(self.op, names[name])
+        return getattr(self.op, _OPS[name])
 
 
 class _LegacyOps:
@@ -101,12 +103,9 @@ class _LegacyOps:
         return self.g.op("CastLike", x, like)
 
     def __getattr__(self, name):
-        names = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "log": "Log", "sin": "Sin", "abs": "Abs",
-                 "less": "Less", "equal": "Equal", "floor": "Floor", "where": "Where", "and_": "And",
-                 "isnan": "IsNaN"}
-        if name not in names:
+        if name not in _OPS:
             raise AttributeError(name)
-        return lambda *args: self.g.op(names[name], *args)
+        return lambda *args: self.g.op(_OPS[name], *args)
 
 
 def _tensor(array):

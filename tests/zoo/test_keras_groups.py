@@ -79,3 +79,21 @@ def test_a_failed_check_is_an_error_and_no_file(tmp_path, monkeypatch):
     with pytest.raises(onnxism.ModelError, match="disagrees with the framework on output"):
         keras_to_onnx(model, tmp_path / "wrong.onnx")
     assert not (tmp_path / "wrong.onnx").exists()
+
+
+def test_grouped_conv1d_in_sequential_and_nested_models(tmp_path):
+    import keras
+
+    from onnxism_converters import keras_to_onnx
+
+    sequential = keras.Sequential([keras.Input((20, 4)), keras.layers.Conv1D(8, 3, padding="same"),
+                                   keras.layers.Conv1D(8, 3, groups=8, padding="same", bias_initializer="ones"),
+                                   keras.layers.Flatten(), keras.layers.Dense(2)])
+    inputs = keras.Input((20, 4))
+    inner = keras.Model(inputs, keras.layers.Conv1D(8, 3, groups=2, padding="same")(keras.layers.Conv1D(8, 1)(inputs)))
+    outer_inputs = keras.Input((20, 4))
+    nested = keras.Model(outer_inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inner(outer_inputs))))
+    for name, model in (("sequential", sequential), ("nested", nested)):
+        path = tmp_path / f"{name}.onnx"
+        keras_to_onnx(model, path)
+        _assert_matches_keras(path, model, random_onehot(3, 20, seed=5))

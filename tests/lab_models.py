@@ -1,6 +1,7 @@
 """Small configurations of architectures labs use that the converters once could not take, re-created op for op
-from their public definitions (the libraries themselves do not install within the test environment's pins:
-enformer-pytorch needs transformers and einops, CREsted pins its own Keras stack).
+from their public definitions: the libraries are not in the test environment (enformer-pytorch 0.8 imports
+transformers and einops besides torch; CREsted 1.11 is a training package with its own dependencies), and adding
+them for two small test models was not worth new pins. Re-created from the sources, not installed or run.
 
 - ``enformer_attention``: a conv stem and one residual block of enformer-pytorch's ``Attention`` (lucidrains/
   enformer-pytorch, ``modeling_enformer.py``; gReLU's Enformer uses the same attention), with its relative

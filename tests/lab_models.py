@@ -1,12 +1,13 @@
 """Small configurations of architectures labs use that the converters once could not take, re-created op for op
 from their public definitions: the libraries are not in the test environment (enformer-pytorch 0.8 imports
 transformers and einops besides torch; CREsted 1.11 is a training package with its own dependencies), and adding
-them for two small test models was not worth new pins. Re-created from the sources, not installed or run.
+them for two small test models was not worth new pins. The Enformer block was compared once, outside the suite,
+with enformer-pytorch 0.8.12's own ``Attention`` on the same weights (identical outputs).
 
 - ``enformer_attention``: a conv stem and one residual block of enformer-pytorch's ``Attention`` (lucidrains/
-  enformer-pytorch, ``modeling_enformer.py``; gReLU's Enformer uses the same attention), with its relative
-  positional features (exponential, central mask, gamma through ``xlogy`` and ``lgamma``) and ``relative_shift``;
-  einops' rearranges written as reshape/permute.
+  enformer-pytorch 0.8.12, ``modeling_enformer.py``, ``use_tf_gamma=False``: the default; gReLU's Enformer uses the
+  same attention), with its relative positional features (exponential, central mask, gamma through ``xlogy`` and
+  ``lgamma``) and ``relative_shift``; einops' rearranges written as reshape/permute.
 - ``legnet``: CREsted's LegNet (aertslab/CREsted, ``tl/zoo/_legnet.py``), Keras 3: a stem, EfficientNet blocks
   whose depthwise convolution is a ``Conv1D`` with ``groups`` = channels, squeeze-excitation, concatenated
   residuals, max pooling, a mapper, a global mean and a softplus head.
@@ -43,7 +44,7 @@ def enformer_attention(length=24, seed=0):
         mean = torch.linspace(start_mean, seq_len, features)[None, ...]
         concentration, rate = (mean / stddev) ** 2, mean / stddev ** 2
         probabilities = gamma_pdf(positions.float().abs()[..., None], concentration, rate) + eps
-        return probabilities / torch.amax(probabilities)
+        return probabilities / torch.amax(probabilities, dim=-1, keepdim=True)
 
     def positional_embed(seq_len, feature_size):
         distances = torch.arange(-seq_len + 1, seq_len)

@@ -2,7 +2,9 @@
 from their public definitions: the libraries are not in the test environment (enformer-pytorch 0.8 imports
 transformers and einops besides torch; CREsted 1.11 is a training package with its own dependencies), and adding
 them for two small test models was not worth new pins. The Enformer block was compared once, outside the suite,
-with enformer-pytorch 0.8.12's own ``Attention`` on the same weights (identical outputs).
+with enformer-pytorch 0.8.12's own ``Attention`` on the same weights (identical outputs); CREsted 1.11.0's own
+``legnet`` (reorganised since the definition re-created here, the same layers) converted the same way
+(docs/converters.md).
 
 - ``enformer_attention``: a conv stem and one residual block of enformer-pytorch's ``Attention`` (lucidrains/
   enformer-pytorch 0.8.12, ``modeling_enformer.py``, ``use_tf_gamma=False``: the default; gReLU's Enformer uses the

@@ -9,6 +9,7 @@ _LAZY = {
     "keras_to_onnx": "keras_export",
     "keras_file_to_onnx": "keras_export",
     "torch_to_onnx": "torch_export",
+    "torch_file_to_onnx": "torch_files",
 }
 
 __all__ = sorted(_LAZY)

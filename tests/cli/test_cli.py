@@ -227,14 +227,14 @@ def test_convert_keras_file_then_run(tmp_path):
 
 
 def test_convert_refuses_what_tf2onnx_leaves_unconverted(tmp_path):
-    """tf2onnx writes a layer it cannot convert (Conv1D with groups) as the TensorFlow op it was, and onnxruntime
-    then cannot load the file: convert says so and writes nothing."""
+    """tf2onnx writes a layer it cannot convert (a Conv2D with groups, which Keras 3 compiles with XLA) as the
+    TensorFlow op it was, and onnxruntime then cannot load the file: convert says so and writes nothing."""
     pytest.importorskip("tf2onnx")
     import keras
 
     inputs = keras.Input((50, 4))
     x = keras.layers.Conv1D(8, 5, padding="same", activation="relu")(inputs)
-    x = keras.layers.Conv1D(8, 3, padding="same", groups=4)(x)
+    x = keras.layers.Conv2D(8, (3, 1), padding="same", groups=4)(keras.layers.Reshape((50, 1, 8))(x))
     keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(x))).save(tmp_path / "grouped.keras")
     assert_clean_failure(onnxism_cli("convert", tmp_path / "grouped.keras", "-o", tmp_path / "g.onnx"),
                          "TensorFlow ops left in the graph: StatefulPartitionedCall")

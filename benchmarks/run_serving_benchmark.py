@@ -9,7 +9,8 @@ The server is the tritonserver 2.51 that nvidia-pytriton bundles (python backend
 environment is --server-python (default: the one the tests make, .tool-venvs/triton). Clients are threads of one
 process in that environment, each with its own HTTP connection (benchmarks/serving_clients.py), on the same machine
 as the server. In process: ``onnxism.ism`` called on one request's sequences after another, one caller. Each
-configuration sends max(4, 64 // clients) requests per client after one warm-up request each.
+configuration sends max(4, 64 // clients) requests per client after one warm-up request each, --repeats times
+(each figure is the median over the repeats of that repeat's p50, p99 and throughput).
 """
 
 import argparse
@@ -72,6 +73,11 @@ def summary(latencies, wall, size):
             "seq_per_s": len(latencies) * size / wall, "requests": len(latencies)}
 
 
+def medians(repeats):
+    """The median over repeats of each figure of ``summary``."""
+    return {key: statistics.median(repeat[key] for repeat in repeats) for key in repeats[0]}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=os.path.join(ROOT, "examples", "motif_model.onnx"))
@@ -79,6 +85,7 @@ def main():
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--requests", nargs="+", default=["1x0", "8x0", "1x3"], metavar="NxP",
                         help="request shapes: N sequences at their first P positions (0: every position)")
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", required=True, help="results path without suffix (.json and .md are written)")
     args = parser.parse_args()
     model = onnxism.load(args.model)
@@ -101,23 +108,29 @@ def main():
             for shape in args.requests:
                 size, positions = (int(part) for part in shape.split("x"))
                 positions = positions or length
-                latencies = in_process(model, size, positions, 64, length)
+                repeats = []
+                for _ in range(args.repeats):
+                    latencies = in_process(model, size, positions, 64, length)
+                    repeats.append(summary(latencies, sum(latencies), size))
                 rows.append({"how": "in process (onnxism.ism)", "clients": 1, "size": size, "positions": positions,
-                             **summary(latencies, sum(latencies), size)})
+                             **medians(repeats)})
                 print(rows[-1], flush=True)
                 for clients in args.clients:
                     for name in ("batched", "single"):
                         each = max(4, 64 // clients)
-                        done = subprocess.run([args.server_python, os.path.join(HERE, "serving_clients.py"),
-                                               f"127.0.0.1:{http_port}", f"{name}_fast", str(clients), str(size),
-                                               str(each), str(length), str(positions)], capture_output=True,
-                                              text=True, check=True)
-                        result = json.loads(done.stdout)
-                        if result["errors"]:
-                            raise SystemExit(f"clients failed: {result['errors'][:3]}")
+                        repeats = []
+                        for _ in range(args.repeats):
+                            done = subprocess.run([args.server_python, os.path.join(HERE, "serving_clients.py"),
+                                                   f"127.0.0.1:{http_port}", f"{name}_fast", str(clients), str(size),
+                                                   str(each), str(length), str(positions)], capture_output=True,
+                                                  text=True, check=True)
+                            result = json.loads(done.stdout)
+                            if result["errors"]:
+                                raise SystemExit(f"clients failed: {result['errors'][:3]}")
+                            repeats.append(summary(result["latencies"], result["wall"], size))
                         how = "served, dynamic batching" if name == "batched" else "served, no batching"
                         rows.append({"how": how, "clients": clients, "size": size, "positions": positions,
-                                     **summary(result["latencies"], result["wall"], size)})
+                                     **medians(repeats)})
                         print(rows[-1], flush=True)
         finally:
             server.terminate()
@@ -126,8 +139,9 @@ def main():
     with open(args.out + ".json", "w") as handle:
         json.dump({"machine": machine, "model": os.path.basename(args.model), "length": length, "rows": rows}, handle,
                   indent=1)
-    lines = [f"Machine: {machine}. Model: {os.path.basename(args.model)} ({length} bp), fast ISM; command: "
-             "python benchmarks/run_serving_benchmark.py --out benchmarks/results/serving_cpu", "",
+    lines = [f"Machine: {machine}. Model: {os.path.basename(args.model)} ({length} bp), fast ISM; median of "
+             f"{args.repeats} repeats; command: python benchmarks/run_serving_benchmark.py --out "
+             "benchmarks/results/serving_cpu", "",
              "| request (sequences x positions) | how | clients | p50 ms | p99 ms | sequences/s | vs in process |",
              "|---|---|---|---|---|---|---|"]
     base = {(row["size"], row["positions"]): row["seq_per_s"] for row in rows if row["how"].startswith("in process")}

@@ -7,7 +7,7 @@ import pytest
 
 import onnxism
 
-from conftest import random_onehot
+from conftest import keras_tism, random_onehot
 from fast_checks import assert_fast_equals_naive
 from lab_models import legnet
 from test_zoo import framework_ism
@@ -41,6 +41,10 @@ def test_legnet_converts_and_fast_ism_is_exact(tmp_path):
     (got_ism,) = naive.values()
     np.testing.assert_allclose(got_ism, want_ism.reshape(got_ism.shape), rtol=0,
                                atol=1e-4 * max(1.0, np.abs(want_ism).max()))
+    # TISM through the grouped convolutions against tf.GradientTape
+    want_tism = keras_tism(model, seqs[:2])
+    (got_tism,) = onnxism.tism(path, seqs[:2], targets="sum").values()
+    np.testing.assert_allclose(got_tism, want_tism, rtol=0, atol=1e-5 * max(1.0, np.abs(want_tism).max()))
 
 
 @pytest.mark.parametrize("groups, padding, dilation, strides, filters", [

@@ -105,6 +105,13 @@ def test_enformer_attention_exports_and_fast_ism_is_exact(tmp_path, dynamo):
     (got_ism,) = naive.values()
     np.testing.assert_allclose(got_ism, want_ism.reshape(got_ism.shape), rtol=0,
                                atol=1e-4 * max(1.0, np.abs(want_ism).max()))
+    # TISM through the attention against torch autograd: the gradient of the outputs' sum, minus its reference base
+    onehot = torch.from_numpy(seqs[:2].transpose(0, 2, 1).copy()).requires_grad_(True)
+    module(onehot).sum().backward()
+    gradient = onehot.grad.numpy().transpose(0, 2, 1)
+    want_tism = gradient - (gradient * seqs[:2]).sum(2, keepdims=True)
+    (got_tism,) = onnxism.tism(path, seqs[:2], targets="sum").values()
+    np.testing.assert_allclose(got_tism, want_tism, rtol=0, atol=1e-5 * max(1.0, np.abs(want_tism).max()))
 
 
 def test_enformer_attention_refuses_any_length(tmp_path):

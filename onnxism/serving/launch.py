@@ -76,25 +76,39 @@ def server_command(python, repository, *, backends, host="127.0.0.1", http_port=
 
 def serve(python, repository, **options):
     """Run the bundled tritonserver on ``repository`` until it stops (its exit status) or this process is
-    interrupted (Ctrl-C: the server is stopped, status 0)."""
+    interrupted (Ctrl-C: the server is asked to stop, status 0). The server runs in a process group of its own
+    (with its backend stubs), which is killed if it has not stopped ``exit_timeout`` + 20 s after the request."""
     backends = tempfile.mkdtemp(prefix="onnxism-triton-backends-")
     process = None
+    grace = options.get("exit_timeout", 3) + 20
     try:
         argv, env = server_command(python, repository, backends=backends, **options)
-        process = subprocess.Popen(argv, env=env)
+        process = subprocess.Popen(argv, env=env, start_new_session=True)
         try:
             return process.wait()
         except KeyboardInterrupt:
-            process.send_signal(signal.SIGINT)  # Triton's own graceful stop (its exit timeout bounds it)
-            process.wait(timeout=60)
+            _signal_group(process, signal.SIGINT)  # Triton's own graceful stop (its exit timeout bounds it)
+            try:
+                process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                print("onnxism: notice: the server did not stop in time; killed it", file=sys.stderr)
             print("onnxism: stopped the server", file=sys.stderr)
             return 0
     finally:
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if process is not None:
+            if process.poll() is None:
+                _signal_group(process, signal.SIGTERM)
+                try:
+                    process.wait(timeout=grace)
+                except subprocess.TimeoutExpired:
+                    pass
+            _signal_group(process, signal.SIGKILL)  # whatever is left of the group (backend stubs)
+            process.wait()
         shutil.rmtree(backends, ignore_errors=True)
+
+
+def _signal_group(process, signum):
+    try:
+        os.killpg(process.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass

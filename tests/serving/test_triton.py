@@ -133,7 +133,8 @@ def _ready(port):
 @pytest.fixture(scope="module")
 def server(server_python, tmp_path_factory):
     """The bundled tritonserver on a python-backend repository (fast, tism, predict; fast on codes), started with
-    ``onnxism serve``; stopped with SIGINT (Ctrl-C) at the end, which must stop it within 30 s, status 0."""
+    ``onnxism serve``; stopped with SIGINT (Ctrl-C) at the end, which must stop it (or kill it, past Triton's exit
+    timeout and a grace) within 60 s, status 0."""
     repo = tmp_path_factory.mktemp("triton") / "repo"
     export_triton(MODEL, repo, backend="python", methods=("fast", "tism", "predict"), name="served")
     export_triton(MODEL, repo, backend="python", codes=True, name="codes")
@@ -141,22 +142,23 @@ def server(server_python, tmp_path_factory):
     log = open(repo.parent / "server.log", "w")
     process = subprocess.Popen([sys.executable, "-m", "onnxism", "serve", str(repo), "--python", server_python,
                                 "--http-port", str(http_port), "--grpc-port", str(grpc_port)],
-                               stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+                               stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
     deadline = time.monotonic() + 90
     while not _ready(http_port) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.3)
     if not _ready(http_port):
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         log.close()
         pytest.skip(f"the bundled Triton did not start: {open(repo.parent / 'server.log').read()[-1500:]}")
     yield f"127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}", server_python
     process.send_signal(signal.SIGINT)
     try:
-        status = process.wait(timeout=30)
+        status = process.wait(timeout=60)
     finally:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
         log.close()
     assert status == 0 and not _ready(http_port)
 

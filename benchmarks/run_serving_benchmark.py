@@ -16,13 +16,11 @@ configuration sends max(4, 64 // clients) requests per client after one warm-up 
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -32,22 +30,8 @@ import numpy as np  # noqa: E402
 
 import onnxism  # noqa: E402
 from benchmarks.machine import describe_machine  # noqa: E402
-from onnxism.serving.launch import server_command  # noqa: E402
+from onnxism.serving.launch import free_port, server_command, server_ready  # noqa: E402
 from onnxism.serving.repository import export_triton  # noqa: E402
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def ready(port):
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2) as answer:
-            return answer.status == 200
-    except OSError:
-        return False
 
 
 def percentile(values, fraction):
@@ -103,7 +87,7 @@ def main():
         server = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 120
-            while not ready(http_port) and time.monotonic() < deadline:
+            while not server_ready(http_port) and time.monotonic() < deadline:
                 time.sleep(0.3)
             for shape in args.requests:
                 size, positions = (int(part) for part in shape.split("x"))

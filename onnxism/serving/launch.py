@@ -16,9 +16,11 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import urllib.request
 
 from ..errors import InputError
 
@@ -112,3 +114,19 @@ def _signal_group(process, signum):
         os.killpg(process.pid, signum)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def free_port(host="127.0.0.1"):
+    """A TCP port free on ``host`` now (for a server started next)."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def server_ready(port, host="127.0.0.1"):
+    """Whether the Triton server on ``host:port`` (HTTP) answers ready."""
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/v2/health/ready", timeout=2) as answer:
+            return answer.status == 200
+    except OSError:
+        return False

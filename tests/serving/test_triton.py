@@ -13,13 +13,13 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 import numpy as np
 import pytest
 from tool_venvs import tool_python
 
 import onnxism
+from onnxism.serving.launch import free_port, server_ready
 from onnxism.serving.repository import export_triton
 
 from cli_helpers import MODEL, SEQS
@@ -116,20 +116,6 @@ def test_served_graphs_run_on_the_oldest_onnxruntime_claimed(server_python, tmp_
     np.testing.assert_allclose(got[paths[3] + ":logit__ism"], ism, rtol=1e-5, atol=1e-5)
 
 
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _ready(port):
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2) as answer:
-            return answer.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def server(server_python, tmp_path_factory):
     """The bundled tritonserver on a python-backend repository (fast, tism, predict; fast on codes), started with
@@ -138,15 +124,15 @@ def server(server_python, tmp_path_factory):
     repo = tmp_path_factory.mktemp("triton") / "repo"
     export_triton(MODEL, repo, backend="python", methods=("fast", "tism", "predict"), name="served")
     export_triton(MODEL, repo, backend="python", codes=True, name="codes")
-    http_port, grpc_port = _free_port(), _free_port()
+    http_port, grpc_port = free_port(), free_port()
     log = open(repo.parent / "server.log", "w")
     process = subprocess.Popen([sys.executable, "-m", "onnxism", "serve", str(repo), "--python", server_python,
                                 "--http-port", str(http_port), "--grpc-port", str(grpc_port)],
                                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
     deadline = time.monotonic() + 90
-    while not _ready(http_port) and process.poll() is None and time.monotonic() < deadline:
+    while not server_ready(http_port) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.3)
-    if not _ready(http_port):
+    if not server_ready(http_port):
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         log.close()
@@ -163,7 +149,7 @@ def server(server_python, tmp_path_factory):
             process.wait()
         subprocess.run(["pkill", "-9", "-f", str(repo)], check=False)
         log.close()
-    assert not _ready(http_port)
+    assert not server_ready(http_port)
     assert status in (0, None), status
 
 
@@ -218,7 +204,7 @@ def test_a_client_leaving_mid_request_does_not_stop_the_server(server):
             raw.sendall(b"POST /v2/models/served_fast/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:sent])
     time.sleep(0.5)
-    assert _ready(int(port))
+    assert server_ready(int(port))
     report = json.loads(_in_server_env(python, "import runpy, sys; sys.argv = sys.argv[1:]; "
                                        "runpy.run_path(sys.argv[0], run_name='__main__')", QUERIES, "bad",
                                        http_url, grpc_url, SEQS))
